@@ -1,0 +1,229 @@
+"""Task presets (TOML) plus command-line overrides, resolved into one frozen `RunConfig`."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from opro.errors import OproError
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """The OPRO loop's settings. Defaults follow the paper (Yang et al., ICLR 2024, §3)."""
+
+    steps: int = 10
+    """Optimization steps after the initial solutions (the paper runs up to 500 for linreg)."""
+    candidates_per_step: int = 8
+    """Proposals sampled per step (paper §3: 8)."""
+    temperature: float = 1.0
+    """Optimizer sampling temperature (paper §3: 1.0)."""
+    top_k: int = 10
+    """Best solutions shown in the meta-prompt, worst first (paper: 20 for linreg, 10 for TSP)."""
+    num_initial: int = 5
+    """Random starting solutions (paper §3: 5)."""
+    max_tokens: int = 256
+    """Completion limit per proposal."""
+    resample_rounds: int = 2
+    """Extra rounds per step that re-sample the proposals that did not parse. The reference code
+    re-samples without bound; here it is bounded and every attempt is recorded."""
+    stop_at_optimum: bool = True
+    """Stop as soon as a proposal reaches the problem's known optimum."""
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """The optimizer LLM: a backend spec and the backend's options."""
+
+    spec: str = "llamacpp:smollm2"
+    """`llamacpp:smollm2` (default model) or `llamacpp:/path/model.gguf`."""
+    threads: int | None = None
+    """CPU threads for llama.cpp (default: all cores)."""
+    n_ctx: int = 4096
+    """Context length per parallel slot, in tokens."""
+    parallel: int = 1
+    """Sequences decoded at once. More than 1 is faster on big machines but not bit-reproducible."""
+    cache_prompt: bool = False
+    """Reuse the KV cache of a shared prompt prefix. Faster, but not bit-reproducible."""
+    sampling: dict[str, Any] = field(default_factory=dict)
+    """Extra sampling parameters passed to the backend as-is (e.g. top_k, top_p, min_p)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run. Stored in the run directory's config.json."""
+
+    task: str
+    """Preset name or path it was built from."""
+    problem: str
+    """Problem kind: "tsp" or "linreg"."""
+    template: str
+    """Meta-prompt template name in prompts/ or a path to a .meta.txt file."""
+    problem_settings: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the problem (e.g. n, instance, w_true)."""
+    seed: int = 0
+    """Seeds the instance, the initial solutions and every LLM sample."""
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    results_root: str = "results"
+    """Run directories go to `<results_root>/<task>/<run-id>/`."""
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        data = dict(data)
+        data["loop"] = LoopConfig(**data.get("loop", {}))
+        data["optimizer"] = OptimizerConfig(**data.get("optimizer", {}))
+        return cls(**data)
+
+
+def preset_names() -> list[str]:
+    """The packaged presets, by name."""
+    return sorted(p.name.removesuffix(".toml") for p in resources.files("opro.tasks").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def read_preset(task: str) -> dict[str, Any]:
+    """A preset by name (`tsp`) or by path (`my.toml`), parsed."""
+    if task.endswith(".toml") or "/" in task:
+        path = Path(task)
+        if not path.is_file():
+            raise OproError(f"task file not found: {task}")
+        text = path.read_text()
+    else:
+        source = resources.files("opro.tasks") / f"{task}.toml"
+        if not source.is_file():
+            raise OproError(f"unknown task {task!r}; known: {', '.join(preset_names())} (or a path to a .toml)")
+        text = source.read_text()
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise OproError(f"task {task}: invalid TOML: {error}") from error
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`section.key=value` with a TOML value (`loop.steps=5`, `problem.instance="a.tsp"`); bare words are strings."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise OproError(f"bad override {item!r}; expected section.key=value")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def build_config(task: str, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Resolve a preset plus dotted overrides (`loop.steps`, `problem.n`, `seed`, ...) into a RunConfig."""
+    preset = read_preset(task)
+    sections: dict[str, dict[str, Any]] = {
+        "loop": dict(preset.pop("loop", {})),
+        "optimizer": dict(preset.pop("optimizer", {})),
+        "problem_settings": dict(preset.pop("problem", {})),
+    }
+    top = {"task": task, **preset}
+    if "kind" in sections["problem_settings"]:
+        top["problem"] = sections["problem_settings"].pop("kind")
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, name = key.partition(".")
+        section = "problem_settings" if section == "problem" else section
+        if key == "problem.kind":
+            top["problem"] = value
+        elif name:
+            if section not in sections:
+                raise OproError(f"unknown setting section {key.partition('.')[0]!r} in {key!r}")
+            sections[section][name] = value
+        else:
+            top[key] = value
+    unknown = sorted(set(top) - {f.name for f in dataclasses.fields(RunConfig)})
+    if unknown:
+        raise OproError(f"unknown setting {unknown[0]!r} in task {task}")
+    if "problem" not in top:
+        raise OproError(f"task {task} does not say its problem (kind = ... in [problem])")
+    if "template" not in top:
+        raise OproError(f"task {task} does not say its template")
+    loop = _checked(LoopConfig, sections["loop"], "loop")
+    optimizer = _checked(OptimizerConfig, sections["optimizer"], "optimizer")
+    config = _checked(RunConfig, {**top, "problem_settings": sections["problem_settings"]}, "", loop, optimizer)
+    _check_ranges(config)
+    return config
+
+
+def _checked(cls: type, values: dict[str, Any], section: str, *extra: Any) -> Any:
+    """Construct `cls` from `values`, with one-line errors for unknown names and wrong types."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for name, value in values.items():
+        label = f"{section}.{name}" if section else name
+        if name not in known:
+            raise OproError(f"unknown setting {label!r}; known: {', '.join(sorted(known))}")
+        values[name] = check_type(label, value, hints[name])
+    if extra:
+        values["loop"], values["optimizer"] = extra
+    return cls(**values)
+
+
+def check_type(label: str, value: Any, hint: Any) -> Any:
+    """`value` if it fits the type `hint` (ints are accepted for floats), else a one-line OproError."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for kind in allowed:
+        origin = typing.get_origin(kind) or kind
+        if kind is type(None) and value is None:
+            return value
+        if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if origin in (str, bool, dict, list) and isinstance(value, origin):
+            return value
+        if origin is typing.Any:
+            return value
+    names = " or ".join(getattr(k, "__name__", str(k)) for k in allowed)
+    raise OproError(f"{label} must be {names}, got {value!r}")
+
+
+def _check_ranges(config: RunConfig) -> None:
+    loop, limits = config.loop, {
+        "loop.steps": (config.loop.steps, 0),
+        "loop.candidates_per_step": (config.loop.candidates_per_step, 1),
+        "loop.top_k": (config.loop.top_k, 1),
+        "loop.num_initial": (config.loop.num_initial, 1),
+        "loop.max_tokens": (config.loop.max_tokens, 1),
+        "loop.resample_rounds": (config.loop.resample_rounds, 0),
+        "optimizer.n_ctx": (config.optimizer.n_ctx, 256),
+        "optimizer.parallel": (config.optimizer.parallel, 1),
+    }
+    for label, (value, low) in limits.items():
+        if value < low:
+            raise OproError(f"{label} must be >= {low}, got {value}")
+    if not 0.0 <= loop.temperature <= 5.0:
+        raise OproError(f"loop.temperature must be in [0, 5], got {loop.temperature}")
+    if config.optimizer.threads is not None and config.optimizer.threads < 1:
+        raise OproError(f"optimizer.threads must be >= 1, got {config.optimizer.threads}")
+
+
+def load_templates(template: str) -> tuple[str, str]:
+    """The (meta-prompt, history entry) template texts for a name in prompts/ or a .meta.txt path."""
+    if template.endswith(".meta.txt"):
+        meta_path = Path(template)
+        entry_path = meta_path.with_name(meta_path.name.removesuffix(".meta.txt") + ".entry.txt")
+        for path in (meta_path, entry_path):
+            if not path.is_file():
+                raise OproError(f"template file not found: {path}")
+        return meta_path.read_text(), entry_path.read_text()
+    folder = resources.files("opro.prompts")
+    meta, entry = folder / f"{template}.meta.txt", folder / f"{template}.entry.txt"
+    if not meta.is_file() or not entry.is_file():
+        raise OproError(f"unknown template {template!r} (expected prompts/{template}.meta.txt and .entry.txt)")
+    return meta.read_text(), entry.read_text()

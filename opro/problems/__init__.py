@@ -1,0 +1,32 @@
+"""Problems: one module per task, built by name from a preset's `[problem]` table."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+from opro.config import check_type
+from opro.errors import OproError
+from opro.problems.base import Invalid, Problem, better
+from opro.problems.linreg import LinearRegression
+from opro.problems.tsp import TravelingSalesman
+
+PROBLEMS: dict[str, type] = {"linreg": LinearRegression, "tsp": TravelingSalesman}
+
+__all__ = ["PROBLEMS", "Invalid", "Problem", "better", "build_problem"]
+
+
+def build_problem(kind: str, settings: dict[str, Any], seed: int) -> Problem:
+    """The problem `kind` with `settings`; its instance seed defaults to the run seed."""
+    if kind not in PROBLEMS:
+        raise OproError(f"unknown problem {kind!r}; known: {', '.join(sorted(PROBLEMS))}")
+    cls = PROBLEMS[kind]
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    checked = {}
+    for name, value in settings.items():
+        if name not in known:
+            raise OproError(f"unknown setting 'problem.{name}' for {kind}; known: {', '.join(sorted(known))}")
+        checked[name] = check_type(f"problem.{name}", value, hints[name])
+    return cls(**{"seed": seed, **checked})

@@ -1,0 +1,136 @@
+"""The traveling salesman problem, the paper's second toy task (§3.2, Table 3).
+
+Random instances follow the paper: n nodes with integer coordinates uniform in [-coord_range, coord_range],
+Euclidean distances (float). TSPLIB files use TSPLIB's integer distance rules. A tour is a closed cycle
+over all nodes; its length is the score (lower is better).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from opro.errors import OproError
+from opro.problems.base import Invalid
+from opro.solvers import cached_optimal, farthest_insertion, nearest_neighbor, tour_length, two_opt
+from opro.tsplib import distance_matrix, load_tsplib
+
+_TRACE = re.compile(r"<trace>(.*?)</trace>", re.DOTALL | re.IGNORECASE)
+_OPEN_TRACE = re.compile(r"<trace>([\d,\s]*)", re.IGNORECASE)
+_SEPARATORS = re.compile(r"(?:\s|,|;|->|→)+")  # "0,1,2", "0 1 2", "0 -> 1 -> 2"
+
+
+def parse_trace(text: str, n: int) -> tuple[int, ...] | Invalid:
+    """The last `<trace> ... </trace>` in `text` as a permutation of range(n). Never raises.
+
+    A trace whose closing tag is missing (a truncated answer) is still read when it is all numbers.
+    """
+    blocks = _TRACE.findall(text) or _OPEN_TRACE.findall(text)
+    if not blocks:
+        return Invalid("no <trace> tag")
+    tokens = [t for t in _SEPARATORS.split(blocks[-1].strip()) if t]
+    if not tokens:
+        return Invalid("empty trace")
+    if not all(t.isdecimal() and len(t) <= 9 for t in tokens):
+        return Invalid("trace is not a list of node indices")
+    nodes = [int(t) for t in tokens]
+    if len(nodes) == n + 1 and nodes[0] == nodes[-1]:
+        nodes = nodes[:-1]  # a closed trace that returns to its start
+    outside = sorted({v for v in nodes if v >= n})
+    if outside:
+        return Invalid(f"nodes out of range: {outside[:5]}")
+    if len(set(nodes)) != len(nodes):
+        return Invalid("repeated nodes")
+    if len(nodes) != n:
+        missing = sorted(set(range(n)) - set(nodes))
+        return Invalid(f"missing nodes: {missing[:5]}")
+    return tuple(nodes)
+
+
+@dataclass
+class TravelingSalesman:
+    """A random paper-style instance (`n`, `coord_range`, `seed`) or a TSPLIB file (`instance`).
+
+    `optimum` computes the certified optimum (cached on disk) so the loop can stop there and gaps
+    can be reported; turn it off for instances too large to solve exactly.
+    """
+
+    n: int = 10
+    coord_range: int = 100  # paper §3.2: coordinates in [-100, 100]
+    seed: int = 0
+    instance: str | None = None
+    optimum: bool = True
+
+    name = "tsp"
+    minimize = True
+
+    def __post_init__(self) -> None:
+        if self.instance:
+            loaded = load_tsplib(Path(self.instance))
+            self.instance_name = loaded.name
+            self.coords = loaded.coords
+            self.edge_weight_type = loaded.edge_weight_type
+            self.n = len(loaded.coords)
+        else:
+            if self.n < 3:
+                raise OproError(f"tsp needs n >= 3 nodes, got {self.n}")
+            rng = np.random.default_rng(self.seed)
+            low, high = -self.coord_range, self.coord_range
+            self.coords = rng.integers(low, high, size=(self.n, 2), endpoint=True).astype(np.float64)
+            self.instance_name = f"random-n{self.n}-s{self.seed}"
+            self.edge_weight_type = "EUC"
+        self.dist = distance_matrix(self.coords, self.edge_weight_type)
+        self.optimal = cached_optimal(self.dist, self.edge_weight_type) if self.optimum else None
+
+    def initial_solutions(self, rng: np.random.Generator, count: int) -> list[tuple[int, ...]]:
+        return [tuple(int(v) for v in rng.permutation(self.n)) for _ in range(count)]
+
+    def parse(self, text: str) -> tuple[int, ...] | Invalid:
+        return parse_trace(text, self.n)
+
+    def decode(self, rendered: str) -> tuple[int, ...]:
+        return tuple(int(v) for v in rendered.split(","))
+
+    def score(self, solutions: list[tuple[int, ...]]) -> list[float]:
+        return [float(tour_length(self.dist, list(tour))) for tour in solutions]
+
+    def render(self, solution: tuple[int, ...]) -> str:
+        return ",".join(str(v) for v in solution)
+
+    def render_score(self, score: float) -> str:
+        return str(round(score))  # the paper shows integer lengths
+
+    def prompt_fields(self) -> dict[str, str]:
+        points = ", ".join(f"({i}): ({_number(x)}, {_number(y)})" for i, (x, y) in enumerate(self.coords))
+        return {"points": points}
+
+    def is_optimal(self, score: float) -> bool:
+        return self.optimal is not None and score <= self.optimal.length + 1e-6
+
+    def baselines(self) -> dict[str, float]:
+        found = {
+            "nearest_neighbor": tour_length(self.dist, nearest_neighbor(self.dist)),
+            "farthest_insertion": tour_length(self.dist, farthest_insertion(self.dist)),
+            "two_opt": tour_length(self.dist, two_opt(self.dist)),
+        }
+        if self.optimal is not None:
+            found["optimal"] = self.optimal.length
+        return {name: float(length) for name, length in found.items()}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "instance": self.instance_name,
+            "n": self.n,
+            "edge_weight_type": self.edge_weight_type,
+            "optimum": None if self.optimal is None else float(self.optimal.length),
+            "optimum_certified": None if self.optimal is None else bool(self.optimal.certified),
+            "optimal_solution": None if self.optimal is None else self.render(tuple(self.optimal.tour)),
+        }
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

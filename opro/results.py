@@ -1,0 +1,220 @@
+"""The run directory: plain files a notebook reads with `pd.read_csv` / `pd.read_json(lines=True)`.
+
+    results/<task>/<run-id>/
+        config.json       resolved config, templates, versions, git revision, model identity (no secrets)
+        candidates.csv    one row per proposal (and per initial solution, at step 0)
+        steps.csv         one row per step (step 0: the initial solutions)
+        llm_calls.jsonl   one line per meta-prompt: the messages and the group of raw outputs
+        state.json        the last completed step and the byte length of each file after it
+        summary.json      written when the run stops
+
+Each step is appended, flushed and fsynced, and only then recorded in state.json (written atomically).
+A run killed mid-step is resumed by cutting every file back to the lengths in state.json, so no step is
+lost or written twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, fields
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from opro.errors import OproError
+
+LOG_FILES = ("candidates.csv", "steps.csv", "llm_calls.jsonl")
+
+
+@dataclass
+class CandidateRow:
+    """One proposal. Scores follow the problem's direction (`minimize` in config.json)."""
+
+    step: int
+    """Optimization step; 0 holds the random initial solutions."""
+    index: int
+    """Position of the proposal within its step (0..candidates_per_step-1)."""
+    attempt: int
+    """0 for the first sample, k for the k-th re-sample of an invalid proposal."""
+    seed: int | None
+    """Sampling seed of this proposal (empty for initial solutions)."""
+    raw_sha256: str
+    """First 16 hex digits of the sha256 of the raw LLM text (the text is in llm_calls.jsonl)."""
+    solution: str
+    """The parsed solution as rendered in the meta-prompt; empty when invalid."""
+    valid: bool
+    """Whether the text parsed into a valid solution."""
+    invalid_reason: str
+    """Why it is invalid (empty when valid)."""
+    duplicate: bool
+    """Valid, but already seen earlier in the run (not scored again)."""
+    score: float | None
+    """Objective value (empty when invalid)."""
+    new_best: bool
+    """Strictly better than every earlier solution of the run."""
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    """"stop", "length" (cut at max_tokens) or "initial"."""
+
+
+@dataclass
+class StepRow:
+    """One step of the loop."""
+
+    step: int
+    best_so_far: float
+    """Best score over all solutions up to and including this step."""
+    n_candidates: int
+    """Proposals sampled, re-samples included."""
+    n_valid: int
+    n_new: int
+    """Valid proposals never seen before (the ones scored)."""
+    n_resampled: int
+    """Re-samples of invalid proposals."""
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    """Wall time of the step."""
+    optimal: bool
+    """best_so_far reaches the known optimum."""
+
+
+CANDIDATE_COLUMNS = [f.name for f in fields(CandidateRow)]
+STEP_COLUMNS = [f.name for f in fields(StepRow)]
+
+
+def environment() -> dict[str, Any]:
+    """Versions and the git revision of the code, for config.json."""
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in ("opro", "numpy", "scipy", "xllamacpp", "openai", "torch", "transformers", "trl"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"versions": versions, "git": git_revision(Path(__file__).resolve().parent)}
+
+
+def git_revision(folder: Path) -> dict[str, Any] | None:
+    """The commit and dirty flag of the checkout holding `folder`, or None outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder, capture_output=True, text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file and rename it over `path`."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=2, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class RunDir:
+    """A run directory being written; see the module docstring for its files."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, root: Path, task: str, run_id: str | None, config: dict[str, Any]) -> RunDir:
+        """A new directory `root/task/run_id` (run_id: time and seed, made unique) with config.json."""
+        parent = root / task
+        base = run_id or time.strftime("%Y%m%d-%H%M%S") + f"-seed{config['config']['seed']}"
+        path, suffix = parent / base, 1
+        while path.exists():
+            if run_id:
+                raise OproError(f"run directory already exists: {path} (use --resume to continue it)")
+            suffix += 1
+            path = parent / f"{base}-{suffix}"
+        try:
+            path.mkdir(parents=True)
+        except OSError as error:
+            raise OproError(f"cannot create run directory {path}: {error.strerror}") from error
+        run = cls(path)
+        write_json_atomic(path / "config.json", config)
+        for name, columns in (("candidates.csv", CANDIDATE_COLUMNS), ("steps.csv", STEP_COLUMNS)):
+            (path / name).write_text(",".join(columns) + "\n")
+        (path / "llm_calls.jsonl").write_text("")
+        run._write_state(last_step=-1)
+        return run
+
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        """An existing run, cut back to its last completed step."""
+        run = cls(path)
+        for name in ("config.json", "state.json", *LOG_FILES):
+            if not (path / name).is_file():
+                raise OproError(f"not a run directory (no {name}): {path}")
+        state = run.state()
+        for name, length in state["lengths"].items():
+            with open(path / name, "r+b") as handle:
+                handle.truncate(length)
+        return run
+
+    def config(self) -> dict[str, Any]:
+        return json.loads((self.path / "config.json").read_text())
+
+    def state(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / "state.json").read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise OproError(f"unreadable state.json in {self.path}: {error}") from error
+
+    def append_step(
+        self, candidates: list[CandidateRow], step: StepRow, llm_calls: list[dict[str, Any]]
+    ) -> None:
+        """Append one step to every log, make it durable, then record it as complete."""
+        self._append("candidates.csv", _csv_rows(candidates, CANDIDATE_COLUMNS))
+        self._append("steps.csv", _csv_rows([step], STEP_COLUMNS))
+        self._append("llm_calls.jsonl", "".join(json.dumps(c, default=str) + "\n" for c in llm_calls))
+        self._write_state(last_step=step.step)
+
+    def read_candidates(self) -> list[dict[str, str]]:
+        with open(self.path / "candidates.csv", newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    def read_steps(self) -> list[dict[str, str]]:
+        with open(self.path / "steps.csv", newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json_atomic(self.path / "summary.json", summary)
+
+    def _append(self, name: str, text: str) -> None:
+        with open(self.path / name, "a") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _write_state(self, last_step: int) -> None:
+        lengths = {name: (self.path / name).stat().st_size for name in LOG_FILES}
+        write_json_atomic(self.path / "state.json", {"last_step": last_step, "lengths": lengths})
+
+
+def _csv_rows(rows: list[Any], columns: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow(["" if getattr(row, c) is None else _cell(getattr(row, c)) for c in columns])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    return repr(value) if isinstance(value, float) else value

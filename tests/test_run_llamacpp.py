@@ -1,0 +1,98 @@
+"""Real runs with the embedded default model (SmolLM2-135M-Instruct on llama.cpp)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+# Tiny settings: a few short proposals per step keep each run to seconds on 2 cores.
+TINY = ["--steps", "3", "--candidates", "4", "--max-tokens", "48", "--set", "loop.resample_rounds=1", "--quiet"]
+
+
+def opro_run(results: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "opro.cli", "run", "--results", str(results), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def only_run(results: Path, task: str) -> Path:
+    (path,) = (results / task).iterdir()
+    return path
+
+
+@pytest.mark.parametrize("task", ["tsp", "linreg"])
+def test_short_real_run_writes_the_run_directory(tmp_path, default_model, task):
+    done = opro_run(tmp_path, "--task", task, "--seed", "1", *TINY)
+    assert done.returncode == 0, done.stderr
+    run = only_run(tmp_path, task)
+    assert {p.name for p in run.iterdir()} >= {"config.json", "candidates.csv", "steps.csv", "llm_calls.jsonl",
+                                               "summary.json", "state.json"}
+    config = json.loads((run / "config.json").read_text())
+    assert config["config"]["seed"] == 1 and config["versions"]["xllamacpp"]
+    assert config["optimizer"]["model_sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    assert "{history}" in config["templates"]["meta"]
+    candidates = pd.read_csv(run / "candidates.csv")
+    steps = pd.read_csv(run / "steps.csv")
+    summary = json.loads((run / "summary.json").read_text())
+    assert steps["step"].iloc[0] == 0 and steps["step"].is_monotonic_increasing
+    assert summary["steps_run"] == steps["step"].iloc[-1]
+    assert (steps.loc[steps["step"] > 0, "completion_tokens"] > 0).all()
+    proposals = candidates[candidates["step"] > 0]
+    assert len(proposals) >= 4 * summary["steps_run"]
+    assert (proposals["invalid_reason"].fillna("") != "").sum() == (~proposals["valid"]).sum()
+    calls = [json.loads(line) for line in (run / "llm_calls.jsonl").read_text().splitlines()]
+    assert calls[0]["messages"][0]["content"].startswith(("You are given a list of points", "Now you will help"))
+    assert summary["optimum"] is not None and summary["best_score"] >= summary["optimum"] - 1e-6
+    assert "results:" in done.stdout
+
+
+def test_same_seed_same_candidates(tmp_path, default_model):
+    for name in ("a", "b"):
+        assert opro_run(tmp_path / name, "--task", "tsp", "--seed", "5", *TINY).returncode == 0
+    first, second = (only_run(tmp_path / name, "tsp") for name in ("a", "b"))
+    assert (first / "candidates.csv").read_bytes() == (second / "candidates.csv").read_bytes()
+    texts = [[o["text"] for c in map(json.loads, (run / "llm_calls.jsonl").read_text().splitlines())
+              for o in c["outputs"]] for run in (first, second)]
+    assert texts[0] == texts[1]
+    assert opro_run(tmp_path / "c", "--task", "tsp", "--seed", "6", *TINY).returncode == 0
+    other = only_run(tmp_path / "c", "tsp")
+    assert (other / "candidates.csv").read_bytes() != (first / "candidates.csv").read_bytes()
+
+
+def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path, default_model):
+    args = ["--task", "linreg", "--seed", "2", "--steps", "5", "--candidates", "4", "--max-tokens", "48", "--quiet",
+            "--set", "loop.stop_at_optimum=false"]
+    assert opro_run(tmp_path / "whole", *args).returncode == 0
+    whole = only_run(tmp_path / "whole", "linreg")
+
+    command = [sys.executable, "-m", "opro.cli", "run", "--results", str(tmp_path / "cut"), *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.time() + 300
+    steps_file = None
+    while time.time() < deadline:
+        found = list((tmp_path / "cut").glob("linreg/*/steps.csv"))
+        if found and len(found[0].read_text().splitlines()) >= 4:  # header, step 0, steps 1 and 2
+            steps_file = found[0]
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert steps_file is not None, "the run never reached step 2"
+    cut = steps_file.parent
+    assert not (cut / "summary.json").exists()
+
+    done = subprocess.run([sys.executable, "-m", "opro.cli", "run", "--resume", str(cut), "--quiet"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    steps = pd.read_csv(cut / "steps.csv")
+    assert steps["step"].tolist() == list(range(6))
+    assert (cut / "candidates.csv").read_bytes() == (whole / "candidates.csv").read_bytes()
+    assert json.loads((cut / "summary.json").read_text())["steps_run"] == 5
