@@ -51,6 +51,8 @@ class OptimizerConfig:
     """Sequences decoded at once. More than 1 is faster on big machines but not bit-reproducible."""
     cache_prompt: bool = False
     """Reuse the KV cache of a shared prompt prefix. Faster, but not bit-reproducible."""
+    poll: int = 0
+    """llama.cpp thread busy-wait level, 0-100. 0 sleeps between tasks: far faster on a shared machine."""
     sampling: dict[str, Any] = field(default_factory=dict)
     """Extra sampling parameters passed to the backend as-is (e.g. top_k, top_p, min_p)."""
 

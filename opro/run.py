@@ -77,5 +77,6 @@ def _build_optimizer(config: RunConfig):
     options = config.optimizer
     return build_llm(options.spec, {
         "threads": options.threads, "n_ctx": options.n_ctx, "parallel": options.parallel,
-        "cache_prompt": options.cache_prompt, "sampling": options.sampling,
+        "cache_prompt": options.cache_prompt, "poll": options.poll,
+        "sampling": options.sampling,
     })
