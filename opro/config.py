@@ -35,24 +35,47 @@ class LoopConfig:
     re-samples without bound; here it is bounded and every attempt is recorded."""
     stop_at_optimum: bool = True
     """Stop as soon as a proposal reaches the problem's known optimum."""
+    max_tokens_total: int | None = None
+    """Budget: stop at the step boundary once the run's prompt + completion tokens reach this."""
+    max_cost: float | None = None
+    """Budget: stop at the step boundary once the run's estimated cost (USD) reaches this."""
 
 
 @dataclass(frozen=True)
-class OptimizerConfig:
-    """The optimizer LLM: a backend spec and the backend's options."""
+class LLMConfig:
+    """An LLM (the optimizer, or a scorer): a backend spec and the backend's options.
+
+    Options of another backend are ignored (a thread count means nothing to a remote server). The API key
+    is not a setting: it comes from `--api-key` or `OPENAI_API_KEY` at run time and is never stored.
+    """
 
     spec: str = "llamacpp:smollm2"
-    """`llamacpp:smollm2` (default model) or `llamacpp:/path/model.gguf`."""
+    """`llamacpp:smollm2` (default model), `llamacpp:/path/model.gguf` or `openai:MODEL`."""
     threads: int | None = None
-    """CPU threads for llama.cpp (default: all cores)."""
+    """llamacpp: CPU threads (default: all cores)."""
     n_ctx: int = 4096
-    """Context length per parallel slot, in tokens."""
+    """llamacpp: context length per parallel slot, in tokens."""
     parallel: int = 1
-    """Sequences decoded at once. More than 1 is faster on big machines but not bit-reproducible."""
+    """llamacpp: sequences decoded at once. More than 1 is faster on big machines but not bit-reproducible."""
     cache_prompt: bool = False
-    """Reuse the KV cache of a shared prompt prefix. Faster, but not bit-reproducible."""
+    """llamacpp: reuse the KV cache of a shared prompt prefix. Faster, but not bit-reproducible."""
     poll: int = 0
-    """llama.cpp thread busy-wait level, 0-100. 0 sleeps between tasks: far faster on a shared machine."""
+    """llamacpp: thread busy-wait level, 0-100. 0 sleeps between tasks: far faster on a shared machine."""
+    base_url: str | None = None
+    """openai: the server's URL (default: `$OPENAI_BASE_URL`, else api.openai.com)."""
+    concurrency: int = 8
+    """openai: requests in flight at once."""
+    timeout: float = 300.0
+    """openai: seconds per HTTP attempt before it counts as failed and is retried."""
+    max_attempts: int = 6
+    """openai: attempts per request (retries with exponential backoff and jitter), then a clear error."""
+    use_n: bool | str = False
+    """openai: send the candidates of a step as one request with `n` (true), separately (false), or probe
+    whether the server honours `n` ("auto")."""
+    prices: str | None = None
+    """A TOML price table merged over the built-in one (default: `$OPRO_PRICES`)."""
+    cache: bool | str = True
+    """The persistent LLM-call cache: true (the user cache file), false (off), or a path to a .sqlite file."""
     sampling: dict[str, Any] = field(default_factory=dict)
     """Extra sampling parameters passed to the backend as-is (e.g. top_k, top_p, min_p)."""
 
@@ -72,7 +95,9 @@ class RunConfig:
     seed: int = 0
     """Seeds the instance, the initial solutions and every LLM sample."""
     loop: LoopConfig = field(default_factory=LoopConfig)
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    optimizer: LLMConfig = field(default_factory=LLMConfig)
+    scorer: LLMConfig | None = None
+    """The scorer LLM, for tasks whose candidates an LLM evaluates (prompt optimization); None otherwise."""
     results_root: str = "results"
     """Run directories go to `<results_root>/<task>/<run-id>/`."""
     description: str = ""
@@ -84,7 +109,9 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
         data["loop"] = LoopConfig(**data.get("loop", {}))
-        data["optimizer"] = OptimizerConfig(**data.get("optimizer", {}))
+        data["optimizer"] = LLMConfig(**data.get("optimizer", {}))
+        if data.get("scorer") is not None:
+            data["scorer"] = LLMConfig(**data["scorer"])
         return cls(**data)
 
 
@@ -125,11 +152,15 @@ def parse_override(item: str) -> tuple[str, Any]:
 
 
 def build_config(task: str, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Resolve a preset plus dotted overrides (`loop.steps`, `problem.n`, `seed`, ...) into a RunConfig."""
+    """Resolve a preset plus dotted overrides (`loop.steps`, `problem.n`, `seed`, ...) into a RunConfig.
+
+    `llm.NAME` sets NAME for every LLM of the run (the optimizer, and the scorer when there is one).
+    """
     preset = read_preset(task)
     sections: dict[str, dict[str, Any]] = {
         "loop": dict(preset.pop("loop", {})),
         "optimizer": dict(preset.pop("optimizer", {})),
+        "scorer": dict(preset.pop("scorer", {})),
         "problem_settings": dict(preset.pop("problem", {})),
     }
     top = {"task": task, **preset}
@@ -140,7 +171,10 @@ def build_config(task: str, overrides: dict[str, Any] | None = None) -> RunConfi
             continue
         section, _, name = key.partition(".")
         section = "problem_settings" if section == "problem" else section
-        if key == "problem.kind":
+        if section == "llm" and name:  # every LLM of the run: the optimizer, and the scorer if there is one
+            sections["optimizer"][name] = value
+            sections["scorer"].setdefault("__llm__", {})[name] = value
+        elif key == "problem.kind":
             top["problem"] = value
         elif name:
             if section not in sections:
@@ -156,8 +190,13 @@ def build_config(task: str, overrides: dict[str, Any] | None = None) -> RunConfi
     if "template" not in top:
         raise OproError(f"task {task} does not say its template")
     loop = _checked(LoopConfig, sections["loop"], "loop")
-    optimizer = _checked(OptimizerConfig, sections["optimizer"], "optimizer")
-    config = _checked(RunConfig, {**top, "problem_settings": sections["problem_settings"]}, "", loop, optimizer)
+    optimizer = _checked(LLMConfig, sections["optimizer"], "optimizer")
+    shared = sections["scorer"].pop("__llm__", {})
+    if sections["scorer"] and "spec" not in sections["scorer"]:
+        raise OproError("scorer settings need a scorer model: --scorer SPEC (or scorer.spec)")
+    scorer = _checked(LLMConfig, {**shared, **sections["scorer"]}, "scorer") if sections["scorer"] else None
+    config = _checked(RunConfig, {**top, "problem_settings": sections["problem_settings"]}, "",
+                      loop, optimizer, scorer)
     _check_ranges(config)
     return config
 
@@ -172,7 +211,7 @@ def _checked(cls: type, values: dict[str, Any], section: str, *extra: Any) -> An
             raise OproError(f"unknown setting {label!r}; known: {', '.join(sorted(known))}")
         values[name] = check_type(label, value, hints[name])
     if extra:
-        values["loop"], values["optimizer"] = extra
+        values["loop"], values["optimizer"], values["scorer"] = extra
     return cls(**values)
 
 
@@ -203,16 +242,25 @@ def _check_ranges(config: RunConfig) -> None:
         "loop.num_initial": (config.loop.num_initial, 1),
         "loop.max_tokens": (config.loop.max_tokens, 1),
         "loop.resample_rounds": (config.loop.resample_rounds, 0),
-        "optimizer.n_ctx": (config.optimizer.n_ctx, 256),
-        "optimizer.parallel": (config.optimizer.parallel, 1),
     }
+    for name, llm in (("optimizer", config.optimizer), ("scorer", config.scorer)):
+        if llm is None:
+            continue
+        limits.update({f"{name}.n_ctx": (llm.n_ctx, 256), f"{name}.parallel": (llm.parallel, 1),
+                       f"{name}.concurrency": (llm.concurrency, 1), f"{name}.max_attempts": (llm.max_attempts, 1),
+                       f"{name}.threads": (llm.threads or 1, 1)})
+        if llm.timeout <= 0:
+            raise OproError(f"{name}.timeout must be > 0 seconds, got {llm.timeout}")
+        if isinstance(llm.use_n, str) and llm.use_n != "auto":
+            raise OproError(f'{name}.use_n must be true, false or "auto", got {llm.use_n!r}')
     for label, (value, low) in limits.items():
         if value < low:
             raise OproError(f"{label} must be >= {low}, got {value}")
     if not 0.0 <= loop.temperature <= 5.0:
         raise OproError(f"loop.temperature must be in [0, 5], got {loop.temperature}")
-    if config.optimizer.threads is not None and config.optimizer.threads < 1:
-        raise OproError(f"optimizer.threads must be >= 1, got {config.optimizer.threads}")
+    for label, budget in (("loop.max_tokens_total", loop.max_tokens_total), ("loop.max_cost", loop.max_cost)):
+        if budget is not None and budget <= 0:
+            raise OproError(f"{label} must be > 0, got {budget}")
 
 
 def load_templates(template: str) -> tuple[str, str]:

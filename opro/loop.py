@@ -8,7 +8,7 @@ Each step:
 4. dedupe against every solution seen in the run;
 5. score the new ones as one batch;
 6. append the step to the run directory, durably;
-7. stop at the known optimum or after `steps` steps.
+7. stop at the known optimum, after `steps` steps, or once a token or cost budget is spent.
 
 The loop knows nothing of any task: the Problem parses and scores, the LLM samples.
 """
@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from opro.config import LoopConfig
+from opro.errors import OproError
 from opro.llm import LLM, Completion, Request
+from opro.llm.pricing import Price
 from opro.metaprompt import render_meta_prompt, shown_solutions
 from opro.problems import Invalid, Problem, better
 from opro.results import CandidateRow, RunDir, StepRow
@@ -73,8 +75,16 @@ def optimize(
     templates: tuple[str, str],
     run: RunDir,
     on_step: Callable[[StepRow], None] | None = None,
+    price: Price | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the loop in `run` until it stops; returns and writes summary.json."""
+    """Run (or resume) the loop in `run` until it stops; returns and writes summary.json.
+
+    `price` turns token counts into cost (cost_usd in steps.csv); `loop.max_cost` needs it. Budgets count
+    the tokens each proposal is recorded with, cached replays included, so a budget stops a rerun at the
+    same step as the original run.
+    """
+    if loop.max_cost is not None and price is None:
+        raise OproError(f"loop.max_cost needs the price of {llm.spec}; add it to a price table (optimizer.prices)")
     last_step = run.state()["last_step"]
     trajectory = Trajectory.from_rows(problem, run.read_candidates())
     if last_step < 0:
@@ -82,12 +92,19 @@ def optimize(
         last_step = 0
         if on_step:
             on_step(step_row)
+    tokens, cost = _spent(run)
     stop_reason = "steps"
     for step in range(last_step + 1, loop.steps + 1):
         if loop.stop_at_optimum and trajectory.best is not None and problem.is_optimal(trajectory.best):
             stop_reason = "optimum"
             break
-        step_row = _step(problem, llm, loop, seed, templates, trajectory, run, step)
+        if (loop.max_tokens_total is not None and tokens >= loop.max_tokens_total) or (
+                loop.max_cost is not None and cost >= loop.max_cost):
+            stop_reason = "budget"
+            break
+        step_row = _step(problem, llm, loop, seed, templates, trajectory, run, step, price)
+        tokens += step_row.prompt_tokens + step_row.completion_tokens
+        cost += step_row.cost_usd or 0.0
         if on_step:
             on_step(step_row)
     if loop.stop_at_optimum and trajectory.best is not None and problem.is_optimal(trajectory.best):
@@ -95,6 +112,13 @@ def optimize(
     summary = summarize(problem, run, stop_reason)
     run.write_summary(summary)
     return summary
+
+
+def _spent(run: RunDir) -> tuple[int, float]:
+    """Tokens and cost recorded by the run's completed steps."""
+    steps = run.read_steps()
+    tokens = sum(int(s["prompt_tokens"]) + int(s["completion_tokens"]) for s in steps)
+    return tokens, sum(float(s["cost_usd"] or 0.0) for s in steps)
 
 
 def _initial_step(problem: Problem, loop: LoopConfig, seed: int, trajectory: Trajectory, run: RunDir) -> StepRow:
@@ -106,8 +130,8 @@ def _initial_step(problem: Problem, loop: LoopConfig, seed: int, trajectory: Tra
         for i, s in enumerate(solutions)
     ]
     _dedupe_and_score(problem, trajectory, rows, solutions)
-    step_row = StepRow(0, trajectory.best, len(rows), len(rows), sum(not r.duplicate for r in rows), 0, 0, 0,
-                       time.perf_counter() - started, problem.is_optimal(trajectory.best))
+    step_row = StepRow(0, trajectory.best, len(rows), len(rows), sum(not r.duplicate for r in rows), 0, 0, 0, 0,
+                       0.0, time.perf_counter() - started, problem.is_optimal(trajectory.best))
     run.append_step(rows, step_row, [])
     return step_row
 
@@ -121,6 +145,7 @@ def _step(
     trajectory: Trajectory,
     run: RunDir,
     step: int,
+    price: Price | None = None,
 ) -> StepRow:
     started = time.perf_counter()
     shown = shown_solutions(problem, trajectory.pairs, loop.top_k)
@@ -128,6 +153,7 @@ def _step(
     rows: list[CandidateRow] = []
     solutions: list[Any] = []
     calls: list[dict[str, Any]] = []
+    n_cached = 0
     pending = list(range(loop.candidates_per_step))
     for attempt in range(loop.resample_rounds + 1):
         if not pending:
@@ -135,6 +161,7 @@ def _step(
         seeds = [sample_seed(seed, step, i, attempt, loop.candidates_per_step) for i in pending]
         requests = [Request(messages, loop.temperature, loop.max_tokens, s) for s in seeds]
         completions = llm.generate(requests)
+        n_cached += sum(c.meta.get("cached") == "1" for c in completions)
         calls.append(_call_record(step, attempt, messages, loop, pending, seeds, completions))
         retry = []
         for index, sample_seed_, completion in zip(pending, seeds, completions, strict=True):
@@ -152,6 +179,8 @@ def _step(
         pending = retry
     _dedupe_and_score(problem, trajectory, rows, solutions)
     valid = [r for r in rows if r.valid]
+    prompt_tokens = sum(r.prompt_tokens for r in rows)
+    completion_tokens = sum(r.completion_tokens for r in rows)
     step_row = StepRow(
         step=step,
         best_so_far=trajectory.best,
@@ -159,8 +188,10 @@ def _step(
         n_valid=len(valid),
         n_new=sum(not r.duplicate for r in valid),
         n_resampled=sum(r.attempt > 0 for r in rows),
-        prompt_tokens=sum(r.prompt_tokens for r in rows),
-        completion_tokens=sum(r.completion_tokens for r in rows),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        n_cached=n_cached,
+        cost_usd=None if price is None else (prompt_tokens * price.input + completion_tokens * price.output) / 1e6,
         seconds=time.perf_counter() - started,
         optimal=problem.is_optimal(trajectory.best),
     )
@@ -250,6 +281,9 @@ def summarize(problem: Problem, run: RunDir, stop_reason: str) -> dict[str, Any]
         "n_resampled": sum(int(s["n_resampled"]) for s in steps),
         "prompt_tokens": sum(int(s["prompt_tokens"]) for s in steps),
         "completion_tokens": sum(int(s["completion_tokens"]) for s in steps),
+        "cost_usd": None if any(s["cost_usd"] == "" for s in steps[1:]) else sum(
+            float(s["cost_usd"] or 0.0) for s in steps),
+        "n_cached": sum(int(s["n_cached"]) for s in steps),
         "seconds": sum(float(s["seconds"]) for s in steps),
         "baselines": baselines,
         "baseline_gaps_percent": {k: _gap(v, optimum, problem.minimize) for k, v in baselines.items()},

@@ -80,6 +80,10 @@ class StepRow:
     """Re-samples of invalid proposals."""
     prompt_tokens: int
     completion_tokens: int
+    n_cached: int
+    """Proposals replayed from the LLM-call cache instead of generated."""
+    cost_usd: float | None
+    """Estimated cost of the step's tokens (cached replays included); empty when the price is unknown."""
     seconds: float
     """Wall time of the step."""
     optimal: bool
@@ -170,6 +174,10 @@ class RunDir:
 
     def config(self) -> dict[str, Any]:
         return json.loads((self.path / "config.json").read_text())
+
+    def update_config(self, record: dict[str, Any]) -> None:
+        """Rewrite config.json (a resumed run that was given more steps or a larger budget)."""
+        write_json_atomic(self.path / "config.json", record)
 
     def state(self) -> dict[str, Any]:
         try:

@@ -30,3 +30,11 @@ def default_model() -> Path:
     from opro.llm.models import default_model_path
 
     return default_model_path()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_llm_cache(tmp_path_factory) -> Path:
+    """Runs started by the tests (and their subprocesses) use a throwaway LLM-call cache, not the user's."""
+    path = tmp_path_factory.mktemp("llm-cache") / "llm_cache.sqlite"
+    os.environ["OPRO_LLM_CACHE"] = str(path)
+    return path

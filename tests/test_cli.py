@@ -30,7 +30,7 @@ def opro(*args: str, cwd=None) -> subprocess.CompletedProcess:
         (["run", "--optimizer", "nosuch:model"], "unknown LLM backend 'nosuch'"),
         (["run", "--optimizer", "llamacpp:/no/model.gguf"], "GGUF model not found"),
         (["run", "--resume", "/no/run"], "no run directory"),
-        (["run", "--resume", ".", "--seed", "3"], "only --steps may change"),
+        (["run", "--resume", ".", "--seed", "3"], "only --steps and the budgets may change"),
         (["run", "--bogus"], "No such option"),
         (["nosuchcommand"], "No such command"),
     ],

@@ -7,8 +7,9 @@ from typing import Any
 
 from opro.errors import OproError
 from opro.llm.base import LLM, Completion, Request
+from opro.llm.pricing import Price
 
-__all__ = ["LLM", "Completion", "Request", "build_llm"]
+__all__ = ["LLM", "Completion", "Request", "build_llm", "price_of_llm"]
 
 # The options each backend takes. An option of another backend is ignored (a llama.cpp thread count means
 # nothing to a remote server); a name no backend knows is an error.
@@ -56,3 +57,14 @@ def _build(backend: str, model: str, kwargs: dict[str, Any], spec: str) -> LLM:
         return OpenAILLM(model, **kwargs)
     except TypeError as error:
         raise OproError(f"bad option for {spec}: {error}") from error
+
+
+def price_of_llm(llm: LLM) -> Price | None:
+    """USD per 1M tokens of `llm` (through a cache wrapper): the backend's own price when it has one
+    (an OpenAI backend on loopback costs 0), else the price table's; None when unknown."""
+    from opro.llm.pricing import price_of
+
+    inner = getattr(llm, "inner", llm)
+    if hasattr(inner, "price"):
+        return inner.price
+    return price_of(llm.spec)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import asdict, replace
@@ -25,7 +26,10 @@ SCHEMA = "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, spec TEX
 
 
 def default_cache_path() -> Path:
-    """`$OPRO_CACHE_DIR/llm_cache.sqlite`, else `~/.cache/opro/llm_cache.sqlite`."""
+    """`$OPRO_LLM_CACHE`, else `llm_cache.sqlite` in the user cache directory (`$OPRO_CACHE_DIR`, else
+    `~/.cache/opro`)."""
+    if os.environ.get("OPRO_LLM_CACHE"):
+        return Path(os.environ["OPRO_LLM_CACHE"]).expanduser()
     return cache_dir() / "llm_cache.sqlite"
 
 
