@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -19,60 +20,185 @@ def cli() -> None:
 @cli.command()
 @click.option("--task", default="tsp", show_default=True, help="Preset name (see `opro tasks`) or a .toml path.")
 @click.option("--seed", type=int, help="Seeds the instance, the initial solutions and every sample.")
+@click.option("--seeds", "seeds_text", metavar="LIST",
+              help="Repeat the run for each seed (0-4 or 0,2,5), one run directory each under a common parent.")
+@click.option("--instances", type=int,
+              help="Repeat on K instances (problem seeds 0..K-1), for every seed; with --seeds.")
 @click.option("--steps", type=int, help="Optimization steps (loop.steps).")
 @click.option("--candidates", type=int, help="Proposals per step (loop.candidates_per_step).")
 @click.option("--temperature", type=float, help="Optimizer temperature (loop.temperature).")
 @click.option("--top-k", type=int, help="Solutions shown in the meta-prompt (loop.top_k).")
 @click.option("--max-tokens", type=int, help="Completion limit per proposal (loop.max_tokens).")
-@click.option("--optimizer", help="Optimizer LLM spec, e.g. llamacpp:smollm2 or llamacpp:/path/model.gguf.")
+@click.option("--optimizer", help="Optimizer LLM: llamacpp:smollm2, llamacpp:/path/model.gguf or openai:MODEL.")
+@click.option("--scorer", help="Scorer LLM for tasks an LLM scores (prompt optimization); any backend spec.")
+@click.option("--base-url", help="Optimizer server URL for openai: (default $OPENAI_BASE_URL).")
+@click.option("--api-key", help="API key for openai: (default $OPENAI_API_KEY). Used, never stored.")
+@click.option("--concurrency", type=int, help="Requests in flight per LLM (default 8).")
+@click.option("--no-cache", is_flag=True, default=None, help="Do not read or write the persistent LLM-call cache.")
+@click.option("--max-tokens-total", type=int, help="Stop at a step boundary once this many tokens are used.")
+@click.option("--max-cost", type=float, help="Stop at a step boundary once this many USD are spent.")
+@click.option("--prices", type=click.Path(dir_okay=False), help="A TOML price table over the built-in one.")
 @click.option("--threads", type=int, help="CPU threads for the embedded model.")
 @click.option("--n-ctx", type=int, help="Context length per slot for the embedded model.")
 @click.option("--parallel", type=int, help="Parallel decoding slots for the embedded model.")
 @click.option("--n", "n_nodes", type=int, help="TSP: number of nodes of a random instance (problem.n).")
 @click.option("--instance", type=click.Path(dir_okay=False), help="TSP: a TSPLIB .tsp file (problem.instance).")
 @click.option("--results", "results_root", type=click.Path(file_okay=False), help="Results root (default results/).")
-@click.option("--run-id", help="Name of the run directory (default: time and seed).")
+@click.option("--run-id", help="Name of the run directory, or of the group's parent (default: time and seed).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Any preset setting, e.g. --set problem.w_true=3 --set loop.resample_rounds=0.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
-              help="Continue a stopped run directory (only --steps may change).")
+              help="Continue a stopped run (or group of runs); only --steps and the budgets may change.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(task: str, seed: int | None, steps: int | None, candidates: int | None, temperature: float | None,
-        top_k: int | None, max_tokens: int | None, optimizer: str | None, threads: int | None,
-        n_ctx: int | None, parallel: int | None, n_nodes: int | None, instance: str | None,
-        results_root: str | None, run_id: str | None, settings: tuple[str, ...], resume_dir: str | None,
-        quiet: bool) -> None:
+def run(task: str, seed: int | None, seeds_text: str | None, instances: int | None, steps: int | None,
+        candidates: int | None, temperature: float | None, top_k: int | None, max_tokens: int | None,
+        optimizer: str | None, scorer: str | None, base_url: str | None, api_key: str | None,
+        concurrency: int | None, no_cache: bool | None, max_tokens_total: int | None, max_cost: float | None,
+        prices: str | None, threads: int | None, n_ctx: int | None, parallel: int | None, n_nodes: int | None,
+        instance: str | None, results_root: str | None, run_id: str | None, settings: tuple[str, ...],
+        resume_dir: str | None, quiet: bool) -> None:
     """Run the OPRO loop on a task and write a run directory under results/."""
     from opro.config import build_config, parse_override
-    from opro.run import resume_run, start_run
+    from opro.run import resume_group, resume_run, run_group, start_run
+    from opro.stats import parse_seeds
 
     overrides = {
         "seed": seed, "loop.candidates_per_step": candidates, "loop.temperature": temperature,
-        "loop.top_k": top_k, "loop.max_tokens": max_tokens, "optimizer.spec": optimizer,
+        "loop.top_k": top_k, "loop.max_tokens": max_tokens, "optimizer.spec": optimizer, "scorer.spec": scorer,
+        "optimizer.base_url": base_url, "llm.concurrency": concurrency, "llm.cache": False if no_cache else None,
+        "llm.prices": str(Path(prices).resolve()) if prices else None,
         "optimizer.threads": threads, "optimizer.n_ctx": n_ctx, "optimizer.parallel": parallel,
         "problem.n": n_nodes, "problem.instance": instance, "results_root": results_root,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(parse_override(item) for item in settings)
+    if prices and not Path(prices).is_file():
+        raise OproError(f"price table not found: {prices}")
+    budgets = {"steps": steps, "max_tokens_total": max_tokens_total, "max_cost": max_cost}
     progress = _Progress(quiet)
     if resume_dir:
-        given = list(overrides)
+        given = list(overrides) + [name for name, v in (("--seeds", seeds_text), ("--instances", instances)) if v]
         if given or run_id:
             named = given[0] if given else "run-id"
-            raise OproError(f"--resume continues a run as configured; only --steps may change (got {named})")
+            raise OproError(f"--resume continues a run as configured; only --steps and the budgets may change "
+                            f"(got {named})")
+        path = Path(resume_dir)
         with progress:
-            run_dir, summary = resume_run(Path(resume_dir), steps, progress.start, progress.step)
-    else:
-        if instance is not None:
-            if not Path(instance).is_file():
-                raise OproError(f"instance file not found: {instance}")
-            overrides["problem.instance"] = str(Path(instance).resolve())
-        if steps is not None:
-            overrides["loop.steps"] = steps
-        config = build_config(task, overrides)
+            if (path / "group.json").is_file():
+                parent, runs = resume_group(path, budgets, progress.start, progress.step, api_key)
+                _echo_group(parent, runs)
+                return
+            run_dir, summary = resume_run(path, budgets, progress.start, progress.step, api_key)
+        click.echo(_summary_line(summary, run_dir.path))
+        return
+    if instance is not None:
+        if not Path(instance).is_file():
+            raise OproError(f"instance file not found: {instance}")
+        overrides["problem.instance"] = str(Path(instance).resolve())
+    overrides.update({f"loop.{k}": v for k, v in budgets.items() if v is not None})
+    if seeds_text is not None or instances is not None:
+        if instances is not None and (instances < 1 or instance is not None):
+            raise OproError("--instances needs K >= 1 random instances (not with --instance FILE)")
+        if seed is not None and seeds_text is not None:
+            raise OproError("give --seed or --seeds, not both")
+        base = [seed if seed is not None else build_config(task, overrides).seed]
+        seeds = parse_seeds(seeds_text) if seeds_text is not None else base
         with progress:
-            run_dir, summary = start_run(config, run_id, progress.start, progress.step)
+            parent, runs = run_group(task, overrides, seeds, instances, run_id, progress.start, progress.step,
+                                     api_key)
+        _echo_group(parent, runs)
+        return
+    config = build_config(task, overrides)
+    with progress:
+        run_dir, summary = start_run(config, run_id, progress.start, progress.step, api_key)
     click.echo(_summary_line(summary, run_dir.path))
+
+
+def _echo_group(parent: Path, runs: list) -> None:
+    for run_dir, summary in runs:
+        click.echo(f"{run_dir.path.name}: " + _summary_line(summary, run_dir.path).splitlines()[0])
+    click.echo(f"results: {parent}  (compare with: opro compare {parent})")
+
+
+@cli.command()
+@click.option("--task", default="tsp", show_default=True, help="Preset name or .toml path (tsp or linreg kind).")
+@click.option("--instance", type=click.Path(dir_okay=False), help="TSP: a TSPLIB .tsp file.")
+@click.option("--n", "sizes", type=int, multiple=True, help="TSP: random instance sizes, e.g. --n 10 15 20 50.")
+@click.option("--instances", type=int, default=None, help="TSP: random instances per size (seeds seed..seed+K-1).")
+@click.option("--seed", type=int, default=None, help="First instance seed (TSP) or the run seed (linreg).")
+@click.option("--seeds", "seeds_text", metavar="LIST", help="Linreg: seeds to average over (e.g. 0-4).")
+@click.option("--steps", type=int, help="Linreg: the OPRO run's steps, which set the equal evaluation budget.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Any preset setting.")
+@click.option("--time-limit", type=float, default=600.0, show_default=True,
+              help="TSP: seconds for proving the optimum per instance.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for the CSV/markdown tables.")
+def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances: int | None, seed: int | None,
+              seeds_text: str | None, steps: int | None, settings: tuple[str, ...], time_limit: float,
+              as_json: bool, out: str | None) -> None:
+    """Baselines of a task: TSP heuristics and the certified optimum; regression searches at equal budget."""
+    from opro import baselines as reports
+    from opro.config import build_config, parse_override
+
+    overrides = dict(parse_override(item) for item in settings)
+    if seed is not None:
+        overrides["seed"] = seed
+    if steps is not None:
+        overrides["loop.steps"] = steps
+    if instance is not None:
+        if not Path(instance).is_file():
+            raise OproError(f"instance file not found: {instance}")
+        overrides["problem.instance"] = str(Path(instance).resolve())
+    config = build_config(task, overrides)
+    if time_limit <= 0:
+        raise OproError(f"--time-limit must be > 0, got {time_limit}")
+    if config.problem == "tsp":
+        if sizes or instances is not None:
+            if instance is not None:
+                raise OproError("--n/--instances make random instances; leave out --instance")
+            sizes = sizes or (int(config.problem_settings.get("n", 10)),)
+            count = 1 if instances is None else instances
+            if count < 1 or min(sizes) < 3:
+                raise OproError("--instances must be >= 1 and every --n >= 3")
+            report = reports.tsp_table(list(sizes), count, config.seed,
+                                       int(config.problem_settings.get("coord_range", 100)), time_limit,
+                                       Path(out) if out else None)
+        else:
+            from opro.problems import build_problem
+
+            problem = build_problem("tsp", {**config.problem_settings, "optimum": False}, config.seed)
+            report = reports.tsp_baselines(problem, time_limit=time_limit)
+    elif config.problem == "linreg":
+        seeds = _seed_list(seeds_text, config.seed)
+        report = reports.linreg_table(config, seeds, Path(out) if out else None)
+    else:
+        raise OproError(f"no baselines for the {config.problem} problem")
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in report.items() if not k.startswith("_")}, default=str))
+    else:
+        click.echo(report["_text"] if "_text" in report else reports.tsp_text(report))
+
+
+def _seed_list(text: str | None, default: int) -> list[int]:
+    from opro.stats import parse_seeds
+
+    return parse_seeds(text) if text else [default]
+
+
+@cli.command()
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: results/compare-TIME).")
+@click.option("--no-plot", is_flag=True, help="Tables only.")
+def compare(dirs: tuple[str, ...], out: str | None, no_plot: bool) -> None:
+    """Gather runs (and their baselines) into one table per task: CSV, markdown and PNG plots."""
+    import time
+
+    from opro.compare import compare as gather
+
+    target = Path(out) if out else Path("results") / ("compare-" + time.strftime("%Y%m%d-%H%M%S"))
+    report = gather([Path(d) for d in dirs], target, plot=not no_plot)
+    click.echo(report["markdown"])
+    click.echo(f"{report['runs']} runs; tables and plots in {target}")
 
 
 @cli.command()
@@ -141,8 +267,25 @@ def _summary_line(summary: dict, path: Path) -> str:
     return "; ".join(parts) + f"\nresults: {path}"
 
 
+def _expand_sizes(argv: list[str]) -> list[str]:
+    """`opro baselines --n 10 15 20` means `--n 10 --n 15 --n 20` (the paper's Table 3 sizes in one go)."""
+    if not argv or argv[0] != "baselines":
+        return argv
+    out: list[str] = []
+    after_n = False
+    for arg in argv:
+        if after_n and arg.isdecimal() and out[-1] != "--n":
+            out.append("--n")
+        elif arg != "--n":
+            after_n = after_n and arg.isdecimal()
+        out.append(arg)
+        after_n = after_n or arg == "--n"
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    argv = _expand_sizes(sys.argv[1:] if argv is None else list(argv))
     try:
         cli.main(args=argv, prog_name="opro", standalone_mode=False)
     except OproError as error:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import shutil
+import time
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from opro.config import RunConfig, load_templates
+from opro.config import LLMConfig, LoopConfig, RunConfig, build_config, check_type, load_templates
 from opro.errors import OproError
-from opro.llm import build_llm
+from opro.llm import LLM, build_llm, price_of_llm
 from opro.loop import optimize
 from opro.problems import build_problem
-from opro.results import RunDir, StepRow, environment
+from opro.results import RunDir, StepRow, environment, write_json_atomic
 
 
 def task_label(task: str) -> str:
@@ -21,12 +26,16 @@ def task_label(task: str) -> str:
 
 def start_run(
     config: RunConfig, run_id: str | None = None, on_start: Callable[[RunDir, RunConfig], None] | None = None,
-    on_step: Callable[[StepRow], None] | None = None,
+    on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None, parent: Path | None = None,
 ) -> tuple[RunDir, dict[str, Any]]:
-    """Build the problem and the optimizer, create the run directory and run the loop."""
+    """Build the problem and the optimizer, create the run directory and run the loop.
+
+    The run directory is `<results>/<task>/<run-id>`, or `<parent>/<run-id>` for the repeats of a group
+    (`--seeds` / `--instances`). `api_key` is used, never stored.
+    """
     templates = load_templates(config.template)
-    problem = build_problem(config.problem, dict(config.problem_settings), config.seed)
-    llm = _build_optimizer(config)
+    problem = _build_problem(config)
+    llm = build_llm_from(config.optimizer, api_key)
     try:
         record = {
             "config": config.to_dict(),
@@ -35,20 +44,27 @@ def start_run(
             "optimizer": llm.describe(),
             **environment(),
         }
-        run = RunDir.create(Path(config.results_root), task_label(config.task), run_id, record)
+        if parent is None:
+            run = RunDir.create(Path(config.results_root), task_label(config.task), run_id, record)
+        else:
+            run = RunDir.create(parent.parent, parent.name, run_id, record)
         if on_start:
             on_start(run, config)
-        summary = optimize(problem, llm, config.loop, config.seed, templates, run, on_step)
+        summary = optimize(problem, llm, config.loop, config.seed, templates, run, on_step, price_of_llm(llm))
     finally:
         llm.close()
     return run, summary
 
 
+#: The loop settings `--resume` may change: how long the run goes on, nothing about how it samples.
+RESUMABLE = ("steps", "max_tokens_total", "max_cost")
+
+
 def resume_run(
-    path: Path, steps: int | None = None, on_start: Callable[[RunDir, RunConfig], None] | None = None,
-    on_step: Callable[[StepRow], None] | None = None,
+    path: Path, changes: dict[str, Any] | None = None, on_start: Callable[[RunDir, RunConfig], None] | None = None,
+    on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None,
 ) -> tuple[RunDir, dict[str, Any]]:
-    """Continue a stopped run from its last complete step; `steps` may raise its step limit."""
+    """Continue a stopped run from its last complete step; `changes` may raise its step limit or budgets."""
     if not path.is_dir():
         raise OproError(f"no run directory at {path}")
     run = RunDir.open(path)
@@ -57,26 +73,102 @@ def resume_run(
         config = RunConfig.from_dict(stored["config"])
     except (KeyError, TypeError) as error:
         raise OproError(f"config.json in {path} is not a run config: {error}") from error
-    if steps is not None:
-        if steps < 0:
-            raise OproError(f"--steps must be >= 0, got {steps}")
-        config = RunConfig.from_dict({**config.to_dict(), "loop": {**config.to_dict()["loop"], "steps": steps}})
+    changes = {k: v for k, v in (changes or {}).items() if v is not None}
+    if changes:
+        unknown = sorted(set(changes) - set(RESUMABLE))
+        if unknown:
+            raise OproError(f"--resume can only change {', '.join(RESUMABLE)}, not {unknown[0]}")
+        for key in changes:
+            check_type(f"loop.{key}", changes[key], typing.get_type_hints(LoopConfig)[key])
+        loop = {**config.to_dict()["loop"], **changes}
+        config = RunConfig.from_dict({**config.to_dict(), "loop": loop})
+        if config.loop.steps < 0:
+            raise OproError(f"--steps must be >= 0, got {config.loop.steps}")
+        run.update_config({**stored, "config": config.to_dict()})
     templates = (stored["templates"]["meta"], stored["templates"]["entry"])
-    problem = build_problem(config.problem, dict(config.problem_settings), config.seed)
-    llm = _build_optimizer(config)
+    problem = _build_problem(config)
+    llm = build_llm_from(config.optimizer, api_key)
     try:
         if on_start:
             on_start(run, config)
-        summary = optimize(problem, llm, config.loop, config.seed, templates, run, on_step)
+        summary = optimize(problem, llm, config.loop, config.seed, templates, run, on_step, price_of_llm(llm))
     finally:
         llm.close()
     return run, summary
 
 
-def _build_optimizer(config: RunConfig):
-    options = config.optimizer
-    return build_llm(options.spec, {
-        "threads": options.threads, "n_ctx": options.n_ctx, "parallel": options.parallel,
-        "cache_prompt": options.cache_prompt, "poll": options.poll,
-        "sampling": options.sampling,
+def _build_problem(config: RunConfig):
+    problem = build_problem(config.problem, dict(config.problem_settings), config.seed)
+    if config.scorer is not None and not getattr(problem, "uses_scorer", False):
+        raise OproError(f"the {config.problem} problem scores candidates itself; a scorer LLM is for prompt "
+                        "optimization tasks")
+    return problem
+
+
+def build_llm_from(options: LLMConfig, api_key: str | None = None) -> LLM:
+    """The LLM an LLMConfig describes, behind the call cache unless `cache` is false."""
+    values = {f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "spec"}
+    values["api_key"] = api_key
+    return build_llm(options.spec, values)
+
+
+def plan_group(seeds: list[int], instances: int | None) -> list[tuple[str, dict[str, Any]]]:
+    """(run id, overrides) of each repeat: every seed, on each of `instances` instances (problem seeds
+    0..K-1) when given."""
+    if instances is None:
+        return [(f"seed{s}", {"seed": s}) for s in seeds]
+    return [(f"inst{k}-seed{s}", {"seed": s, "problem.seed": k}) for k in range(instances) for s in seeds]
+
+
+def run_group(
+    task: str, overrides: dict[str, Any], seeds: list[int], instances: int | None, group_id: str | None = None,
+    on_start: Callable[[RunDir, RunConfig], None] | None = None, on_step: Callable[[StepRow], None] | None = None,
+    api_key: str | None = None,
+) -> tuple[Path, list[tuple[RunDir, dict[str, Any]]]]:
+    """Repeats of one configuration, one run directory each under `<results>/<task>/<group-id>/`.
+
+    group.json in the parent lists the planned runs, so `resume_group` can finish the ones a stop cut
+    short and start the ones never begun.
+    """
+    plan = plan_group(seeds, instances)
+    configs = [build_config(task, {**overrides, **extra}) for _, extra in plan]  # all checked before any runs
+    first = configs[0]
+    group_id = group_id or time.strftime("%Y%m%d-%H%M%S") + f"-x{len(plan)}"
+    parent = Path(first.results_root) / task_label(task) / group_id
+    if parent.exists():
+        raise OproError(f"run group already exists: {parent} (use --resume to continue it)")
+    parent.mkdir(parents=True)
+    write_json_atomic(parent / "group.json", {
+        "task": task, "overrides": {k: v for k, v in overrides.items() if v is not None},
+        "seeds": seeds, "instances": instances, "runs": [run_id for run_id, _ in plan],
     })
+    return parent, _finish_group(parent, plan, configs, {}, on_start, on_step, api_key)
+
+
+def resume_group(
+    parent: Path, changes: dict[str, Any] | None = None, on_start: Callable[[RunDir, RunConfig], None] | None = None,
+    on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None,
+) -> tuple[Path, list[tuple[RunDir, dict[str, Any]]]]:
+    """Finish every run of a group: resume the started ones, start the others."""
+    try:
+        group = json.loads((parent / "group.json").read_text())
+        plan = plan_group(group["seeds"], group["instances"])
+        configs = [build_config(group["task"], {**group["overrides"], **extra}) for _, extra in plan]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise OproError(f"unreadable group.json in {parent}: {error}") from error
+    return parent, _finish_group(parent, plan, configs, changes or {}, on_start, on_step, api_key)
+
+
+def _finish_group(parent, plan, configs, changes, on_start, on_step, api_key):
+    done = []
+    for (run_id, _), config in zip(plan, configs, strict=True):
+        path = parent / run_id
+        if (path / "state.json").is_file():
+            done.append(resume_run(path, changes, on_start, on_step, api_key))
+            continue
+        if path.exists():  # created but killed before its first state.json: start it over
+            shutil.rmtree(path)
+        if changes:
+            config = RunConfig.from_dict({**config.to_dict(), "loop": {**config.to_dict()["loop"], **changes}})
+        done.append(start_run(config, run_id, on_start, on_step, api_key, parent=parent))
+    return done

@@ -16,7 +16,14 @@ import numpy as np
 
 from opro.errors import OproError
 from opro.problems.base import Invalid
-from opro.solvers import cached_optimal, farthest_insertion, nearest_neighbor, tour_length, two_opt
+from opro.solvers import (
+    cached_optimal,
+    farthest_insertion,
+    local_search,
+    nearest_neighbor,
+    tour_length,
+    two_opt,
+)
 from opro.tsplib import distance_matrix, load_tsplib
 
 _TRACE = re.compile(r"<trace>(.*?)</trace>", re.DOTALL | re.IGNORECASE)
@@ -116,6 +123,7 @@ class TravelingSalesman:
             "nearest_neighbor": tour_length(self.dist, nearest_neighbor(self.dist)),
             "farthest_insertion": tour_length(self.dist, farthest_insertion(self.dist)),
             "two_opt": tour_length(self.dist, two_opt(self.dist)),
+            "local_search": tour_length(self.dist, local_search(self.dist)),
         }
         if self.optimal is not None:
             found["optimal"] = self.optimal.length

@@ -1,0 +1,55 @@
+"""Small statistics shared by `opro baselines` and `opro compare`: mean ± standard error, seed lists."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from opro.errors import OproError
+
+
+def mean_se(values: Iterable[float | None]) -> tuple[float, float, int]:
+    """(mean, standard error of the mean, count) over the finite values; nan where undefined.
+
+    The standard error is the sample standard deviation (ddof=1) over sqrt(count), as the paper reports
+    its Table 3 columns; with one value it is nan.
+    """
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not xs:
+        return math.nan, math.nan, 0
+    mean = sum(xs) / len(xs)
+    if len(xs) == 1:
+        return mean, math.nan, 1
+    variance = sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)
+    return mean, math.sqrt(variance / len(xs)), len(xs)
+
+
+def format_mean_se(values: Iterable[float | None], digits: int = 1) -> str:
+    """'13.0 ± 1.3', '13.0' for one value, '-' for none."""
+    mean, se, count = mean_se(values)
+    if count == 0:
+        return "-"
+    if count == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`0-4` -> [0, 1, 2, 3, 4]; `1,3,7` -> [1, 3, 7]; ranges and single seeds may be mixed."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-") if not part.startswith("-") else ("", "", "")
+        try:
+            if dash:
+                first, last = int(low), int(high)
+                if last < first:
+                    raise ValueError
+                seeds.extend(range(first, last + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise OproError(f"bad seed list {text!r}; expected e.g. 0-4 or 0,2,5") from None
+    if len(set(seeds)) != len(seeds):
+        raise OproError(f"seed list {text!r} repeats a seed")
+    return seeds
