@@ -149,7 +149,8 @@ def _step(
 ) -> StepRow:
     started = time.perf_counter()
     shown = shown_solutions(problem, trajectory.pairs, loop.top_k)
-    messages = ({"role": "user", "content": render_meta_prompt(problem, shown, *templates)},)
+    fields = problem.step_fields(step, shown) if hasattr(problem, "step_fields") else None  # per-step fields
+    messages = ({"role": "user", "content": render_meta_prompt(problem, shown, *templates, fields)},)
     rows: list[CandidateRow] = []
     solutions: list[Any] = []
     calls: list[dict[str, Any]] = []

@@ -14,14 +14,18 @@ def shown_solutions(problem: Problem, trajectory: list[tuple[Any, float]], top_k
     """
     sign = -1.0 if problem.minimize else 1.0
     ranked = sorted(range(len(trajectory)), key=lambda i: (sign * trajectory[i][1], -i))
-    return [trajectory[i] for i in ranked[-top_k:]]
+    shown = [trajectory[i] for i in ranked[-top_k:]]
+    floor = getattr(problem, "min_shown_score", None)  # prompt optimization hides weak old instructions
+    return shown if floor is None else [pair for pair in shown if pair[1] >= floor]
 
 
 def render_meta_prompt(
-    problem: Problem, shown: list[tuple[Any, float]], meta_template: str, entry_template: str
+    problem: Problem, shown: list[tuple[Any, float]], meta_template: str, entry_template: str,
+    fields: dict[str, str] | None = None,
 ) -> str:
-    """Fill the templates: one entry per shown solution, then the problem's own fields."""
+    """Fill the templates: one entry per shown solution, then the problem's own fields, then `fields` (the
+    per-step ones, e.g. a prompt problem's exemplars)."""
     history = "".join(
         entry_template.format(solution=problem.render(s), score=problem.render_score(v)) for s, v in shown
     )
-    return meta_template.format(history=history, **problem.prompt_fields()).strip()
+    return meta_template.format(**{"history": history, **problem.prompt_fields(), **(fields or {})}).strip()

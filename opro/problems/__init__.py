@@ -10,9 +10,11 @@ from opro.config import check_type
 from opro.errors import OproError
 from opro.problems.base import Invalid, Problem, better
 from opro.problems.linreg import LinearRegression
+from opro.problems.prompt import BBHInstructions, GSM8KInstructions
 from opro.problems.tsp import TravelingSalesman
 
-PROBLEMS: dict[str, type] = {"linreg": LinearRegression, "tsp": TravelingSalesman}
+PROBLEMS: dict[str, type] = {"linreg": LinearRegression, "tsp": TravelingSalesman, "gsm8k": GSM8KInstructions,
+                             "bbh": BBHInstructions}
 
 __all__ = ["PROBLEMS", "Invalid", "Problem", "better", "build_problem"]
 

@@ -19,6 +19,10 @@ class Problem(Protocol):
     """One optimization task. Solutions are immutable and hashable; scores are floats.
 
     `minimize` says which direction is better. Parsing never raises: bad text becomes `Invalid`.
+
+    Optional, for prompt optimization: `step_fields(step, shown) -> dict[str, str]` (per-step meta-prompt
+    fields, e.g. exemplars), `min_shown_score` (weaker solutions are not shown), `uses_scorer` with
+    `use_scorer(llm)`, `attach_run(path)` and `close()` (see opro/problems/prompt.py).
     """
 
     name: str

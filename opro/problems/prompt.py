@@ -1,0 +1,370 @@
+"""Prompt optimization (paper §4-5): find an instruction that makes a scorer LLM answer more questions right.
+
+A solution is an instruction (a string). Its score is the scorer's accuracy on the training split, in
+percent (0-100, higher is better); the meta-prompt shows it rounded to an integer, the paper's 100 score
+buckets (reference: num_score_buckets = 100). The problem calls its scorer LLM inside `score`, through the
+persistent score cache, and writes each instruction's per-example results to the run directory.
+
+Meta-prompt types (setting `meta_prompt_type`, reference: optimize_instructions.py):
+- "both_instructions_and_exemplars" (instruction-tuned optimizers): the top instructions with scores, then
+  `num_exemplars` questions with their answers, picked per step (random, or the ones the shown instructions
+  got wrong). The optimizer writes `<INS>...</INS>` (templates `instructions`) or `[...]`
+  (`instructions-bison`, the paper's Figure 3 wording).
+- "instructions_only" (pre-trained optimizers): only the instructions, as `Precision: 61 <TEXT>...</TEXT>`
+  (template `instructions-only`).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from opro.errors import OproError
+from opro.problems.base import Invalid
+from opro.prompting.data import DATASETS, Example, load_examples, split_indices
+from opro.prompting.scoring import (
+    POSITIONS,
+    ExampleResult,
+    InstructionScorer,
+    ScoreCache,
+    accuracy,
+    instruction_id,
+    scorer_identity,
+    scorer_prompt,
+    write_results_csv,
+)
+from opro.prompting.screen import kth_best, passes_screen, screen_positions
+
+META_PROMPT_TYPES = ("both_instructions_and_exemplars", "instructions_only")
+EXEMPLAR_SELECTIONS = ("random", "wrong")
+POSITION_WORDS = {"before_Q": "before the question", "Q_begin": "at the beginning of the question",
+                  "Q_end": "at the end of the question", "A_begin": "at the beginning of the answer"}
+INSTRUCTION_COLUMNS = ["step", "instruction_id", "instruction", "score", "n_scored", "full", "screened_out",
+                       "scorer_calls", "scorer_prompt_tokens", "scorer_completion_tokens"]
+
+_BRACKETS = re.compile(r"\[(.*?)\]", re.DOTALL)
+_TEXT_TAG = re.compile(r"<TEXT>(.*?)</TEXT>", re.DOTALL)
+
+
+def parse_instruction(text: str, meta_prompt_type: str) -> str | Invalid:
+    """The instruction in an optimizer output, before the filters. Never raises.
+
+    both_instructions_and_exemplars: the text between <INS> and </INS> (either tag may be missing, as the
+    reference code reads it; <Start>/</Start> for A_begin too), else the first [...] (the text-bison
+    wording), else the whole output. instructions_only: the first <TEXT>...</TEXT>, or what follows a lone
+    <TEXT> on its line.
+    """
+    if meta_prompt_type == "instructions_only":
+        found = _TEXT_TAG.search(text)
+        if found:
+            return polish(found.group(1))
+        if "<TEXT>" in text:
+            return polish(text.split("<TEXT>", 1)[1].split("\n")[0])
+        return Invalid("no <TEXT> tag")
+    for opening, closing in (("<INS>", "</INS>"), ("<Start>", "</Start>")):
+        if opening in text or closing in text:
+            start = text.index(opening) + len(opening) if opening in text else 0
+            end = text.index(closing, start) if closing in text[start:] else len(text)
+            return polish(text[start:end])
+    found = _BRACKETS.search(text)
+    if found:
+        return polish(found.group(1))
+    return polish(text)  # no tag at all: the whole output, as the reference code reads GPT optimizers
+
+
+def polish(sentence: str) -> str:
+    """Stripped, without markdown bold, first letter capitalized (reference: eval_utils.polish_sentence)."""
+    sentence = sentence.strip().replace("**", "")
+    return sentence[0].upper() + sentence[1:] if len(sentence) > 1 else sentence
+
+
+@dataclass
+class PromptOptimization:
+    """Instructions for one dataset, scored by a scorer LLM on a seeded training split."""
+
+    dataset: str = "gsm8k"
+    """"gsm8k" or "bbh" (also "multiarith" or "aqua": split like BBH)."""
+    bbh_task: str | None = None
+    """The BBH task (one of the 27), for dataset "bbh"."""
+    data: str | None = None
+    """Local data: a file, or a folder in the reference layout (gsm_train.tsv, <task>.json...); None: the hub."""
+    train_ratio: float = 0.035
+    """Share of the training pool used for scoring (paper §5.1: 3.5% of GSM8K train, 20% of a BBH task)."""
+    train_limit: int | None = None
+    """Keep at most this many training examples (the first of the seeded split), for quick runs."""
+    split_seed: int = 0
+    """Seeds the train/test split; fixed apart from the run seed so runs share a split (reference: seed 0)."""
+    position: str = "Q_begin"
+    """Where the instruction goes: before_Q, Q_begin, Q_end or A_begin (paper §5.1: Q_begin for
+    instruction-tuned scorers, A_begin for pre-trained ones)."""
+    qa_format: bool = True
+    """Wrap the scorer prompt in "Q: ... A:"."""
+    meta_prompt_type: str = "both_instructions_and_exemplars"
+    """"both_instructions_and_exemplars" or "instructions_only" (must match the template)."""
+    initial_instructions: list[str] = field(default_factory=lambda: ["Let's solve the problem."])
+    """Step 0's instructions (reference: "Let's solve the problem.")."""
+    num_exemplars: int = 3
+    """Questions shown in the meta-prompt per step (paper §5.1: 3)."""
+    exemplar_selection: str = "random"
+    """"random" (reference default) or "wrong": the questions the shown instructions got wrong most often."""
+    shown_threshold: float = 0.0
+    """Old instructions scoring below this (percent) are not shown (reference: 0 for text-bison, 30 for GPT)."""
+    max_instruction_length: int = 500
+    """Longer instructions are invalid (reference: 500 characters)."""
+    scorer_max_tokens: int = 256
+    """Completion limit of each scorer answer (decoding is greedy)."""
+    score_cache: bool | str = True
+    """The persistent score cache: true (prompt_scores.sqlite beside the LLM-call cache), false, or a path."""
+    screen: bool = False
+    """Successive halving (`--screen`): score on a subset first, fully only if it could enter the top-k."""
+    screen_fraction: float = 0.1
+    """Share of the training split in the screening subset (at least one question)."""
+    screen_top_k: int = 20
+    """The k of "could still enter the top-k"; a run sets it to loop.top_k unless given."""
+    screen_margin: int = 0
+    """Subset answers a candidate may fall short of the k-th best and still go on."""
+    seed: int = 0
+    """Run seed: the per-step exemplar picks."""
+
+    minimize = False
+    uses_scorer = True
+
+    def __post_init__(self) -> None:
+        self._check()
+        self.name = self.dataset
+        self.min_shown_score = self.shown_threshold
+        self.train, self._test = self._load_train()
+        self.scorer: InstructionScorer | None = None
+        self.correct: dict[str, tuple[bool, ...]] = {}  # fully scored instructions: per-train-example outcome
+        self.full_scores: dict[str, float] = {}
+        self.screen_at = screen_positions(len(self.train), self.screen_fraction, self.split_seed)
+        self.n_screened_out = 0
+        self.step = 0
+        self.run_path: Path | None = None
+
+    def _check(self) -> None:
+        choices = {"dataset": (self.dataset, DATASETS), "position": (self.position, POSITIONS),
+                   "meta_prompt_type": (self.meta_prompt_type, META_PROMPT_TYPES),
+                   "exemplar_selection": (self.exemplar_selection, EXEMPLAR_SELECTIONS)}
+        for name, (value, known) in choices.items():
+            if value not in known:
+                raise OproError(f"problem.{name} must be one of {', '.join(known)}, got {value!r}")
+        if self.meta_prompt_type == "instructions_only" and self.position == "before_Q":
+            raise OproError("instructions_only meta-prompts describe Q_begin, Q_end or A_begin positions")
+        for name in ("num_exemplars", "screen_margin"):
+            if getattr(self, name) < 0:
+                raise OproError(f"problem.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("scorer_max_tokens", "screen_top_k", "max_instruction_length"):
+            if getattr(self, name) < 1:
+                raise OproError(f"problem.{name} must be >= 1, got {getattr(self, name)}")
+        if self.train_limit is not None and self.train_limit < 1:
+            raise OproError(f"problem.train_limit must be >= 1, got {self.train_limit}")
+        if not 0.0 < self.screen_fraction <= 1.0:
+            raise OproError(f"problem.screen_fraction must be in (0, 1], got {self.screen_fraction}")
+
+    # ---- data ---------------------------------------------------------------------------------------------
+
+    def _load_train(self) -> tuple[list[Example], list[Example] | None]:
+        """The training examples, and the test examples when they come from the same pool (BBH)."""
+        if self.dataset == "gsm8k":
+            pool, test = load_examples("gsm8k", "train", self.data), None
+        else:
+            pool = load_examples(self.dataset, "all", self.data, self.bbh_task)
+        train_at, test_at = split_indices(len(pool), self.train_ratio, self.split_seed)
+        if self.dataset == "bbh":
+            test = [pool[i] for i in test_at]
+        elif self.dataset != "gsm8k":  # MultiArith, AQuA: transfer evaluation on the whole dataset
+            test = pool
+        train = [pool[i] for i in train_at][: self.train_limit]
+        return train, test
+
+    def examples(self, split: str) -> list[Example]:
+        """"train" (the scored subset) or "test" (GSM8K: the test split; BBH: the rest of the task; MultiArith and
+        AQuA, which are for transfer evaluation: the whole dataset)."""
+        if split == "train":
+            return self.train
+        if split != "test":
+            raise OproError(f"unknown split {split!r}; use train or test")
+        if self._test is None:
+            self._test = load_examples("gsm8k", "test", self.data)
+        return self._test
+
+    # ---- the scorer -----------------------------------------------------------------------------------------
+
+    def use_scorer(self, llm: Any) -> None:
+        """Score with `llm` (built by opro.run from the run's scorer config)."""
+        cache = None
+        if self.score_cache:
+            cache = ScoreCache(None if self.score_cache is True else Path(str(self.score_cache)))
+        self.scorer = InstructionScorer(llm, self.position, self.qa_format, self.scorer_max_tokens, cache)
+
+    def attach_run(self, path: Path) -> None:
+        """Write instructions.csv and instructions/<id>.csv into the run directory at `path`."""
+        self.run_path = path
+        index = path / "instructions.csv"
+        if not index.is_file():
+            index.write_text(",".join(INSTRUCTION_COLUMNS) + "\n")
+            return
+        with open(index, newline="") as handle:  # a resumed run: what screening and exemplars need
+            for row in csv.DictReader(handle):
+                results = path / "instructions" / f"{row['instruction_id']}.csv"
+                if row["full"] == "True" and results.is_file():
+                    with open(results, newline="") as outcomes:
+                        right = tuple(r["correct"] == "True" for r in csv.DictReader(outcomes))
+                    self.correct[row["instruction"]] = right
+                    self.full_scores[row["instruction"]] = float(row["score"])
+
+    def close(self) -> None:
+        if self.scorer is not None:
+            if self.scorer.cache:
+                self.scorer.cache.close()
+            self.scorer.llm.close()
+
+    def evaluate(self, instruction: str, examples: list[Example]) -> list[ExampleResult]:
+        if self.scorer is None:
+            raise OproError("the prompt problem has no scorer LLM")
+        return self.scorer.evaluate(instruction, examples)
+
+    # ---- the Problem seam ------------------------------------------------------------------------------------
+
+    def initial_solutions(self, rng: np.random.Generator, count: int) -> list[str]:
+        return list(self.initial_instructions)[:count]
+
+    def parse(self, text: str) -> str | Invalid:
+        found = parse_instruction(text, self.meta_prompt_type)
+        if isinstance(found, Invalid):
+            return found
+        if not found:
+            return Invalid("empty instruction")
+        if len(found) > self.max_instruction_length:
+            return Invalid(f"longer than {self.max_instruction_length} characters")
+        if self.dataset == "gsm8k" and any(c.isdigit() for c in found):
+            return Invalid("contains digits")  # paper: no numbers in GSM8K instructions
+        if "INS" in found:
+            return Invalid("contains INS")
+        return found
+
+    def decode(self, rendered: str) -> str:
+        return rendered
+
+    def render(self, solution: str) -> str:
+        return solution
+
+    def render_score(self, score: float) -> str:
+        return str(round(score))  # 100 buckets: accuracy in percent, as an integer
+
+    def prompt_fields(self) -> dict[str, str]:
+        task = "grade school math" if self.dataset == "gsm8k" else (
+            " ".join(self.bbh_task.split("_")) if self.dataset == "bbh" and self.bbh_task else self.dataset)
+        return {"task_description": task, "position_description": POSITION_WORDS[self.position], "exemplars": ""}
+
+    def step_fields(self, step: int, shown: list[tuple[str, float]]) -> dict[str, str]:
+        """The step's exemplars: `num_exemplars` training questions with their answers, in the scorer's layout
+        with <INS> where the instruction goes."""
+        self.step = step
+        if self.meta_prompt_type == "instructions_only" or not self.num_exemplars:
+            return {"exemplars": ""}
+        picks = self.pick_exemplars(step, [instruction for instruction, _ in shown])
+        return {"exemplars": "".join(self._exemplar(self.train[i]) for i in picks)}
+
+    def pick_exemplars(self, step: int, shown: list[str]) -> list[int]:
+        """Training positions of the step's exemplars, seeded by (seed, step)."""
+        rng = np.random.default_rng([self.seed, step])
+        n = min(self.num_exemplars, len(self.train))
+        if self.exemplar_selection == "wrong":
+            wrong: Counter[int] = Counter()
+            for instruction in shown:
+                outcome = self.correct.get(instruction)
+                if outcome:
+                    wrong.update(i for i, right in enumerate(outcome) if not right)
+            if wrong:  # reference: current_most_frequent
+                top = max(wrong.values())
+                most = sorted(i for i, c in wrong.items() if c == top)
+                if len(most) < n:
+                    return sorted(sorted(wrong, key=lambda i: (-wrong[i], i))[:n])
+                return sorted(int(i) for i in rng.choice(most, size=n, replace=False))
+        return sorted(int(i) for i in rng.choice(len(self.train), size=n, replace=False))
+
+    def _exemplar(self, example: Example) -> str:
+        prompt = scorer_prompt(example.question, "<INS>", self.position, self.qa_format)
+        return f"\ninput:\n{prompt}\noutput:\n{example.answer}\n"
+
+    def score(self, solutions: list[str]) -> list[float]:
+        return [self._score_one(instruction) for instruction in solutions]
+
+    def _score_one(self, instruction: str) -> float:
+        if self.scorer is None:
+            raise OproError("the prompt problem has no scorer LLM")
+        calls, prompt_tokens, completion_tokens = (self.scorer.calls, self.scorer.prompt_tokens,
+                                                   self.scorer.completion_tokens)
+        if self.screen:
+            subset = [self.train[i] for i in self.screen_at]
+            first = self.scorer.evaluate(instruction, subset)
+            bar = kth_best(self.full_scores, self.screen_top_k)
+            bar_correct = None if bar is None else sum(self.correct[bar][i] for i in self.screen_at)
+            if not passes_screen(sum(r.correct for r in first), bar_correct, self.screen_margin):
+                # recorded with its subset accuracy, capped at the k-th best full score so that it never
+                # displaces a fully scored instruction from the meta-prompt (ties rank the earlier one higher)
+                score = min(accuracy(first), self.full_scores[bar])
+                self.n_screened_out += 1
+                self._record(instruction, score, first, False, calls, prompt_tokens, completion_tokens)
+                return score
+        results = self.scorer.evaluate(instruction, self.train)
+        score = accuracy(results)
+        self.correct[instruction] = tuple(r.correct for r in results)
+        self.full_scores[instruction] = score
+        self._record(instruction, score, results, True, calls, prompt_tokens, completion_tokens)
+        return score
+
+    def _record(self, instruction: str, score: float, results: list[ExampleResult], full: bool, calls: int,
+                prompt_tokens: int, completion_tokens: int) -> None:
+        if self.run_path is None:
+            return
+        ident = instruction_id(instruction)
+        write_results_csv(self.run_path / "instructions" / f"{ident}.csv", results)
+        with open(self.run_path / "instructions.csv", "a", newline="") as handle:
+            csv.writer(handle).writerow([
+                self.step, ident, instruction, repr(score), len(results), full, not full,
+                self.scorer.calls - calls, self.scorer.prompt_tokens - prompt_tokens,
+                self.scorer.completion_tokens - completion_tokens])
+
+    def is_optimal(self, score: float) -> bool:
+        return score >= 100.0
+
+    def baselines(self) -> dict[str, float]:
+        return {}  # the paper's baseline instructions are evaluated by `opro eval --baselines`
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "dataset": self.dataset, "bbh_task": self.bbh_task, "data": self.data or "hub",
+            "n_train": len(self.train), "train_uids": [e.uid for e in self.train[:3]] + (
+                ["..."] if len(self.train) > 3 else []),
+            "position": self.position, "qa_format": self.qa_format, "meta_prompt_type": self.meta_prompt_type,
+            "screen": self.screen, "n_screened_out": self.n_screened_out,
+            "n_fully_scored": len(self.full_scores),
+        }
+        if self.scorer is not None:
+            info["scorer"] = scorer_identity(self.scorer.llm)
+            info.update(self.scorer.usage())
+        return info
+
+
+@dataclass
+class GSM8KInstructions(PromptOptimization):
+    """Problem kind "gsm8k": instructions for grade-school math (train: 3.5% of the train split, seeded)."""
+
+    dataset: str = "gsm8k"
+
+
+@dataclass
+class BBHInstructions(PromptOptimization):
+    """Problem kind "bbh": instructions for one BIG-Bench Hard task (`bbh_task`; train: 20%, test: the rest)."""
+
+    dataset: str = "bbh"
+    train_ratio: float = 0.2

@@ -1,0 +1,196 @@
+"""Datasets for prompt optimization: GSM8K, the 27 BBH tasks, MultiArith and AQuA.
+
+Sources, in order: a local path (`data`: a file, or a folder in the layout of the reference code's data/),
+else the Hugging Face hub through `datasets` (GSM8K `openai/gsm8k` `main`; BBH `lukaemon/bbh`; MultiArith
+`ChilleD/MultiArith`; AQuA `deepmind/aqua_rat` `raw`). Local files are read with pandas/json directly:
+.jsonl, .json, .parquet, and the reference's headerless .tsv (question, answer[, rationale]).
+
+Every example gets a stable `uid` (dataset/split/index/hash of the question), the key of the score cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from opro.errors import OproError
+
+DATASETS = ("gsm8k", "bbh", "multiarith", "aqua")
+
+BBH_TASKS = (
+    "boolean_expressions", "causal_judgement", "date_understanding", "disambiguation_qa", "dyck_languages",
+    "formal_fallacies", "geometric_shapes", "hyperbaton", "logical_deduction_five_objects",
+    "logical_deduction_seven_objects", "logical_deduction_three_objects", "movie_recommendation",
+    "multistep_arithmetic_two", "navigate", "object_counting", "penguins_in_a_table",
+    "reasoning_about_colored_objects", "ruin_names", "salient_translation_error_detection", "snarks",
+    "sports_understanding", "temporal_sequences", "tracking_shuffled_objects_five_objects",
+    "tracking_shuffled_objects_seven_objects", "tracking_shuffled_objects_three_objects", "web_of_lies",
+    "word_sorting",
+)
+# The answer kind of each BBH task, as the reference code's numerical_output_tasks / boolean_tasks /
+# multiple_choice_tasks (optimize_instructions.py); the two others (dyck_languages, word_sorting) are text.
+BBH_NUMBER = frozenset({"object_counting", "multistep_arithmetic_two"})
+BBH_BOOL = frozenset({"boolean_expressions", "causal_judgement", "formal_fallacies", "navigate",
+                      "sports_understanding", "web_of_lies"})
+BBH_TEXT = frozenset({"dyck_languages", "word_sorting"})
+
+HUB = {
+    "gsm8k": ("openai/gsm8k", "main"),
+    "bbh": ("lukaemon/bbh", None),  # the config is the task name
+    "multiarith": ("ChilleD/MultiArith", None),
+    "aqua": ("deepmind/aqua_rat", "raw"),
+}
+LOCAL_FILES = {  # names in the reference code's data/ folders (and in ../shared/data)
+    "gsm8k": ("gsm_{split}.tsv", "{split}.jsonl", "{split}.parquet", "gsm8k_{split}.jsonl"),
+    "bbh": ("{task}.json", "{task}.jsonl", "{task}.parquet"),
+    "multiarith": ("MultiArith.json", "{split}.jsonl", "{split}.parquet"),
+    "aqua": ("AQuA.json", "{split}.jsonl", "test.json", "{split}.parquet"),
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question with its gold answer. `kind` says how answers are compared (see opro.prompting.extract)."""
+
+    uid: str
+    """Stable id: dataset/split/index/first 8 hex digits of the question's sha256."""
+    index: int
+    """Position in the loaded split (the reference code's `index_in_raw_dataset`)."""
+    question: str
+    """The question as the scorer sees it (multiple-choice options included)."""
+    answer: str
+    """Gold answer: a number ("18"), "(B)", "True"/"No"/"valid", or text."""
+    kind: str
+    """"number", "bool", "choice" or "text"."""
+
+
+def answer_kind(dataset: str, bbh_task: str | None = None) -> str:
+    if dataset in ("gsm8k", "multiarith"):
+        return "number"
+    if dataset == "aqua":
+        return "choice"
+    if bbh_task in BBH_NUMBER:
+        return "number"
+    if bbh_task in BBH_BOOL:
+        return "bool"
+    return "text" if bbh_task in BBH_TEXT else "choice"
+
+
+def load_examples(dataset: str, split: str = "train", data: str | None = None,
+                  bbh_task: str | None = None) -> list[Example]:
+    """All examples of one split. BBH has a single split per task (`split` only names it in the uids);
+    MultiArith and AQuA are read whole (they are for transfer evaluation)."""
+    if dataset not in DATASETS:
+        raise OproError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    if dataset == "bbh" and bbh_task not in BBH_TASKS:
+        raise OproError(f"unknown BBH task {bbh_task!r} (problem.bbh_task); known: {', '.join(BBH_TASKS)}")
+    records = _local_records(dataset, split, Path(data).expanduser(), bbh_task) if data else _hub_records(
+        dataset, split, bbh_task)
+    kind = answer_kind(dataset, bbh_task)
+    name = f"bbh-{bbh_task}" if dataset == "bbh" else dataset
+    examples = []
+    for index, record in enumerate(records):
+        question, answer = _question_answer(dataset, record)
+        digest = hashlib.sha256(question.encode()).hexdigest()[:8]
+        examples.append(Example(f"{name}/{split}/{index}/{digest}", index, question, answer, kind))
+    if not examples:
+        raise OproError(f"no examples in the {dataset} data ({data or 'hub'})")
+    return examples
+
+
+def split_indices(n: int, train_ratio: float, seed: int) -> tuple[list[int], list[int]]:
+    """A seeded random `train_ratio` of range(n) (at least one) and the rest, both sorted (paper §5.1)."""
+    if not 0.0 < train_ratio <= 1.0:
+        raise OproError(f"train_ratio must be in (0, 1], got {train_ratio}")
+    size = max(1, int(train_ratio * n))
+    train = sorted(int(i) for i in np.random.default_rng(seed).choice(n, size=size, replace=False))
+    chosen = set(train)
+    return train, [i for i in range(n) if i not in chosen]
+
+
+def _hub_records(dataset: str, split: str, bbh_task: str | None) -> list[dict[str, Any]]:
+    name, config = HUB[dataset]
+    hub_split = "test" if dataset in ("bbh", "multiarith") or split == "all" else split
+    try:
+        import datasets
+
+        loaded = datasets.load_dataset(name, bbh_task if dataset == "bbh" else config, split=hub_split)
+        return [dict(row) for row in loaded]
+    except Exception as error:  # offline, unknown split, hub errors: all one message for the user
+        layout = {"gsm8k": "gsm_train.tsv/gsm_test.tsv", "bbh": "<task>.json", "multiarith": "MultiArith.json",
+                  "aqua": "AQuA.json"}[dataset]
+        raise OproError(
+            f"cannot load {dataset} from the Hugging Face hub ({name}: {type(error).__name__}); point at local "
+            f"files with --data PATH (a folder holding {layout}, or a .jsonl/.parquet file) "
+            f"or --set problem.data=PATH") from error
+
+
+def _local_records(dataset: str, split: str, path: Path, bbh_task: str | None) -> list[dict[str, Any]]:
+    if path.is_dir():
+        names = [n.format(split=split, task=bbh_task) for n in LOCAL_FILES[dataset]]
+        nested = [f"{dataset}/{n}" for n in names]
+        found = next((path / n for n in names + nested if (path / n).is_file()), None)
+        if found is None:
+            raise OproError(f"no {dataset} {split} data in {path} (looked for {', '.join(names)})")
+        path = found
+    elif not path.is_file():
+        raise OproError(f"data file not found: {path}")
+    return read_records(path)
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Rows of a .jsonl, .json (a list, or BBH's {"examples": [...]}), .parquet or headerless .tsv file."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            import pandas as pd
+
+            return pd.read_parquet(path).to_dict("records")
+        if suffix == ".tsv":
+            import pandas as pd
+
+            frame = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False)
+            return [{"question": row[0], "answer": row[1]} for row in frame.itertuples(index=False)]
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:  # JSON lines (.jsonl, and AQuA's .json)
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (OSError, ValueError, ImportError) as error:
+        raise OproError(f"unreadable data file {path}: {error}") from error
+    if isinstance(data, dict) and "examples" in data:
+        data = data["examples"]
+    if not isinstance(data, list):
+        raise OproError(f"data file {path}: expected a list of examples")
+    return data
+
+
+def _question_answer(dataset: str, record: dict[str, Any]) -> tuple[str, str]:
+    """(question, gold answer) of one record in any of the supported layouts."""
+    def first(*keys: str) -> Any:
+        for key in keys:
+            if key in record and record[key] is not None:
+                return record[key]
+        raise OproError(f"a {dataset} example has none of the fields {', '.join(keys)}: {sorted(record)}")
+
+    if dataset == "aqua":
+        options = "\n".join("(" + str(o).strip() for o in first("options"))
+        question = f"{str(first('question')).strip()}\n{options}\nWhat's the answer in (A) (B) (C) (D) (E)?"
+        return question, f"({str(first('correct', 'answer')).strip()})"
+    question = str(first("question", "input", "sQuestion", "Question")).strip()
+    answer = first("answer", "target", "lSolutions", "final_ans")
+    if isinstance(answer, list | tuple | np.ndarray):
+        answer = answer[0]
+    if isinstance(answer, float) and answer.is_integer():
+        answer = int(answer)
+    answer = str(answer).strip()
+    if dataset == "gsm8k" and "####" in answer:  # the hub's rationale ends in "#### 18"
+        answer = answer.split("####")[-1].strip()
+    if dataset in ("gsm8k", "multiarith"):
+        answer = answer.replace(",", "")
+    return question, answer

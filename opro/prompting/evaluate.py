@@ -1,0 +1,102 @@
+"""`opro eval`: the accuracy of given instructions (the paper's baselines, a run's best) on a split.
+
+Writes `eval.csv` and `eval.json` (one row per instruction) and `instructions/<id>.csv` (per-example
+results) into the output folder. Scores go through the same score cache as optimization runs, so an
+instruction already evaluated with the same scorer, position and examples costs no scorer calls.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from opro.config import RunConfig
+from opro.errors import OproError
+from opro.prompting.scoring import accuracy, instruction_id, write_results_csv
+
+#: The baseline instructions of the paper's Table 1/4 (GSM8K, BBH), for `opro eval --baselines`.
+PAPER_BASELINES = ("", "Let's think step by step.", "Let's solve the problem.",
+                   "Take a deep breath and work on this problem step-by-step.")
+
+
+@dataclass
+class EvalRow:
+    """One instruction evaluated on one split (a row of eval.csv)."""
+
+    source: str
+    """Where the instruction came from: "given", "baseline", or "run:<run dir>"."""
+    instruction: str
+    instruction_id: str
+    """First 16 hex digits of its sha256: the per-example file instructions/<id>.csv."""
+    dataset: str
+    split: str
+    n: int
+    """Examples evaluated."""
+    correct: int
+    accuracy: float
+    """Percent correct, 0-100."""
+    scorer_calls: int
+    """Requests sent to the scorer (the rest came from the score cache)."""
+    seconds: float
+
+
+EVAL_COLUMNS = [f.name for f in fields(EvalRow)]
+
+
+def run_best(path: Path) -> tuple[RunConfig, str]:
+    """A finished run's config and best instruction (from config.json and summary.json)."""
+    try:
+        config = RunConfig.from_dict(json.loads((path / "config.json").read_text())["config"])
+        best = json.loads((path / "summary.json").read_text())["best_solution"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise OproError(f"not a finished prompt-optimization run: {path} ({error})") from error
+    if not isinstance(best, str):
+        best = "" if best is None else str(best)
+    return config, best
+
+
+def with_problem_settings(config: RunConfig, changes: dict[str, Any]) -> RunConfig:
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return dataclasses.replace(config, problem_settings={**config.problem_settings, **changes})
+
+
+def evaluate_instructions(problem: Any, instructions: list[tuple[str, str]], split: str, limit: int | None,
+                          out: Path) -> list[EvalRow]:
+    """Score each (source, instruction) on the first `limit` examples of `split`; write the result files."""
+    examples = problem.examples(split)
+    if limit is not None:
+        if limit < 1:
+            raise OproError(f"--limit must be >= 1, got {limit}")
+        examples = examples[:limit]
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for source, instruction in instructions:
+        calls, started = problem.scorer.calls, time.perf_counter()
+        results = problem.evaluate(instruction, examples)
+        ident = instruction_id(instruction)
+        write_results_csv(out / "instructions" / f"{ident}.csv", results)
+        rows.append(EvalRow(source, instruction, ident, problem.name, split, len(results),
+                            sum(r.correct for r in results), accuracy(results), problem.scorer.calls - calls,
+                            round(time.perf_counter() - started, 3)))
+        with open(out / "eval.csv", "w", newline="") as handle:  # rewritten after each instruction
+            writer = csv.writer(handle)
+            writer.writerow(EVAL_COLUMNS)
+            writer.writerows([getattr(r, c) for c in EVAL_COLUMNS] for r in rows)
+    (out / "eval.json").write_text(json.dumps({
+        "split": split, "limit": limit, "n_examples": len(examples), "problem": problem.describe(),
+        "results": [asdict(r) for r in rows]}, indent=2, default=str))
+    return rows
+
+
+def format_rows(rows: list[EvalRow]) -> str:
+    """A plain table: accuracy, examples, scorer calls, seconds, instruction."""
+    lines = [f"{'accuracy':>8}  {'n':>5}  {'calls':>5}  {'seconds':>8}  instruction"]
+    for r in rows:
+        shown = repr(r.instruction) if r.instruction else '"" (empty)'
+        lines.append(f"{r.accuracy:7.1f}%  {r.n:>5}  {r.scorer_calls:>5}  {r.seconds:>8.1f}  {shown}  [{r.source}]")
+    return "\n".join(lines)
