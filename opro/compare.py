@@ -9,77 +9,38 @@ PNG per group of best-so-far gap against step (mean and ± SE band) beside the b
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from opro.errors import OproError
+import pandas as pd
+
+from opro.analysis import Results, find_runs, load
 from opro.stats import format_mean_se, mean_se
 
-
-def find_runs(paths: list[Path]) -> list[Path]:
-    """Run directories (holding config.json and summary.json) at or below `paths`, sorted."""
-    found: set[Path] = set()
-    for path in paths:
-        if not path.exists():
-            raise OproError(f"no such directory: {path}")
-        if (path / "summary.json").is_file():
-            found.add(path)
-        found.update(p.parent for p in path.rglob("summary.json") if (p.parent / "config.json").is_file())
-    if not found:
-        raise OproError(f"no finished runs (summary.json) under {', '.join(map(str, paths))}")
-    return sorted(found)
+__all__ = ["compare", "comparison_table", "find_runs", "run_records"]
 
 
-def load_run(path: Path) -> dict[str, Any]:
-    """One run as a flat record (plus its best-so-far curve under `curve`)."""
-    import pandas as pd
+#: The columns of runs.csv.
+RUN_COLUMNS = ("run", "group", "task", "problem", "method", "seed", "instance", "best_score", "optimum",
+               "gap_percent", "solved", "steps_to_optimum", "steps_run", "n_unique", "valid_rate", "prompt_tokens",
+               "completion_tokens", "cost_usd")
 
-    try:
-        record = json.loads((path / "config.json").read_text())
-        summary = json.loads((path / "summary.json").read_text())
-        steps = pd.read_csv(path / "steps.csv")
-    except (OSError, ValueError, KeyError) as error:
-        raise OproError(f"unreadable run directory {path}: {error}") from error
-    config = record["config"]
-    task = Path(config["task"]).name.removesuffix(".toml")
-    instance = summary.get("instance", {})
-    if summary["problem"] == "tsp":
-        group = f"{task} n={instance.get('n')}"
-    elif summary["problem"] == "linreg":
-        group = f"{task} w={instance.get('w_true'):g} b={instance.get('b_true'):g}"
-    else:
-        group = task
-    optimum = summary.get("optimum")
-    best = steps["best_so_far"].astype(float)
-    curve = [(_gap(v, optimum, summary["minimize"]) if optimum else v) for v in best]
-    return {
-        "run": str(path),
-        "group": group,
-        "task": task,
-        "problem": summary["problem"],
-        "method": f"opro {config['optimizer']['spec']}",
-        "seed": config["seed"],
-        "instance": instance.get("instance") or group,
-        "best_score": summary["best_score"],
-        "optimum": optimum,
-        "gap_percent": summary.get("gap_percent"),
-        "solved": bool(summary.get("solved")),
-        "steps_to_optimum": summary.get("steps_to_optimum"),
-        "steps_run": summary.get("steps_run"),
-        "n_unique": summary.get("n_unique"),
-        "valid_rate": summary.get("valid_rate"),
-        "prompt_tokens": summary.get("prompt_tokens"),
-        "completion_tokens": summary.get("completion_tokens"),
-        "cost_usd": summary.get("cost_usd"),
-        "curve": curve,
-        "curve_is_gap": bool(optimum),
-        "baseline_gaps": summary.get("baseline_gaps_percent") or {},
-        "config": config,
-    }
+
+def run_records(results: Results) -> list[dict[str, Any]]:
+    """One flat record per run (the runs.csv columns, plus its `config` and `baseline_gaps`)."""
+    records = []
+    for row in results.runs.to_dict("records"):
+        record = results.records[row["run"]]
+        records.append({
+            **{k: _plain(row.get(k)) for k in RUN_COLUMNS},
+            "solved": bool(row.get("solved")),
+            "baseline_gaps": record["summary"].get("baseline_gaps_percent") or {},
+            "config": record["config"].get("config", record["config"]),
+        })
+    return records
 
 
 def baseline_records(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -133,25 +94,32 @@ def summarize_rows(records: list[dict[str, Any]], kind: str) -> list[dict[str, A
     return rows
 
 
-def compare(paths: list[Path], out: Path, plot: bool = True) -> dict[str, Any]:
-    """Write runs.csv, table.csv, table.md and one PNG per group to `out`; return what was written."""
-    import pandas as pd
+def comparison_table(results: Results) -> pd.DataFrame:
+    """One row per (group, method): the OPRO runs of `results` beside the baselines of their instances.
 
-    runs = [load_run(p) for p in find_runs(paths)]
+    Columns: group, method, kind ("opro" or "baseline"), runs, gap_mean, gap_se, solved,
+    steps_to_optimum_mean/_se (solved runs), unique_mean/_se, valid_rate_mean, cost_usd, and the formatted
+    cells gap, steps and unique.
+    """
+    runs = run_records(results)
     baselines = [b for run in runs for b in baseline_records(run)]
     table = summarize_rows(runs, "opro") + summarize_rows(baselines, "baseline")
     table.sort(key=lambda r: (r["group"], r["kind"] != "opro", r["method"]))
+    return pd.DataFrame(table)
+
+
+def compare(paths: list[Path], out: Path, plot: bool = True) -> dict[str, Any]:
+    """Write runs.csv, table.csv, table.md and one PNG per group to `out`; return what was written."""
+    results = load(paths, candidates=False, finished=True)
+    frame = comparison_table(results)
+    table = frame.to_dict("records")
     out.mkdir(parents=True, exist_ok=True)
-    run_columns = [k for k in runs[0] if k not in ("curve", "baseline_gaps", "config")]
-    pd.DataFrame([{k: r[k] for k in run_columns} for r in runs]).to_csv(out / "runs.csv", index=False)
-    frame = pd.DataFrame(table)
+    pd.DataFrame([{k: r[k] for k in RUN_COLUMNS} for r in run_records(results)]).to_csv(out / "runs.csv", index=False)
     frame.drop(columns=["gap", "steps", "unique"]).to_csv(out / "table.csv", index=False)
     markdown = to_markdown(table)
     (out / "table.md").write_text(markdown)
-    plots = [plot_group(group, [r for r in runs if r["group"] == group],
-                        [r for r in table if r["group"] == group and r["kind"] == "baseline"], out)
-             for group in sorted({r["group"] for r in runs})] if plot else []
-    return {"runs": len(runs), "table": table, "markdown": markdown, "out": out, "plots": plots}
+    plots = [plot_group(results, group, frame, out) for group in sorted(set(results.runs["group"]))] if plot else []
+    return {"runs": len(results.runs), "table": table, "markdown": markdown, "out": out, "plots": plots}
 
 
 def to_markdown(table: list[dict[str, Any]]) -> str:
@@ -166,42 +134,26 @@ def to_markdown(table: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot_group(group: str, runs: list[dict[str, Any]], baselines: list[dict[str, Any]], out: Path) -> Path:
-    """Best-so-far (gap %, or the score when no optimum is known) against step: mean line, ± SE band."""
-    import matplotlib
+def plot_group(results: Results, group: str, table: pd.DataFrame, out: Path) -> Path:
+    """Best so far of one group's runs against step (the optimality gap when the optimum is known): the
+    mean over runs of each method with a ± SE band, beside the baselines' mean levels."""
+    from opro.plots import optimization_curve
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    figure, axes = plt.subplots(figsize=(6.4, 4.0))
-    by_method: dict[str, list[list[float]]] = defaultdict(list)
-    for run in runs:
-        by_method[run["method"]].append(run["curve"])
-    for method, curves in sorted(by_method.items()):
-        length = max(len(c) for c in curves)
-        filled = np.array([c + [c[-1]] * (length - len(c)) for c in curves], dtype=float)  # best stays best
-        mean = filled.mean(axis=0)
-        se = filled.std(axis=0, ddof=1) / math.sqrt(len(curves)) if len(curves) > 1 else np.zeros(length)
-        steps = np.arange(length)
-        axes.plot(steps, mean, label=f"{method} ({len(curves)} runs)")
-        axes.fill_between(steps, mean - se, mean + se, alpha=0.25)
-    if runs and runs[0]["curve_is_gap"]:
-        for i, row in enumerate(baselines):
-            if math.isfinite(row["gap_mean"]):
-                axes.axhline(row["gap_mean"], linestyle="--", linewidth=1, color=f"C{(i + 3) % 10}",
-                             label=f"{row['method']} ({row['gap_mean']:.2f}%)")
-        axes.set_ylabel("optimality gap of best so far (%)")
-    else:
-        axes.set_ylabel("best score so far")
-    axes.set_xlabel("step")
-    axes.set_title(group)
-    axes.legend(fontsize=7)
-    figure.tight_layout()
+    subset = results.subset(results.runs.loc[results.runs["group"] == group, "run"])
+    with_gap = subset.runs["optimum"].notna().all()
+    levels = table[(table["group"] == group) & (table["kind"] == "baseline")]
+    baselines = {r["method"]: r["gap_mean"] for r in levels.to_dict("records")} if with_gap else None
     path = out / f"best_so_far-{_slug(group)}.png"
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    optimization_curve(subset, value="gap" if with_gap else "score", scatter=False, baselines=baselines,
+                       title=group, path=path)
     return path
+
+
+def _plain(value: Any) -> Any:
+    """A frame cell as a plain Python value (None for a missing one)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def _gap(value: float | None, optimum: float | None, minimize: bool) -> float | None:
