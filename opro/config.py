@@ -50,7 +50,7 @@ class LLMConfig:
     """
 
     spec: str = "llamacpp:smollm2"
-    """`llamacpp:smollm2` (default model), `llamacpp:/path/model.gguf` or `openai:MODEL`."""
+    """`llamacpp:smollm2` (default model), `llamacpp:/path/model.gguf`, `openai:MODEL` or `hf:DIR`."""
     threads: int | None = None
     """llamacpp: CPU threads (default: all cores)."""
     n_ctx: int = 4096

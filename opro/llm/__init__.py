@@ -17,6 +17,7 @@ OPTIONS: dict[str, frozenset[str]] = {
     "llamacpp": frozenset({"threads", "n_ctx", "parallel", "cache_prompt", "poll", "sampling"}),
     "openai": frozenset({"base_url", "api_key", "concurrency", "timeout", "max_attempts", "use_n", "backoff_base",
                          "backoff_cap", "prices", "sampling"}),
+    "hf": frozenset({"threads", "parallel", "sampling"}),
 }
 BACKENDS = tuple(OPTIONS)
 
@@ -27,6 +28,7 @@ def build_llm(spec: str, options: dict[str, Any] | None = None) -> LLM:
     llamacpp: threads, n_ctx, parallel, cache_prompt, poll, sampling.
     openai: base_url, api_key, concurrency, timeout, max_attempts, use_n, backoff_base, backoff_cap, prices,
     sampling.
+    hf: threads, parallel, sampling (a local transformers model directory; needs the `rl` extra).
     Any backend: cache (True for the default cache file, or a path) wraps it in a persistent CachedLLM.
     """
     backend, _, model = spec.partition(":")
@@ -52,6 +54,12 @@ def _build(backend: str, model: str, kwargs: dict[str, Any], spec: str) -> LLM:
             from opro.llm.llamacpp import LlamaCppLLM
 
             return LlamaCppLLM(model, **kwargs)
+        if backend == "hf":
+            try:
+                from opro.llm.hf import HFLLM
+            except ImportError as error:
+                raise OproError(f"{spec} needs torch and transformers: pip install 'opro[rl]' ({error})") from error
+            return HFLLM(model, **kwargs)
         from opro.llm.openai_backend import OpenAILLM
 
         return OpenAILLM(model, **kwargs)

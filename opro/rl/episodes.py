@@ -1,0 +1,222 @@
+"""Episodes: one meta-prompt plus what it takes to score a new proposal for it.
+
+An episode comes from a run directory (the exact messages of one step of `llm_calls.jsonl`) or is made
+fresh from a random instance and a random history, so training is not limited to recorded runs. Its
+`row()` is one dataset row (the GRPO format); the problem is rebuilt from `problem` and `settings`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from opro.config import RunConfig, build_config, load_templates
+from opro.errors import OproError
+from opro.metaprompt import render_meta_prompt, shown_solutions
+from opro.problems import Problem, better, build_problem
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A meta-prompt and its scoring context. Scores follow the problem's direction (`minimize`)."""
+
+    prompt: list[dict[str, str]]
+    """The chat messages sent to the optimizer (TRL's conversational `prompt` column)."""
+    problem: str
+    """Problem kind ("tsp", "linreg")."""
+    settings: str
+    """The problem's settings as JSON, its instance `seed` included: `build_problem(problem, settings)`."""
+    seen: list[str] = field(default_factory=list)
+    """Rendered solutions seen before this prompt (the run's history); proposing one again is a duplicate."""
+    best_shown: float = 0.0
+    """Best score in the meta-prompt (the bar a proposal must beat)."""
+    optimum: float | None = None
+    """The known optimum of the instance, or None."""
+    source: str = ""
+    """Where it came from: `RUN_DIR#step` or `fresh:TASK#index`."""
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Episode:
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+
+@cache
+def problem_from(kind: str, settings: str) -> Problem:
+    """The problem an episode's `problem` and `settings` columns describe (memoized: instances are immutable)."""
+    values = json.loads(settings)
+    return build_problem(kind, values, int(values.get("seed", 0)))
+
+
+def settings_json(config: RunConfig) -> str:
+    """The settings column of a run's problem: its preset settings with the effective instance seed."""
+    return json.dumps({"seed": config.seed, **config.problem_settings}, sort_keys=True)
+
+
+def run_episodes(path: Path) -> list[Episode]:
+    """One episode per step of a run directory: the step's exact messages and the history before it."""
+    config = _run_config(path)
+    settings = settings_json(config)
+    problem = problem_from(config.problem, settings)
+    candidates = _read_csv(path / "candidates.csv")
+    episodes = []
+    for call in _steps_calls(path):
+        step = call["step"]
+        before = [r for r in candidates if int(r["step"]) < step and r["valid"] == "True" and r["duplicate"] == "False"]
+        pairs = [(problem.decode(r["solution"]), float(r["score"])) for r in before]
+        if not pairs:
+            continue
+        shown = shown_solutions(problem, pairs, config.loop.top_k)
+        episodes.append(Episode(
+            prompt=[dict(m) for m in call["messages"]], problem=config.problem, settings=settings,
+            seen=[r["solution"] for r in before], best_shown=shown[-1][1], optimum=_optimum(problem),
+            source=f"{path}#{step}",
+        ))
+    return episodes
+
+
+def run_groups(path: Path) -> list[tuple[Episode, list[str]]]:
+    """Each step's episode with every raw output sampled for it (all attempts share the messages)."""
+    by_step: dict[int, list[str]] = {}
+    for call in _read_jsonl(path / "llm_calls.jsonl"):
+        by_step.setdefault(int(call["step"]), []).extend(o["text"] for o in call["outputs"])
+    return [(e, by_step.get(int(e.source.rpartition("#")[2]), [])) for e in run_episodes(path)]
+
+
+#: Ranges of the true slope and intercept of fresh linreg instances (paper Table 2: w 2..36, b -1..30).
+LINREG_W, LINREG_B = (2, 36), (-1, 30)
+
+
+def fresh_episodes(
+    task: str, count: int, seed: int, sizes: tuple[int, int] | None = None, overrides: dict[str, Any] | None = None,
+    vary_lines: bool = True,
+) -> list[Episode]:
+    """`count` new meta-prompts of a task preset: random instances (TSP sizes drawn from `sizes`; linreg lines
+    drawn from LINREG_W x LINREG_B) and random histories of num_initial..top_k solutions, some near-optimal,
+    shown as the loop would show them. `vary_lines=False` keeps the preset's linreg line (new noise only)."""
+    config = build_config(task, overrides or {})
+    templates = load_templates(config.template)
+    rng = np.random.default_rng(seed)
+    episodes = []
+    for index in range(count):
+        settings = {**config.problem_settings, "seed": int(rng.integers(2**31))}
+        if config.problem == "tsp" and sizes is not None and not settings.get("instance"):
+            settings["n"] = int(rng.integers(sizes[0], sizes[1], endpoint=True))
+        if config.problem == "linreg" and vary_lines:  # a new line each time, over the range of the paper's Table 2
+            settings["w_true"] = float(rng.integers(*LINREG_W, endpoint=True))
+            settings["b_true"] = float(rng.integers(*LINREG_B, endpoint=True))
+        text = json.dumps(settings, sort_keys=True)
+        problem = problem_from(config.problem, text)
+        size = int(rng.integers(config.loop.num_initial, max(config.loop.num_initial, config.loop.top_k),
+                                endpoint=True))
+        history = _distinct(problem, random_history(problem, rng, size))
+        pairs = list(zip(history, problem.score(history), strict=True))
+        shown = shown_solutions(problem, pairs, config.loop.top_k)
+        content = render_meta_prompt(problem, shown, *templates)
+        episodes.append(Episode(
+            prompt=[{"role": "user", "content": content}], problem=config.problem, settings=text,
+            seen=[problem.render(s) for s in history], best_shown=shown[-1][1], optimum=_optimum(problem),
+            source=f"fresh:{task}#{index}",
+        ))
+    return episodes
+
+
+def random_history(problem: Problem, rng: np.random.Generator, size: int) -> list[Any]:
+    """A plausible mid-run history: half random starting solutions, half perturbations of the best solution
+    (each strictly worse than it, so a better proposal always exists)."""
+    solutions = problem.initial_solutions(rng, size)
+    good = strong_solution(problem)
+    if good is None:
+        return solutions
+    best = problem.score([good])[0]
+    for i in range(size // 2, size):
+        for _ in range(20):
+            candidate = _perturb(problem, good, rng)
+            if better(best, problem.score([candidate])[0], problem.minimize):
+                solutions[i] = candidate
+                break
+    return solutions
+
+
+def strong_solution(problem: Problem) -> Any | None:
+    """The solver-made best: the certified TSP optimum, the exact integer least-squares pair (None if unknown)."""
+    if problem.name == "tsp":
+        optimal = getattr(problem, "optimal", None)
+        return None if optimal is None else tuple(int(v) for v in optimal.tour)
+    if problem.name == "linreg":
+        return tuple(problem.optimum_pair)
+    return None
+
+
+def answer_text(problem: Problem, solution: Any) -> str:
+    """A proposal in the format the meta-prompt asks for (`<trace> ... </trace>`, `[w, b]`)."""
+    if problem.name == "tsp":
+        return f"<trace>{problem.render(solution)}</trace>"
+    if problem.name == "linreg":
+        return f"[{solution[0]}, {solution[1]}]"
+    return problem.render(solution)
+
+
+def _perturb(problem: Problem, solution: Any, rng: np.random.Generator) -> Any:
+    if problem.name == "tsp":
+        tour = list(solution)
+        for _ in range(int(rng.integers(1, 4))):
+            i, j = sorted(rng.choice(len(tour), size=2, replace=False))
+            tour[i:j + 1] = tour[i:j + 1][::-1]  # a random 2-opt move
+        start = int(rng.integers(len(tour)))
+        return tuple(tour[start:] + tour[:start])
+    scale = float(rng.choice([2, 5, 10]))
+    return tuple(int(v + round(rng.normal(0, scale))) for v in solution)
+
+
+def _distinct(problem: Problem, solutions: list[Any]) -> list[Any]:
+    seen: dict[str, Any] = {}
+    for s in solutions:
+        seen.setdefault(problem.render(s), s)
+    return list(seen.values())
+
+
+def _optimum(problem: Problem) -> float | None:
+    if problem.name == "tsp":
+        return None if problem.optimal is None else float(problem.optimal.length)
+    value = problem.baselines().get("optimal")
+    return None if value is None else float(value)
+
+
+def _run_config(path: Path) -> RunConfig:
+    try:
+        return RunConfig.from_dict(json.loads((path / "config.json").read_text())["config"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise OproError(f"{path} is not a run directory (config.json: {error})") from error
+
+
+def _steps_calls(path: Path) -> list[dict[str, Any]]:
+    """The first call (attempt 0) of each step: the step's meta-prompt."""
+    calls = {}
+    for call in _read_jsonl(path / "llm_calls.jsonl"):
+        calls.setdefault(int(call["step"]), call)
+    return [calls[s] for s in sorted(calls)]
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise OproError(f"{path.parent} is not a run directory (no {path.name})")
+    with path.open() as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    if not path.is_file():
+        raise OproError(f"{path.parent} is not a run directory (no {path.name})")
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))

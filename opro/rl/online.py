@@ -1,0 +1,124 @@
+"""The online RL hook: `opro run --optimizer hf:DIR --rl-every K --rl-algo grpo|dpo`.
+
+After every K steps the optimizer model is updated in place, on the groups the run just produced, and the
+run goes on with the updated model:
+- grpo: GRPO on those K steps' meta-prompts (TRL samples fresh groups and rewards them with opro.rl.rewards);
+- dpo: DPO on pairs of the outputs the run sampled for them (the better proposal chosen).
+The KL anchor of each update is the model as it was before that update. Each update is one line of
+`rl_updates.jsonl` in the run directory. The optimizer is built without the LLM-call cache, since its
+weights change during the run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from opro.config import RunConfig
+from opro.errors import OproError
+from opro.results import RunDir, StepRow
+
+ONLINE_ALGORITHMS = ("grpo", "dpo")
+
+
+@dataclass(frozen=True)
+class OnlineRLConfig:
+    """How the run updates its optimizer."""
+
+    every: int = 5
+    """Update after every `every` steps, on the meta-prompts of those steps."""
+    algo: str = "grpo"
+    """"grpo" (fresh groups on the run's meta-prompts) or "dpo" (pairs of the run's own outputs)."""
+    train_steps: int = 2
+    """Optimizer steps per update."""
+    learning_rate: float | None = None
+    """None: the algorithm's default (opro.rl.train)."""
+    beta: float | None = None
+    """KL coefficient; None: the algorithm's default (above 0)."""
+    max_completion_length: int = 64
+    """GRPO: completion limit of the fresh samples, in tokens."""
+
+
+class OnlineRL:
+    """An `on_step` callback that updates `llm` (an HFLLM) between steps."""
+
+    def __init__(self, llm: Any, config: OnlineRLConfig, seed: int) -> None:
+        if config.every < 1 or config.train_steps < 1:
+            raise OproError("--rl-every and the update's steps must be >= 1")
+        if config.algo not in ONLINE_ALGORITHMS:
+            raise OproError(f"--rl-algo must be one of {', '.join(ONLINE_ALGORITHMS)}, got {config.algo!r}")
+        self.llm, self.config, self.seed = llm, config, seed
+        self.run: RunDir | None = None
+
+    def start(self, run: RunDir, _config: RunConfig) -> None:
+        self.run = run
+
+    def step(self, row: StepRow) -> None:
+        if row.step > 0 and row.step % self.config.every == 0:
+            self.update(row.step)
+
+    def update(self, step: int) -> dict[str, Any]:
+        """Train on steps step-every+1..step and append the record to rl_updates.jsonl."""
+        from datasets import Dataset
+
+        from opro.rl.episodes import run_groups
+        from opro.rl.export import dpo_rows
+        from opro.rl.train import DPOTrainConfig, GRPOTrainConfig, build_trainer
+
+        assert self.run is not None
+        groups = [g for g in run_groups(self.run.path)
+                  if step - self.config.every < int(g[0].source.rpartition("#")[2]) <= step]
+        settings = {"steps": self.config.train_steps, "seed": self.seed + step}
+        if self.config.learning_rate is not None:
+            settings["learning_rate"] = self.config.learning_rate
+        if self.config.beta is not None:
+            settings["beta"] = self.config.beta
+        if self.config.algo == "grpo":
+            config: Any = GRPOTrainConfig(**settings, max_completion_length=self.config.max_completion_length)
+            rows = [e.row() for e, _ in groups]
+        else:
+            config = DPOTrainConfig(**settings, batch_size=2)
+            rows = dpo_rows(groups)
+        record: dict[str, Any] = {"after_step": step, "algo": self.config.algo, "rows": len(rows),
+                                  "settings": asdict(config)}
+        if rows:
+            started = time.perf_counter()
+            trainer = build_trainer(self.config.algo, config, self.llm.model, self.llm.tokenizer,
+                                    self.run.path / "rl_scratch", Dataset.from_list(rows))
+            trainer.train()
+            self.llm.model.eval()
+            self.llm.tokenizer.padding_side = "left"
+            record.update(seconds=time.perf_counter() - started,
+                          log=[e for e in trainer.state.log_history if "loss" in e])
+        else:
+            record["skipped"] = "no training rows (no steps with a history, or no pairs of different reward)"
+        with (self.run.path / "rl_updates.jsonl").open("a") as handle:
+            handle.write(json.dumps(record, default=str) + "\n")
+        return record
+
+
+def run_online(config: RunConfig, rl: OnlineRLConfig, run_id: str | None = None, on_start: Any = None,
+               on_step: Any = None) -> tuple[RunDir, dict[str, Any]]:
+    """`start_run` with an hf: optimizer that the hook updates between steps."""
+    from opro.llm import build_llm
+    from opro.run import start_run
+
+    if not config.optimizer.spec.startswith("hf:"):
+        raise OproError(f"--rl-every needs an hf:DIR optimizer (a model it can train), got {config.optimizer.spec}")
+    llm = build_llm(config.optimizer.spec, {"threads": config.optimizer.threads, "sampling": config.optimizer.sampling,
+                                            "cache": False})
+    hook = OnlineRL(llm, rl, config.seed)
+
+    def started(run: RunDir, run_config: RunConfig) -> None:
+        hook.start(run, run_config)
+        if on_start:
+            on_start(run, run_config)
+
+    def stepped(row: StepRow) -> None:
+        if on_step:
+            on_step(row)
+        hook.step(row)
+
+    return start_run(config, run_id, started, stepped, optimizer=llm)

@@ -1,0 +1,231 @@
+"""`opro rl train`: SFT, GRPO or DPO of the optimizer model on OPRO episodes, with TRL.
+
+Every algorithm has the same shape: a config dataclass (defaults documented on the field), a dataset of
+episodes (an export file from `opro rl export`, or fresh meta-prompts made from random instances and
+histories), a TRL trainer, and a model saved in Hugging Face format in `output_dir` with `rl_train.json`
+(the config, the data source and the training log).
+
+- sft: meta-prompt -> solver-made answer that beats every solution shown (a supervised warm start);
+- grpo: groups of `num_generations` proposals per meta-prompt, rewarded by `opro.rl.rewards`, with a KL
+  penalty `beta` to the starting model;
+- dpo: (chosen, rejected) pairs; fresh pairs prefer the solver's answer over a repeat of a shown solution.
+
+On CPU (no GPU present) training runs in float32 with `use_cpu=True`; small models use one thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opro.errors import OproError
+from opro.rl.episodes import Episode, answer_text, fresh_episodes, problem_from, strong_solution
+from opro.rl.export import load_rows, sft_rows
+
+ALGORITHMS = ("sft", "grpo", "dpo")
+
+
+@dataclass
+class TrainConfig:
+    """Settings every algorithm shares."""
+
+    model: str = ""
+    """The starting model: a local Hugging Face directory (`hf:DIR` or `DIR`)."""
+    output_dir: str = ""
+    """Where the tuned model is saved (HF format), with rl_train.json."""
+    task: str = "tsp"
+    """Task preset of the fresh episodes (`tsp`, `linreg`, or a .toml path); several with commas."""
+    sizes: tuple[int, int] | None = (5, 10)
+    """TSP: node counts of the fresh random instances, drawn uniformly from this range (inclusive)."""
+    vary_lines: bool = True
+    """Linreg: a new true line per fresh instance (False: the preset's line, new noise only)."""
+    data: str | None = None
+    """An export file (`opro rl export`) to train on instead of fresh episodes."""
+    steps: int = 20
+    """Optimizer steps (TRL max_steps)."""
+    learning_rate: float = 1e-5
+    batch_size: int = 4
+    """Sequences per optimizer step (GRPO: completions, num_generations of them per prompt)."""
+    seed: int = 0
+    """Seeds the fresh episodes, sampling and the trainer."""
+    threads: int | None = None
+    """CPU threads for torch; default: 1 for models under 500M parameters (faster on shared small CPUs)."""
+    save_steps: int | None = None
+    """Also save an HF checkpoint every this many steps (checkpoint-N folders); default: only the final one."""
+    logging_steps: int = 1
+
+
+@dataclass
+class SFTTrainConfig(TrainConfig):
+    """Supervised warm start on solver-made answers."""
+
+    learning_rate: float = 5e-5
+    max_length: int = 1024
+    """Longest prompt + answer in tokens (longer ones are cut)."""
+
+
+@dataclass
+class GRPOTrainConfig(TrainConfig):
+    """Group relative policy optimization on the task's reward (DeepSeekMath; TRL GRPOTrainer)."""
+
+    learning_rate: float = 1e-6
+    num_generations: int = 4
+    """Proposals sampled per meta-prompt: one GRPO group, as one OPRO step samples a group."""
+    max_completion_length: int = 64
+    """Completion limit in tokens (a TSP trace of 10 nodes is ~25 tokens)."""
+    temperature: float = 1.0
+    """Sampling temperature of the proposals (paper §3: 1.0)."""
+    beta: float = 0.04
+    """KL coefficient to the starting model (the RLHF anchor; TRL's default is 0, no anchor)."""
+
+
+@dataclass
+class DPOTrainConfig(TrainConfig):
+    """Direct preference optimization on (chosen, rejected) proposals of one meta-prompt."""
+
+    learning_rate: float = 5e-6
+    beta: float = 0.1
+    """KL strength of DPO's implicit reward (higher keeps closer to the reference model)."""
+    max_length: int = 1024
+
+
+CONFIGS: dict[str, type[TrainConfig]] = {"sft": SFTTrainConfig, "grpo": GRPOTrainConfig, "dpo": DPOTrainConfig}
+
+
+def model_dir(spec: str) -> Path:
+    """The local directory of `hf:DIR` or `DIR`; no hub downloads."""
+    path = Path(spec.removeprefix("hf:")).expanduser()
+    if not (path / "config.json").is_file():
+        raise OproError(f"not a Hugging Face model directory (no config.json): {path}")
+    return path
+
+
+def episodes_for(config: TrainConfig, count: int) -> list[Episode]:
+    """`count` fresh episodes, spread over the comma-separated tasks."""
+    tasks = [t for t in config.task.split(",") if t]
+    return [e for k, task in enumerate(tasks)
+            for e in fresh_episodes(task, -(-count // len(tasks)), config.seed * 7919 + k, config.sizes,
+                                    vary_lines=config.vary_lines)][:count]
+
+
+def train(algo: str, config: TrainConfig) -> Path:
+    """Train and save; returns the output directory."""
+    if algo not in ALGORITHMS:
+        raise OproError(f"unknown algorithm {algo!r}; known: {', '.join(ALGORITHMS)}")
+    if config.steps < 1 or config.batch_size < 1:
+        raise OproError("--steps and --batch-size must be >= 1")
+    source = model_dir(config.model)
+    out = Path(config.output_dir or f"results/rl/{algo}-{time.strftime('%Y%m%d-%H%M%S')}")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(config.seed)
+    gpu = torch.cuda.is_available()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    bf16 = gpu and torch.cuda.is_bf16_supported()
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.bfloat16 if bf16 else torch.float32)
+    trainer = build_trainer(algo, config, model, tokenizer, out)
+    started = time.perf_counter()
+    trainer.train()
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    record = {"algo": algo, "config": dataclasses.asdict(config), "source_model": str(source),
+              "seconds": time.perf_counter() - started, "device": "cuda" if gpu else "cpu",
+              "log": trainer.state.log_history}
+    (out / "rl_train.json").write_text(json.dumps(record, indent=1, default=str))
+    return out
+
+
+def build_trainer(algo: str, config: TrainConfig, model: Any, tokenizer: Any, out: Path, rows: Any = None) -> Any:
+    """The TRL trainer of `algo` for an in-memory model; `rows` (a Dataset) replaces the config's data."""
+    import torch
+
+    gpu = next(model.parameters()).is_cuda or torch.cuda.is_available()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not gpu:
+        params = sum(p.numel() for p in model.parameters())
+        torch.set_num_threads(config.threads or (1 if params < 500e6 else torch.get_num_threads()))
+    common = dict(output_dir=str(out), max_steps=config.steps, learning_rate=config.learning_rate,
+                  per_device_train_batch_size=config.batch_size, seed=config.seed, data_seed=config.seed,
+                  logging_steps=config.logging_steps, report_to=[], use_cpu=not gpu,
+                  bf16=gpu and torch.cuda.is_bf16_supported(),
+                  save_strategy="steps" if config.save_steps else "no", save_steps=config.save_steps or 500,
+                  dataloader_num_workers=0, disable_tqdm=True)
+    return {"sft": _sft, "grpo": _grpo, "dpo": _dpo}[algo](config, model, tokenizer, common, rows)
+
+
+def _sft(config: SFTTrainConfig, model: Any, tokenizer: Any, common: dict[str, Any], rows: Any) -> Any:
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    if rows is None:
+        rows = _data(config, ("prompt", "completion"), "sft") or Dataset.from_list(
+            sft_rows(episodes_for(config, config.steps * config.batch_size)))
+    rows = rows.select_columns(["prompt", "completion"])
+    args = SFTConfig(**common, max_length=config.max_length, completion_only_loss=True)
+    return SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
+
+
+def _grpo(config: GRPOTrainConfig, model: Any, tokenizer: Any, common: dict[str, Any], rows: Any) -> Any:
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from opro.rl.rewards import opro_reward
+
+    if config.batch_size % config.num_generations:
+        raise OproError(f"--batch-size ({config.batch_size}) must be a multiple of --num-generations "
+                        f"({config.num_generations})")
+    if rows is None:
+        count = config.steps * config.batch_size // config.num_generations
+        rows = _data(config, ("prompt", "problem", "settings", "seen", "best_shown", "optimum"), "grpo") or (
+            Dataset.from_list([e.row() for e in episodes_for(config, count)]))
+    args = GRPOConfig(**common, num_generations=config.num_generations, beta=config.beta,
+                      max_completion_length=config.max_completion_length, temperature=config.temperature,
+                      shuffle_dataset=True)
+    return GRPOTrainer(model=model, reward_funcs=[opro_reward()], args=args, train_dataset=rows,
+                       processing_class=tokenizer)
+
+
+def _dpo(config: DPOTrainConfig, model: Any, tokenizer: Any, common: dict[str, Any], rows: Any) -> Any:
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    if rows is None:
+        rows = _data(config, ("prompt", "chosen", "rejected"), "dpo") or Dataset.from_list(
+            fresh_pairs(episodes_for(config, config.steps * config.batch_size)))
+    rows = rows.select_columns(["prompt", "chosen", "rejected"])
+    args = DPOConfig(**common, beta=config.beta, max_length=config.max_length)
+    return DPOTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
+
+
+def fresh_pairs(episodes: list[Episode]) -> list[dict[str, Any]]:
+    """DPO pairs without a run: the solver's answer (beats every one shown) over a repeat of the best shown."""
+    rows = []
+    for episode in episodes:
+        problem = problem_from(episode.problem, episode.settings)
+        target = strong_solution(problem)
+        if target is None:
+            continue
+        scores = problem.score([problem.decode(s) for s in episode.seen])
+        best = episode.seen[min(range(len(scores)), key=lambda i: scores[i] if problem.minimize else -scores[i])]
+        chosen, rejected = answer_text(problem, target), answer_text(problem, problem.decode(best))
+        if chosen != rejected:
+            rows.append({**episode.row(), "chosen": [{"role": "assistant", "content": chosen}],
+                         "rejected": [{"role": "assistant", "content": rejected}]})
+    return rows
+
+
+def _data(config: TrainConfig, columns: tuple[str, ...], algo: str) -> Any:
+    """The export file `config.data` as a Dataset with the columns `algo` needs (None without one)."""
+    if not config.data:
+        return None
+    rows = load_rows(Path(config.data))
+    missing = [c for c in columns if c not in rows.column_names]
+    if missing:
+        raise OproError(f"the dataset lacks {', '.join(missing)} for {algo} (export it with --format {algo})")
+    return rows
