@@ -29,7 +29,7 @@ def cli() -> None:
 @click.option("--temperature", type=float, help="Optimizer temperature (loop.temperature).")
 @click.option("--top-k", type=int, help="Solutions shown in the meta-prompt (loop.top_k).")
 @click.option("--max-tokens", type=int, help="Completion limit per proposal (loop.max_tokens).")
-@click.option("--optimizer", help="Optimizer LLM: llamacpp:smollm2, llamacpp:/path/model.gguf or openai:MODEL.")
+@click.option("--optimizer", help="Optimizer LLM: llamacpp:smollm2, llamacpp:/path/model.gguf, openai:MODEL or hf:DIR.")
 @click.option("--scorer", help="Scorer LLM for tasks an LLM scores (prompt optimization); any backend spec.")
 @click.option("--base-url", help="Optimizer server URL for openai: (default $OPENAI_BASE_URL).")
 @click.option("--api-key", help="API key for openai: (default $OPENAI_API_KEY). Used, never stored.")
@@ -43,6 +43,9 @@ def cli() -> None:
 @click.option("--parallel", type=int, help="Parallel decoding slots for the embedded model.")
 @click.option("--n", "n_nodes", type=int, help="TSP: number of nodes of a random instance (problem.n).")
 @click.option("--instance", type=click.Path(dir_okay=False), help="TSP: a TSPLIB .tsp file (problem.instance).")
+@click.option("--data", "data_path", type=click.Path(), help="Prompt tasks: local data file or folder (problem.data).")
+@click.option("--screen", is_flag=True, default=None,
+              help="Prompt tasks: score new instructions on a subset first, fully only if they could enter the top-k.")
 @click.option("--results", "results_root", type=click.Path(file_okay=False), help="Results root (default results/).")
 @click.option("--run-id", help="Name of the run directory, or of the group's parent (default: time and seed).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
@@ -50,13 +53,20 @@ def cli() -> None:
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
               help="Continue a stopped run (or group of runs); only --steps and the budgets may change.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--rl-every", type=int, metavar="K",
+              help="RL hook: update the hf: optimizer after every K steps on the groups just produced.")
+@click.option("--rl-algo", type=click.Choice(["grpo", "dpo"]), default="grpo", show_default=True,
+              help="RL hook: the update's algorithm.")
+@click.option("--plot-every", type=int, metavar="N",
+              help="Also write the optimization curve to RUN_DIR/curve.png every N steps (watch a long run).")
 def run(task: str, seed: int | None, seeds_text: str | None, instances: int | None, steps: int | None,
         candidates: int | None, temperature: float | None, top_k: int | None, max_tokens: int | None,
         optimizer: str | None, scorer: str | None, base_url: str | None, api_key: str | None,
         concurrency: int | None, no_cache: bool | None, max_tokens_total: int | None, max_cost: float | None,
         prices: str | None, threads: int | None, n_ctx: int | None, parallel: int | None, n_nodes: int | None,
         instance: str | None, results_root: str | None, run_id: str | None, settings: tuple[str, ...],
-        resume_dir: str | None, quiet: bool) -> None:
+        resume_dir: str | None, quiet: bool, data_path: str | None = None, screen: bool | None = None,
+        plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo") -> None:
     """Run the OPRO loop on a task and write a run directory under results/."""
     from opro.config import build_config, parse_override
     from opro.run import resume_group, resume_run, run_group, start_run
@@ -69,13 +79,16 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         "llm.prices": str(Path(prices).resolve()) if prices else None,
         "optimizer.threads": threads, "optimizer.n_ctx": n_ctx, "optimizer.parallel": parallel,
         "problem.n": n_nodes, "problem.instance": instance, "results_root": results_root,
+        "problem.data": _data_path(data_path), "problem.screen": screen,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(parse_override(item) for item in settings)
     if prices and not Path(prices).is_file():
         raise OproError(f"price table not found: {prices}")
     budgets = {"steps": steps, "max_tokens_total": max_tokens_total, "max_cost": max_cost}
-    progress = _Progress(quiet)
+    progress = _Progress(quiet) if plot_every is None else _PlottingProgress(quiet, plot_every)
+    if rl_every is not None and (resume_dir or seeds_text is not None or instances is not None):
+        raise OproError("--rl-every trains during one new run (not with --resume, --seeds or --instances)")
     if resume_dir:
         given = list(overrides) + [name for name, v in (("--seeds", seeds_text), ("--instances", instances)) if v]
         if given or run_id:
@@ -109,9 +122,26 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         _echo_group(parent, runs)
         return
     config = build_config(task, overrides)
+    if rl_every is not None:
+        from opro.rl.online import OnlineRLConfig, run_online
+
+        with progress:
+            run_dir, summary = run_online(config, OnlineRLConfig(every=rl_every, algo=rl_algo), run_id,
+                                          progress.start, progress.step)
+        click.echo(_summary_line(summary, run_dir.path))
+        return
     with progress:
         run_dir, summary = start_run(config, run_id, progress.start, progress.step, api_key)
     click.echo(_summary_line(summary, run_dir.path))
+
+
+def _data_path(path: str | None) -> str | None:
+    """`--data PATH` as an absolute path (so a resumed run finds it), checked to exist."""
+    if path is None:
+        return None
+    if not Path(path).exists():
+        raise OproError(f"data not found: {path}")
+    return str(Path(path).resolve())
 
 
 def _echo_group(parent: Path, runs: list) -> None:
@@ -201,6 +231,72 @@ def compare(dirs: tuple[str, ...], out: str | None, no_plot: bool) -> None:
     click.echo(f"{report['runs']} runs; tables and plots in {target}")
 
 
+@cli.command("eval")
+@click.option("--task", default=None, help="Prompt task preset (gsm8k, bbh) or .toml path (default gsm8k).")
+@click.option("--instruction", "instructions", multiple=True, help="An instruction to evaluate (repeatable).")
+@click.option("--baselines", "with_baselines", is_flag=True,
+              help="Also the paper's baselines: \"\", step by step, solve the problem, deep breath.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Evaluate this run's best instruction.")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
+@click.option("--limit", type=int, help="Only the first N examples of the split.")
+@click.option("--dataset", type=click.Choice(["gsm8k", "bbh", "multiarith", "aqua"]),
+              help="Evaluate on another dataset (transfer: multiarith, aqua) than the task's.")
+@click.option("--data", "data_path", type=click.Path(), help="Local data file or folder (problem.data).")
+@click.option("--scorer", help="Scorer LLM spec (default: the task's or run's scorer, else its optimizer).")
+@click.option("--threads", type=int, help="CPU threads for the embedded scorer.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Any preset setting, e.g. problem.position=Q_end.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: results/<task>/eval-TIME, "
+              "or RUN/eval-<split> with --run).")
+def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines: bool, run_dir: str | None,
+                 split: str, limit: int | None, dataset: str | None, data_path: str | None, scorer: str | None,
+                 threads: int | None, settings: tuple[str, ...], out: str | None) -> None:
+    """Accuracy of instructions on a split (default: the paper's baselines on the test split)."""
+    import time
+
+    from opro.config import build_config, parse_override
+    from opro.prompting.evaluate import (
+        PAPER_BASELINES,
+        evaluate_instructions,
+        format_rows,
+        run_best,
+        with_problem_settings,
+    )
+    from opro.run import build_run_problem, task_label
+
+    overrides = dict(parse_override(item) for item in settings)
+    overrides.update({k: v for k, v in {"scorer.spec": scorer, "llm.threads": threads}.items() if v is not None})
+    chosen = [("given", text) for text in instructions]
+    if run_dir:
+        if task is not None or settings:
+            raise OproError("--run evaluates with the run's own settings; leave out --task and --set")
+        config, best = run_best(Path(run_dir))
+        chosen.insert(0, (f"run:{run_dir}", best))
+        if scorer or threads:
+            import dataclasses
+
+            base = config.scorer or config.optimizer
+            changes = {"spec": scorer or base.spec, **({"threads": threads} if threads else {})}
+            config = dataclasses.replace(config, scorer=dataclasses.replace(base, **changes))
+        target = Path(out) if out else Path(run_dir) / f"eval-{split}"
+    else:
+        config = build_config(task or "gsm8k", overrides)
+        target = Path(out) if out else Path(config.results_root) / task_label(config.task) / (
+            "eval-" + time.strftime("%Y%m%d-%H%M%S"))
+    config = with_problem_settings(config, {"data": _data_path(data_path), "dataset": dataset})
+    if with_baselines or not chosen:
+        chosen += [("baseline", text) for text in PAPER_BASELINES]
+    problem = build_run_problem(config)
+    if not getattr(problem, "uses_scorer", False):
+        raise OproError(f"opro eval is for prompt tasks (gsm8k, bbh), not {config.problem}")
+    try:
+        rows = evaluate_instructions(problem, chosen, split, limit, target)
+    finally:
+        problem.close()
+    click.echo(format_rows(rows))
+    click.echo(f"results: {target}")
+
+
 @cli.command()
 def tasks() -> None:
     """List the task presets."""
@@ -257,6 +353,48 @@ class _Progress:
         self.bar.update(self.task, completed=row.step, status=status)
 
 
+class _PlottingProgress(_Progress):
+    """The progress bar, plus the optimization curve written to RUN_DIR/curve.png every `every` steps (and at
+    the last step, or once the optimum is reached)."""
+
+    def __init__(self, quiet: bool, every: int) -> None:
+        if every < 1:
+            raise OproError(f"--plot-every must be >= 1, got {every}")
+        super().__init__(quiet)
+        self.every = every
+        self.run_dir: Path | None = None
+        self.total = 0
+        self.optimal = False
+
+    def start(self, run_dir, config) -> None:
+        super().start(run_dir, config)
+        self.run_dir, self.total, self.optimal = run_dir.path, config.loop.steps, False
+
+    def step(self, row) -> None:
+        super().step(row)
+        reached = row.optimal and not self.optimal
+        self.optimal = self.optimal or row.optimal
+        if self.run_dir is not None and (row.step % self.every == 0 or row.step >= self.total or reached):
+            from opro.plots import write_live_curve
+
+            write_live_curve(self.run_dir)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), help="The HTML file (default: PATH/report.html).")
+@click.option("--screenshot", "screenshot_path", type=click.Path(dir_okay=False),
+              help="Also render the report to this PNG in headless Chromium.")
+def report(path: str, out: str | None, screenshot_path: str | None) -> None:
+    """Write a self-contained HTML report of a run or a tree of runs (opens with no server)."""
+    from opro.report import screenshot, write_report
+
+    target = write_report(Path(path), Path(out) if out else None)
+    click.echo(f"report: {target}")
+    if screenshot_path:
+        click.echo(f"screenshot: {screenshot(target, Path(screenshot_path))}")
+
+
 def _summary_line(summary: dict, path: Path) -> str:
     parts = [f"best {summary['best_score']:.6g}"]
     if summary["optimum"] is not None:
@@ -281,6 +419,16 @@ def _expand_sizes(argv: list[str]) -> list[str]:
         out.append(arg)
         after_n = after_n or arg == "--n"
     return out
+
+
+def _rl_commands() -> None:
+    """`opro rl export|train|convert|eval` (opro/rl/commands.py)."""
+    from opro.rl.commands import rl
+
+    cli.add_command(rl)
+
+
+_rl_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,15 +27,17 @@ def task_label(task: str) -> str:
 def start_run(
     config: RunConfig, run_id: str | None = None, on_start: Callable[[RunDir, RunConfig], None] | None = None,
     on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None, parent: Path | None = None,
+    optimizer: LLM | None = None,
 ) -> tuple[RunDir, dict[str, Any]]:
     """Build the problem and the optimizer, create the run directory and run the loop.
 
     The run directory is `<results>/<task>/<run-id>`, or `<parent>/<run-id>` for the repeats of a group
-    (`--seeds` / `--instances`). `api_key` is used, never stored.
+    (`--seeds` / `--instances`). `api_key` is used, never stored. `optimizer` is an LLM built by the caller
+    (the RL hook's, which it updates between steps) in place of the one config.optimizer describes.
     """
     templates = load_templates(config.template)
-    problem = _build_problem(config)
-    llm = build_llm_from(config.optimizer, api_key)
+    problem = build_run_problem(config, api_key)
+    llm = optimizer or build_llm_from(config.optimizer, api_key)
     try:
         record = {
             "config": config.to_dict(),
@@ -48,11 +50,14 @@ def start_run(
             run = RunDir.create(Path(config.results_root), task_label(config.task), run_id, record)
         else:
             run = RunDir.create(parent.parent, parent.name, run_id, record)
+        if hasattr(problem, "attach_run"):  # a prompt problem writes per-instruction results there
+            problem.attach_run(run.path)
         if on_start:
             on_start(run, config)
         summary = optimize(problem, llm, config.loop, config.seed, templates, run, on_step, price_of_llm(llm))
     finally:
         llm.close()
+        _close_problem(problem)
     return run, summary
 
 
@@ -86,23 +91,42 @@ def resume_run(
             raise OproError(f"--steps must be >= 0, got {config.loop.steps}")
         run.update_config({**stored, "config": config.to_dict()})
     templates = (stored["templates"]["meta"], stored["templates"]["entry"])
-    problem = _build_problem(config)
+    problem = build_run_problem(config, api_key)
     llm = build_llm_from(config.optimizer, api_key)
     try:
+        if hasattr(problem, "attach_run"):
+            problem.attach_run(run.path)
         if on_start:
             on_start(run, config)
         summary = optimize(problem, llm, config.loop, config.seed, templates, run, on_step, price_of_llm(llm))
     finally:
         llm.close()
+        _close_problem(problem)
     return run, summary
 
 
-def _build_problem(config: RunConfig):
+def build_run_problem(config: RunConfig, api_key: str | None = None):
+    """The problem; a prompt problem gets its scorer LLM here (see `scorer_config`)."""
     problem = build_problem(config.problem, dict(config.problem_settings), config.seed)
-    if config.scorer is not None and not getattr(problem, "uses_scorer", False):
+    if getattr(problem, "uses_scorer", False):
+        if "screen_top_k" not in config.problem_settings:  # --screen's k is the meta-prompt's top-k
+            problem.screen_top_k = config.loop.top_k
+        problem.use_scorer(build_llm_from(scorer_config(config), api_key))
+    elif config.scorer is not None:
         raise OproError(f"the {config.problem} problem scores candidates itself; a scorer LLM is for prompt "
                         "optimization tasks")
     return problem
+
+
+def scorer_config(config: RunConfig) -> LLMConfig:
+    """The scorer of a prompt task: `--scorer` (scorer.spec), else the optimizer's model and options, so that
+    `opro run --task gsm8k` works with the one default model (llamacpp:smollm2) in both roles."""
+    return config.scorer if config.scorer is not None else config.optimizer
+
+
+def _close_problem(problem) -> None:
+    if hasattr(problem, "close"):  # a prompt problem's scorer LLM
+        problem.close()
 
 
 def build_llm_from(options: LLMConfig, api_key: str | None = None) -> LLM:
