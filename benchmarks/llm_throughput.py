@@ -6,7 +6,7 @@ exactly `max_tokens` long) go through three clients, and the table shows complet
   opro       OpenAILLM.generate (the backend the loop uses)
   ceiling    a bare AsyncOpenAI client, an asyncio.Semaphore at the same concurrency
   reference  the reference code's pattern: one blocking synchronous call at a time (same at every row)
-and opro/ceiling. Each cell is the best of `--repeats` runs.
+and opro/ceiling. Each cell is the best of `--repeats` runs; the three clients take turns in each repeat.
 
 Run from the repository root:  python -m benchmarks.llm_throughput [--requests 16] [--max-tokens 64]
 """
@@ -92,13 +92,16 @@ def through_reference(base_url: str, requests: list[Request], concurrency: int) 
     return total
 
 
-def tokens_per_second(run: Callable[[str, list[Request], int], int], base_url: str, requests: list[Request],
-                      concurrency: int, repeats: int) -> float:
-    best = 0.0
+def tokens_per_second(runs: list[Callable[[str, list[Request], int], int]], base_url: str,
+                      requests: list[Request], concurrency: int, repeats: int) -> list[float]:
+    """Best completion tokens/s of each client. The clients take turns within every repeat, so a burst
+    of load from elsewhere on the machine hits all of them alike rather than one."""
+    best = [0.0] * len(runs)
     for _ in range(repeats):
-        started = time.perf_counter()
-        tokens = run(base_url, requests, concurrency)
-        best = max(best, tokens / (time.perf_counter() - started))
+        for i, run in enumerate(runs):
+            started = time.perf_counter()
+            tokens = run(base_url, requests, concurrency)
+            best[i] = max(best[i], tokens / (time.perf_counter() - started))
     return best
 
 
@@ -118,8 +121,8 @@ def main() -> None:
           f"{args.requests} requests x {args.max_tokens} tokens; completion tokens/s, best of {args.repeats}")
     print(f"{'concurrency':>11} {'opro':>8} {'ceiling':>8} {'reference':>10} {'opro/ceiling':>13}")
     for concurrency in args.concurrency:
-        opro, ceiling, reference = (tokens_per_second(run, base_url, requests, concurrency, args.repeats)
-                                    for run in (through_opro, through_bare_async, through_reference))
+        opro, ceiling, reference = tokens_per_second([through_opro, through_bare_async, through_reference],
+                                                     base_url, requests, concurrency, args.repeats)
         print(f"{concurrency:>11} {opro:>8.1f} {ceiling:>8.1f} {reference:>10.1f} {opro / ceiling:>13.2f}", flush=True)
 
 

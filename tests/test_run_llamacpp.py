@@ -100,3 +100,33 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path, default_model):
     assert steps["step"].tolist() == list(range(5))
     assert (cut / "candidates.csv").read_bytes() == (whole / "candidates.csv").read_bytes()
     assert json.loads((cut / "summary.json").read_text())["steps_run"] == 4
+
+
+def test_a_group_of_repeats_resumes_and_compares(tmp_path, default_model):
+    """--seeds x --instances: one run directory per repeat under one parent; a group cut short by its
+    step limit resumes with a larger one; `opro compare` reads the parent."""
+    small = ["--task", "tsp", "--n", "5", "--candidates", "2", "--max-tokens", "40", "--set",
+             "loop.resample_rounds=0", "--set", "loop.stop_at_optimum=false", "--quiet", "--no-cache"]
+    first = opro_run(tmp_path, *small, "--steps", "1", "--seeds", "0-1", "--instances", "2", "--run-id", "grid")
+    assert first.returncode == 0, first.stderr
+    parent = tmp_path / "tsp" / "grid"
+    group = json.loads((parent / "group.json").read_text())
+    assert group["runs"] == ["inst0-seed0", "inst0-seed1", "inst1-seed0", "inst1-seed1"]
+    configs = {r: json.loads((parent / r / "config.json").read_text())["config"] for r in group["runs"]}
+    assert {(c["seed"], c["problem_settings"]["seed"]) for c in configs.values()} == {(0, 0), (1, 0), (0, 1), (1, 1)}
+
+    done = subprocess.run([sys.executable, "-m", "opro.cli", "run", "--resume", str(parent), "--steps", "2",
+                           "--quiet"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    for run in group["runs"]:
+        steps = pd.read_csv(parent / run / "steps.csv")
+        assert list(steps["step"]) == [0, 1, 2]
+
+    compared = subprocess.run([sys.executable, "-m", "opro.cli", "compare", str(parent), "--out",
+                               str(tmp_path / "cmp")], capture_output=True, text=True, timeout=600)
+    assert compared.returncode == 0, compared.stderr
+    runs = pd.read_csv(tmp_path / "cmp" / "runs.csv")
+    assert len(runs) == 4
+    table = pd.read_csv(tmp_path / "cmp" / "table.csv")
+    assert {"nearest_neighbor", "farthest_insertion"} <= set(table["method"])
+    assert list((tmp_path / "cmp").glob("best_so_far-*.png"))
