@@ -12,19 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 
 import numpy as np
 
-from opro.solvers import farthest_insertion, local_search, nearest_neighbor, solve_optimal, tour_length, two_opt
+from opro.baselines import TSP_HEURISTICS
+from opro.solvers import solve_optimal, tour_length
 from opro.tsplib import distance_matrix
 
-HEURISTICS: dict[str, Callable[[np.ndarray], list[int]]] = {
-    "nearest_neighbor": nearest_neighbor,
-    "farthest_insertion": farthest_insertion,
-    "two_opt": two_opt,
-    "local_search": local_search,
-}
+HEURISTICS = TSP_HEURISTICS
 METHODS = (*HEURISTICS, "optimal")
 
 

@@ -25,6 +25,19 @@ OPERATIONAL_KEYS = frozenset({"concurrency", "timeout", "max_attempts", "backoff
 SCHEMA = "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, spec TEXT NOT NULL, value TEXT NOT NULL)"
 
 
+def thread_connection(local: threading.local, path: Path) -> sqlite3.Connection:
+    """This thread's connection to the SQLite file at `path` (made once per thread and kept in `local`).
+    WAL and a long busy timeout let several processes and threads read and write the file at once."""
+    db = getattr(local, "db", None)
+    if db is None:
+        db = sqlite3.connect(path, timeout=60.0)
+        db.execute("PRAGMA busy_timeout = 60000")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        local.db = db
+    return db
+
+
 def default_cache_path() -> Path:
     """`$OPRO_LLM_CACHE`, else `llm_cache.sqlite` in the user cache directory (`$OPRO_CACHE_DIR`, else
     `~/.cache/opro`)."""
@@ -55,14 +68,7 @@ class CachedLLM:
             db.execute(SCHEMA)
 
     def _connection(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=60.0)
-            db.execute("PRAGMA busy_timeout = 60000")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            self._local.db = db
-        return db
+        return thread_connection(self._local, self.path)
 
     def identity(self) -> dict[str, object]:
         """The inner backend's describe() without operational settings (computed once)."""

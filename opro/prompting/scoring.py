@@ -21,7 +21,7 @@ from pathlib import Path
 
 from opro.errors import OproError
 from opro.llm import LLM, Request
-from opro.llm.cache import OPERATIONAL_KEYS, default_cache_path
+from opro.llm.cache import OPERATIONAL_KEYS, default_cache_path, thread_connection
 from opro.prompting.data import Example
 from opro.prompting.extract import extract_answer, is_correct
 
@@ -112,14 +112,7 @@ class ScoreCache:
             raise OproError(f"cannot open the score cache {self.path}: {error}") from error
 
     def _connection(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=60.0)
-            db.execute("PRAGMA busy_timeout = 60000")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            self._local.db = db
-        return db
+        return thread_connection(self._local, self.path)
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         db, found = self._connection(), {}
