@@ -11,6 +11,7 @@ Every row keeps the episode's context columns, so any format can be rewarded aga
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +43,30 @@ def dpo_rows(groups: list[tuple[Episode, list[str]]], max_pairs: int = 4,
 
 def sft_rows(episodes: list[Episode]) -> list[dict[str, Any]]:
     """The meta-prompt with a solver-made answer as the `completion` (TRL's prompt-completion format)."""
+    return [{**episode.row(), "completion": _assistant(answer_text(problem, target))}
+            for episode, problem, target in _solver_answers(episodes)
+            if judge(episode, answer_text(problem, target)).improved]
+
+
+def solver_pairs(episodes: list[Episode]) -> list[dict[str, Any]]:
+    """DPO pairs without a run: the solver's answer (beats every one shown) over a repeat of the best shown."""
     rows = []
+    for episode, problem, target in _solver_answers(episodes):
+        scores = problem.score([problem.decode(s) for s in episode.seen])
+        best = episode.seen[min(range(len(scores)), key=lambda i: scores[i] if problem.minimize else -scores[i])]
+        chosen, rejected = answer_text(problem, target), answer_text(problem, problem.decode(best))
+        if chosen != rejected:
+            rows.append({**episode.row(), "chosen": _assistant(chosen), "rejected": _assistant(rejected)})
+    return rows
+
+
+def _solver_answers(episodes: list[Episode]) -> Iterator[tuple[Episode, Any, Any]]:
+    """(episode, its problem, the solver-made solution) for every episode whose problem has one."""
     for episode in episodes:
         problem = problem_from(episode.problem, episode.settings)
         target = strong_solution(problem)
-        if target is None:
-            continue
-        if judge(episode, answer_text(problem, target)).improved:
-            rows.append({**episode.row(), "completion": _assistant(answer_text(problem, target))})
-    return rows
+        if target is not None:
+            yield episode, problem, target
 
 
 def export_runs(run_dirs: list[Path], fmt: str, out: Path, max_pairs: int = 4) -> int:

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from opro.errors import OproError
-from opro.rl.episodes import Episode, answer_text, fresh_episodes, problem_from, strong_solution
-from opro.rl.export import load_rows, sft_rows
+from opro.rl.episodes import Episode, fresh_episodes
+from opro.rl.export import load_rows, sft_rows, solver_pairs
 
 ALGORITHMS = ("sft", "grpo", "dpo")
 
@@ -197,27 +197,10 @@ def _dpo(config: DPOTrainConfig, model: Any, tokenizer: Any, common: dict[str, A
 
     if rows is None:
         rows = _data(config, ("prompt", "chosen", "rejected"), "dpo") or Dataset.from_list(
-            fresh_pairs(episodes_for(config, config.steps * config.batch_size)))
+            solver_pairs(episodes_for(config, config.steps * config.batch_size)))
     rows = rows.select_columns(["prompt", "chosen", "rejected"])
     args = DPOConfig(**common, beta=config.beta, max_length=config.max_length)
     return DPOTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
-
-
-def fresh_pairs(episodes: list[Episode]) -> list[dict[str, Any]]:
-    """DPO pairs without a run: the solver's answer (beats every one shown) over a repeat of the best shown."""
-    rows = []
-    for episode in episodes:
-        problem = problem_from(episode.problem, episode.settings)
-        target = strong_solution(problem)
-        if target is None:
-            continue
-        scores = problem.score([problem.decode(s) for s in episode.seen])
-        best = episode.seen[min(range(len(scores)), key=lambda i: scores[i] if problem.minimize else -scores[i])]
-        chosen, rejected = answer_text(problem, target), answer_text(problem, problem.decode(best))
-        if chosen != rejected:
-            rows.append({**episode.row(), "chosen": [{"role": "assistant", "content": chosen}],
-                         "rejected": [{"role": "assistant", "content": rejected}]})
-    return rows
 
 
 def _data(config: TrainConfig, columns: tuple[str, ...], algo: str) -> Any:
