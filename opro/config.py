@@ -13,6 +13,9 @@ from typing import Any
 
 from opro.errors import OproError
 
+#: Orders of the meta-prompt's solutions (LoopConfig.order).
+ORDERS = ("ascending", "descending", "random")
+
 
 @dataclass(frozen=True)
 class LoopConfig:
@@ -28,6 +31,9 @@ class LoopConfig:
     """Best solutions shown in the meta-prompt, worst first (paper: 20 for linreg, 10 for TSP)."""
     num_initial: int = 5
     """Random starting solutions (paper §3: 5)."""
+    order: str = "ascending"
+    """Order of the solutions shown in the meta-prompt: "ascending" (worst first, best last; paper §2.2),
+    "descending" (best first) or "random" (reshuffled every step, seeded): the paper's §5.3 ablation."""
     max_tokens: int = 256
     """Completion limit per proposal."""
     resample_rounds: int = 2
@@ -256,6 +262,8 @@ def _check_ranges(config: RunConfig) -> None:
     for label, (value, low) in limits.items():
         if value < low:
             raise OproError(f"{label} must be >= {low}, got {value}")
+    if loop.order not in ORDERS:
+        raise OproError(f"loop.order must be one of {', '.join(ORDERS)}, got {loop.order!r}")
     if not 0.0 <= loop.temperature <= 5.0:
         raise OproError(f"loop.temperature must be in [0, 5], got {loop.temperature}")
     for label, budget in (("loop.max_tokens_total", loop.max_tokens_total), ("loop.max_cost", loop.max_cost)):

@@ -148,7 +148,8 @@ def _step(
     price: Price | None = None,
 ) -> StepRow:
     started = time.perf_counter()
-    shown = shown_solutions(problem, trajectory.pairs, loop.top_k)
+    shown = shown_solutions(problem, trajectory.pairs, loop.top_k, loop.order,
+                            np.random.default_rng([seed, step, 1]))  # "random" order: reshuffled per step
     fields = problem.step_fields(step, shown) if hasattr(problem, "step_fields") else None  # per-step fields
     messages = ({"role": "user", "content": render_meta_prompt(problem, shown, *templates, fields)},)
     rows: list[CandidateRow] = []

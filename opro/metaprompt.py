@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from opro.problems import Problem
 
 
-def shown_solutions(problem: Problem, trajectory: list[tuple[Any, float]], top_k: int) -> list[tuple[Any, float]]:
-    """The `top_k` best (solution, score) pairs in ascending order of quality: best last (paper §2.2).
+def shown_solutions(
+    problem: Problem, trajectory: list[tuple[Any, float]], top_k: int, order: str = "ascending",
+    rng: np.random.Generator | None = None,
+) -> list[tuple[Any, float]]:
+    """The `top_k` best (solution, score) pairs, by default in ascending order of quality: best last (paper
+    §2.2). `order` "descending" puts the best first; "random" shuffles them with `rng` (the §5.3 ablation).
 
     Ties keep the order in which the solutions were found, so the prompt is reproducible.
     """
@@ -16,7 +22,13 @@ def shown_solutions(problem: Problem, trajectory: list[tuple[Any, float]], top_k
     ranked = sorted(range(len(trajectory)), key=lambda i: (sign * trajectory[i][1], -i))
     shown = [trajectory[i] for i in ranked[-top_k:]]
     floor = getattr(problem, "min_shown_score", None)  # prompt optimization hides weak old instructions
-    return shown if floor is None else [pair for pair in shown if pair[1] >= floor]
+    if floor is not None:
+        shown = [pair for pair in shown if pair[1] >= floor]
+    if order == "descending":
+        return shown[::-1]
+    if order == "random":
+        return [shown[i] for i in (rng or np.random.default_rng(0)).permutation(len(shown))]
+    return shown
 
 
 def render_meta_prompt(

@@ -46,6 +46,20 @@ def test_meta_prompt_shows_top_k_worst_first_best_last():
     assert "w=10, b=10" not in text
 
 
+def test_meta_prompt_order_ablation_descending_and_seeded_random():
+    import numpy as np
+
+    problem = LinearRegression(seed=0)
+    trajectory = [((w, w), float(100 * w)) for w in range(1, 9)]
+    ascending = shown_solutions(problem, trajectory, top_k=5)
+    assert shown_solutions(problem, trajectory, 5, "descending") == ascending[::-1]
+    shuffled = [shown_solutions(problem, trajectory, 5, "random", np.random.default_rng([0, s, 1])) for s in range(4)]
+    assert all(sorted(order, key=lambda pair: -pair[1]) == ascending for order in shuffled)  # the same top 5
+    assert len({tuple(pair[1] for pair in order) for order in shuffled}) > 1  # reshuffled from step to step
+    again = shown_solutions(problem, trajectory, 5, "random", np.random.default_rng([0, 0, 1]))
+    assert again == shuffled[0]
+
+
 def test_loop_records_every_candidate_and_step(tmp_path):
     texts = ["[15, 14]", "garbage", "[15, 14]", "[16, 12]", "[w=14, b=20]"]
     problem, llm, run, summary = _run(tmp_path, texts, resample_rounds=1, stop_at_optimum=False)
