@@ -8,10 +8,13 @@
 
 Every frame starts with the run's metadata columns (`META_COLUMNS`):
 `run` (the run directory relative to the path loaded; its name when that path is the run), `run_group`
-(the parent folder of `--seeds/--instances` repeats, else ""), `group` (the comparison setting, e.g.
-"tsp n=10", as in `opro compare`), `task`, `problem`, `model` (the optimizer spec), `method` ("opro " + model), `seed`,
-`n` (TSP nodes; empty for other problems) and `instance` (TSPLIB name, `random-n10-s0`, `linreg-w15-b14-s0`).
-String metadata is categorical on the large frames.
+(the parent folder of `--seeds/--instances` repeats or of a sweep's cells, else ""), `group` (the
+comparison setting, e.g. "tsp n=10", as in `opro compare`), `task`, `problem`, `model` (the optimizer
+spec), `method` ("opro " + model), `seed`, `n` (TSP nodes; empty for other problems) and `instance`
+(TSPLIB name, `random-n10-s0`, `linreg-w15-b14-s0`).
+String metadata is categorical on the large frames. Runs of an `opro sweep` also carry `sweep`, `cell` and
+their cell's values (e.g. `loop.temperature`) in the runs frame, and the values that differ within a group
+name the method ("opro llamacpp:smollm2 temperature=0.5").
 
 Loading is built for large trees (see benchmarks/analysis_load.py): each log is read up to the byte length
 state.json records (a run being written, or killed mid-step, contributes its complete steps only), the
@@ -37,8 +40,10 @@ from opro.errors import OproError
 META_COLUMNS = ("run", "run_group", "group", "task", "problem", "model", "method", "seed", "n", "instance")
 #: Text columns of candidates.csv / steps.csv: an empty cell is "", not NaN.
 TEXT_COLUMNS = ("raw_sha256", "solution", "invalid_reason", "finish_reason")
+#: Files that mark a folder of runs: `opro run --seeds/--instances` groups and `opro sweep` parents.
+GROUP_FILES = ("group.json", "sweep.json")
 #: Loop settings copied from config.json into the runs frame (`steps` becomes `max_steps`).
-LOOP_COLUMNS = ("steps", "candidates_per_step", "temperature", "top_k", "num_initial", "max_tokens")
+LOOP_COLUMNS = ("steps", "candidates_per_step", "temperature", "top_k", "num_initial", "max_tokens", "order")
 
 
 @dataclass
@@ -100,6 +105,7 @@ def load(paths: list[Path] | Path | str, candidates: bool = True, finished: bool
     ids = _run_ids(dirs, paths)
     records = {run_id: _read_record(path) for run_id, path in zip(ids, dirs, strict=True)}
     runs = pd.DataFrame([_run_row(run_id, record) for run_id, record in records.items()])
+    _name_sweep_methods(runs, records)
     for column in ("seed", "n", "steps_to_optimum", "best_step", "steps_run"):
         if column in runs:
             runs[column] = pd.to_numeric(runs[column]).astype("Int64")
@@ -158,6 +164,21 @@ def _run_ids(dirs: list[Path], roots: list[Path]) -> list[str]:
     return ids if len(set(ids)) == len(ids) else [str(p) for p in dirs]
 
 
+def _name_sweep_methods(runs: pd.DataFrame, records: dict[str, dict[str, Any]]) -> None:
+    """Within each comparison group, the sweep settings that differ between runs (other than seeds, the
+    task and the model) become part of `method`: "opro llamacpp:smollm2 temperature=0.5"."""
+    values = {run_id: (record["config"].get("sweep") or {}).get("values") or {} for run_id, record in records.items()}
+    if not any(values.values()):
+        return
+    for _, index in runs.groupby("group").groups.items():
+        ids = list(runs.loc[index, "run"])
+        keys = sorted({k for r in ids for k in values[r]} - {"seed", "problem.seed", "task", "optimizer.spec"})
+        varying = [k for k in keys if len({json.dumps(values[r].get(k), sort_keys=True) for r in ids}) > 1]
+        for i in index if varying else []:
+            setting = values[runs.at[i, "run"]]
+            runs.at[i, "method"] += "".join(f" {k.rpartition('.')[2]}={setting.get(k)}" for k in varying)
+
+
 def _read_record(path: Path) -> dict[str, Any]:
     try:
         record = json.loads((path / "config.json").read_text())
@@ -185,7 +206,7 @@ def _run_row(run_id: str, record: dict[str, Any]) -> dict[str, Any]:
     else:
         name = instance.get("instance") or task
     row: dict[str, Any] = {
-        "run": run_id, "run_group": path.parent.name if (path.parent / "group.json").is_file() else "",
+        "run": run_id, "run_group": path.parent.name if any((path.parent / f).is_file() for f in GROUP_FILES) else "",
         "group": group_label(task, problem, instance), "task": task, "problem": problem, "model": model,
         "method": f"opro {model}", "seed": seed, "n": instance.get("n") if problem == "tsp" else None,
         "instance": name, "scorer": (config.get("scorer") or {}).get("spec"), "finished": bool(summary),
@@ -195,6 +216,10 @@ def _run_row(run_id: str, record: dict[str, Any]) -> dict[str, Any]:
     row.update({k: v for k, v in instance.items() if k not in row and k != "optimal_solution"
                 and not isinstance(v, dict | list)})
     row.update({k: v for k, v in summary.items() if not isinstance(v, dict | list) and k not in ("problem",)})
+    sweep = record["config"].get("sweep") or {}
+    row.update(sweep=sweep.get("name", ""), cell=sweep.get("cell", ""))
+    row.update({k: v for k, v in (sweep.get("values") or {}).items()
+                if k not in row and not isinstance(v, dict | list)})
     row.setdefault("optimum", instance.get("optimum"))
     row.setdefault("minimize", True)
     row["path"] = str(path)

@@ -27,13 +27,14 @@ def task_label(task: str) -> str:
 def start_run(
     config: RunConfig, run_id: str | None = None, on_start: Callable[[RunDir, RunConfig], None] | None = None,
     on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None, parent: Path | None = None,
-    optimizer: LLM | None = None,
+    optimizer: LLM | None = None, record_extra: dict[str, Any] | None = None,
 ) -> tuple[RunDir, dict[str, Any]]:
     """Build the problem and the optimizer, create the run directory and run the loop.
 
     The run directory is `<results>/<task>/<run-id>`, or `<parent>/<run-id>` for the repeats of a group
     (`--seeds` / `--instances`). `api_key` is used, never stored. `optimizer` is an LLM built by the caller
     (the RL hook's, which it updates between steps) in place of the one config.optimizer describes.
+    `record_extra` adds fields to config.json (a sweep's cell and its values).
     """
     templates = load_templates(config.template)
     problem = build_run_problem(config, api_key)
@@ -45,6 +46,7 @@ def start_run(
             "instance": problem.describe(),
             "optimizer": llm.describe(),
             **environment(),
+            **(record_extra or {}),
         }
         if parent is None:
             run = RunDir.create(Path(config.results_root), task_label(config.task), run_id, record)

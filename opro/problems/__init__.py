@@ -16,11 +16,16 @@ from opro.problems.tsp import TravelingSalesman
 PROBLEMS: dict[str, type] = {"linreg": LinearRegression, "tsp": TravelingSalesman, "gsm8k": GSM8KInstructions,
                              "bbh": BBHInstructions}
 
-__all__ = ["PROBLEMS", "Invalid", "Problem", "better", "build_problem"]
+__all__ = ["PROBLEMS", "Invalid", "Problem", "better", "build_problem", "check_problem_settings"]
 
 
 def build_problem(kind: str, settings: dict[str, Any], seed: int) -> Problem:
     """The problem `kind` with `settings`; its instance seed defaults to the run seed."""
+    return PROBLEMS[kind](**{"seed": seed, **check_problem_settings(kind, settings)})
+
+
+def check_problem_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` checked against the problem's fields (names and types), without building the instance."""
     if kind not in PROBLEMS:
         raise OproError(f"unknown problem {kind!r}; known: {', '.join(sorted(PROBLEMS))}")
     cls = PROBLEMS[kind]
@@ -31,4 +36,4 @@ def build_problem(kind: str, settings: dict[str, Any], seed: int) -> Problem:
         if name not in known:
             raise OproError(f"unknown setting 'problem.{name}' for {kind}; known: {', '.join(sorted(known))}")
         checked[name] = check_type(f"problem.{name}", value, hints[name])
-    return cls(**{"seed": seed, **checked})
+    return checked

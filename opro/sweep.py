@@ -1,0 +1,516 @@
+"""`opro sweep SWEEP.toml`: a grid of ordinary runs under one parent, on a local process pool or on Ray.
+
+A sweep file names a base task preset, settings for every cell, axes to cross and optional explicit cells:
+
+    name = "tsp-temperature"         # the parent folder: <results>/sweeps/<name>/ (default: the file's stem)
+    task = "tsp"                     # the base preset; `task` may also be an axis
+    [set]                            # every cell (keys as in `opro run --set`)
+    "loop.steps" = 20
+    [axes]                           # crossed: one cell per combination
+    "loop.temperature" = [0.5, 1.0, 1.5]
+    seed = "0-4"                     # a list, or an integer range as in --seeds
+    [[cells]]                        # explicit cells, added after the crossed ones
+    task = "linreg"
+    seed = 0
+    [resources]                      # per cell: Ray's resource request; also the embedded model's threads
+    num_cpus = 1
+
+Each cell is a run directory `<parent>/<cell-id>/` (the id spells its values: `seed=0,task=tsp`) whose
+config.json records the sweep, the cell and its values under "sweep". The parent holds sweep.json: the
+plan and each cell's state, written by the one driver process (a lock keeps a second one out). Running the
+same file again resumes the sweep: finished cells are skipped, half-finished ones resume from their last
+complete step, failed ones are left alone unless `--retry-failed`. `opro compare` and `opro report` read the
+parent like any tree of runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import tomllib
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opro.config import build_config, parse_override
+from opro.errors import OproError
+from opro.problems import check_problem_settings
+from opro.results import environment, write_json_atomic
+from opro.stats import parse_seeds
+
+SWEEP_KEYS = {"name", "task", "description", "results", "set", "axes", "cells", "resources"}
+RESOURCE_KEYS = {"num_cpus", "num_gpus", "memory", "resources"}
+#: Cell states in sweep.json. "running" is only ever true while a driver holds the lock.
+STATES = ("pending", "running", "done", "failed")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the sweep."""
+
+    id: str
+    """Its run directory's name under the sweep's parent: the values it sets, `key=value` joined by ","."""
+    values: dict[str, Any]
+    """The settings this cell varies (its axis values, or an explicit cell's own settings)."""
+    overrides: dict[str, Any]
+    """Every setting over the task preset: the sweep's [set] plus `values` (without `task`)."""
+    task: str
+    """The task preset of the cell."""
+    steps: int
+    """Its planned optimization steps (loop.steps)."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parsed sweep file."""
+
+    name: str
+    """The parent folder's name under `<results>/sweeps/`."""
+    parent: Path
+    """`<results>/sweeps/<name>`, absolute."""
+    cells: list[Cell]
+    """Every cell, crossed ones first, in the order they are started."""
+    resources: dict[str, Any] = field(default_factory=dict)
+    """Per cell: num_cpus (default 1), num_gpus, memory (bytes), custom Ray resources."""
+    source: dict[str, Any] = field(default_factory=dict)
+    """The sweep file as parsed, stored in sweep.json."""
+
+
+def read_sweep(path: Path, results_root: str | None = None, name: str | None = None,
+               settings: dict[str, Any] | None = None) -> Sweep:
+    """Parse and check a sweep file (`settings` go over its [set]); every cell's config is built, and so
+    checked, before anything runs."""
+    try:
+        spec = tomllib.loads(Path(path).read_text())
+    except OSError as error:
+        raise OproError(f"cannot read sweep file {path}: {error.strerror}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise OproError(f"sweep file {path}: invalid TOML: {error}") from error
+    unknown = sorted(set(spec) - SWEEP_KEYS)
+    if unknown:
+        raise OproError(f"sweep file {path}: unknown key {unknown[0]!r}; known: {', '.join(sorted(SWEEP_KEYS))}")
+    resources = spec.get("resources", {})
+    if not isinstance(resources, dict) or set(resources) - RESOURCE_KEYS:
+        raise OproError(f"sweep file {path}: [resources] takes {', '.join(sorted(RESOURCE_KEYS))}")
+    name = name or spec.get("name") or Path(path).stem
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", str(name)):
+        raise OproError(f"sweep name {name!r} must be letters, digits, '.', '_' or '-'")
+    if settings:
+        spec["set"] = {**_table(spec.get("set", {}), f"{path}: [set]"), **settings}
+    cells = plan_cells(spec, str(path))
+    root = Path(results_root or spec.get("results", "results"))
+    return Sweep(str(name), (root / "sweeps" / str(name)).resolve(), cells, resources, spec)
+
+
+def plan_cells(spec: dict[str, Any], label: str = "sweep") -> list[Cell]:
+    """The cells of a parsed sweep file: the product of [axes] (in file order, the last axis fastest), then
+    [[cells]]. Each cell's config is built here, so a bad value fails before any run starts."""
+    fixed = _table(spec.get("set", {}), f"{label}: [set]")
+    axes = _table(spec.get("axes", {}), f"{label}: [axes]")
+    for key, values in axes.items():
+        if isinstance(values, str) and key in ("seed", "problem.seed"):
+            axes[key] = values = parse_seeds(values)
+        if not isinstance(values, list) or not values:
+            raise OproError(f"{label}: axis {key!r} must be a non-empty list (or a seed range like \"0-4\")")
+        if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+            raise OproError(f"{label}: axis {key!r} repeats a value")
+    explicit = spec.get("cells", [])
+    if not isinstance(explicit, list) or not all(isinstance(c, dict) for c in explicit):
+        raise OproError(f"{label}: cells must be an array of tables ([[cells]])")
+    combos = [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())] if axes else []
+    combos += [_table(c, f"{label}: [[cells]]") for c in explicit]
+    if not combos:
+        combos = [{}]
+    base_task = spec.get("task")
+    cells, seen = [], {}
+    for values in combos:
+        task = values.get("task", fixed.get("task", base_task))
+        if not isinstance(task, str):
+            raise OproError(f"{label}: every cell needs a task (task = \"tsp\", or a task axis)")
+        overrides = {k: v for k, v in {**fixed, **values}.items() if k != "task"}
+        if "results_root" in overrides:
+            raise OproError(f"{label}: results_root is the sweep's; set `results` at the top of the file")
+        try:  # a one-line error for any bad key or value, naming the cell
+            config = build_config(task, overrides)
+            check_problem_settings(config.problem, dict(config.problem_settings))
+        except OproError as error:
+            raise OproError(f"{label}: cell {cell_name(values)}: {error}") from None
+        cell_id = cell_name(values)
+        if cell_id in seen:
+            raise OproError(f"{label}: two cells have the same settings: {cell_id}")
+        seen[cell_id] = True
+        cells.append(Cell(cell_id, values, overrides, task, config.loop.steps))
+    return cells
+
+
+def cell_name(values: dict[str, Any]) -> str:
+    """A directory name that spells the cell's values (`loop.temperature=0.5,seed=0,task=tsp`), sorted by
+    key; characters other than letters, digits and `._=,+-` become `_`; long names end in a hash."""
+    if not values:
+        return "base"
+    text = ",".join(f"{k}={_plain(v)}" for k, v in sorted(values.items()))
+    text = re.sub(r"[^A-Za-z0-9._=,+-]", "_", text)
+    if len(text) > 120:
+        import hashlib
+
+        text = text[:100] + "-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    return text
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return Path(value).name.removesuffix(".toml") if ("/" in value or value.endswith(".toml")) else value
+    return json.dumps(value, sort_keys=True, separators=(",", ":")) if isinstance(value, list | dict) else str(value)
+
+
+def _table(value: Any, label: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise OproError(f"{label} must be a table of key = value")
+    flat: dict[str, Any] = {}
+    for key, item in value.items():  # [set] problem.n = 5 (dotted, unquoted) parses as nested tables
+        if isinstance(item, dict) and key in ("loop", "problem", "optimizer", "scorer", "llm"):
+            flat.update({f"{key}.{k}": v for k, v in item.items()})
+        else:
+            flat[key] = item
+    return flat
+
+
+def parse_set(items: tuple[str, ...]) -> dict[str, Any]:
+    """`--set KEY=VALUE` options of `opro sweep`, over the file's [set]."""
+    return dict(parse_override(item) for item in items)
+
+
+# --- running cells -------------------------------------------------------------------------------------------
+
+def run_cell(parent: str, cell: dict[str, Any], sweep_name: str, threads: int | None, cwd: str) -> dict[str, Any]:
+    """Run (or resume, or skip) one cell in a worker process; never raises: a failure is returned as data.
+
+    A cell with summary.json is done; one with state.json resumes from its last complete step; a folder
+    killed before its first state.json is started over. `threads` is the embedded model's CPU share.
+    """
+    started = time.time()
+    outcome: dict[str, Any] = {"cell": cell["id"], "host": os.uname().nodename, "pid": os.getpid()}
+    try:
+        if os.path.isdir(cwd):
+            os.chdir(cwd)  # relative paths in settings (TSPLIB files, data) mean what they meant to the driver
+        with _cell_lock(Path(parent), cell["id"]):
+            summary = _run_or_resume(Path(parent), cell, sweep_name, threads)
+    except Exception as error:  # a cell's failure, whatever it is, is recorded and the sweep goes on
+        message = str(error).splitlines()[0] if str(error) else ""
+        return {**outcome, "state": "failed", "seconds": time.time() - started,
+                "error": message if isinstance(error, OproError) else f"{type(error).__name__}: {message}",
+                "traceback": traceback.format_exc(limit=20)}
+    return {**outcome, "state": "done", "seconds": time.time() - started, "skipped": summary is None,
+            **({"stop_reason": summary.get("stop_reason"), "best_score": summary.get("best_score")} if summary else {})}
+
+
+def _run_or_resume(parent: Path, cell: dict[str, Any], sweep_name: str, threads: int | None) -> dict | None:
+    """The cell's summary, or None when it was already done."""
+    from opro.run import resume_run, start_run
+
+    path = parent / cell["id"]
+    if (path / "summary.json").is_file():
+        return None
+    if (path / "state.json").is_file():
+        return resume_run(path)[1]
+    if path.exists():
+        shutil.rmtree(path)
+    overrides = dict(cell["overrides"])
+    if threads is not None and not any(k in overrides for k in ("optimizer.threads", "llm.threads")):
+        overrides["llm.threads"] = threads  # the cell's CPU share, so that cells do not oversubscribe
+    record = {"sweep": {"name": sweep_name, "cell": cell["id"], "values": cell["values"]}}
+    return start_run(build_config(cell["task"], overrides), cell["id"], parent=parent, record_extra=record)[1]
+
+
+@contextlib.contextmanager
+def _cell_lock(parent: Path, cell_id: str) -> Iterator[None]:
+    """An exclusive lock on one cell, so that a worker left over from a killed driver (Ray's outlive it by a
+    few seconds) finishes its step before a new one resumes the same cell. Blocks until it is free."""
+    folder = parent / ".cells"
+    folder.mkdir(exist_ok=True)
+    with open(folder / f"{cell_id}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+class LocalPool:
+    """`--backend local`: a pool of worker processes (spawned, so no model state is forked)."""
+
+    def __init__(self, workers: int) -> None:
+        self.capacity = workers
+        self.pool = self._start()
+        self.origin: dict[Any, Any] = {}  # future -> the pool it was submitted to
+
+    def _start(self) -> Any:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(self.capacity, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, *args: Any) -> Any:
+        future = self.pool.submit(run_cell, *args)
+        self.origin[future] = self.pool
+        return future
+
+    def wait(self, handles: list[Any], timeout: float) -> list[Any]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        return list(wait(handles, timeout, FIRST_COMPLETED).done)
+
+    def result(self, handle: Any) -> dict[str, Any]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        pool = self.origin.pop(handle, None)
+        try:
+            return handle.result()
+        except BrokenProcessPool:  # a worker was killed (out of memory, a signal): a new pool for the rest
+            if pool is self.pool:
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = self._start()
+            return {"state": "failed", "error": "the worker process died (killed, or out of memory)"}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class RayPool:
+    """`--backend ray`: one Ray task per cell with the sweep's resource request; `address` joins a cluster,
+    else a local Ray instance starts with `workers` CPUs (all of the machine's by default)."""
+
+    def __init__(self, workers: int | None, address: str | None, resources: dict[str, Any]) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise OproError("--backend ray needs Ray: pip install 'opro[ray]'") from None
+        self.ray = ray
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise OproError(f"cannot start or join Ray ({address or 'local'}): {str(error).splitlines()[0]}") from None
+        options = {"num_cpus": resources.get("num_cpus", 1), "num_gpus": resources.get("num_gpus", 0),
+                   "max_retries": 2}  # a lost worker or node: the cell resumes from its last complete step
+        if "memory" in resources:
+            options["memory"] = resources["memory"]
+        if "resources" in resources:
+            options["resources"] = resources["resources"]
+        self.remote = ray.remote(run_cell).options(**options)
+        cpus = ray.cluster_resources().get("CPU", 1)
+        self.capacity = workers or max(1, int(cpus // max(options["num_cpus"], 1e-9)))
+
+    def submit(self, *args: Any) -> Any:
+        return self.remote.remote(*args)
+
+    def wait(self, handles: list[Any], timeout: float) -> list[Any]:
+        done, _ = self.ray.wait(handles, num_returns=1, timeout=timeout)
+        return done
+
+    def result(self, handle: Any) -> dict[str, Any]:
+        try:
+            return self.ray.get(handle)
+        except self.ray.exceptions.RayError as error:  # the worker or its node died (after Ray's retries)
+            return {"state": "failed", "error": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
+
+    def close(self) -> None:
+        self.ray.shutdown()
+
+
+# --- the driver -------------------------------------------------------------------------------------------------
+
+def cell_state(parent: Path, cell_id: str, stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A cell's state from disk and sweep.json: done (summary.json), failed (recorded, not retried yet),
+    partial (steps written, not finished) or pending; with its last complete step."""
+    path = parent / cell_id
+    last = -1
+    try:
+        last = json.loads((path / "state.json").read_text())["last_step"]
+    except (OSError, ValueError, KeyError):
+        pass
+    if (path / "summary.json").is_file():
+        return {"state": "done", "last_step": last}
+    if stored and stored.get("state") == "failed":
+        return {**stored, "last_step": last}
+    return {"state": "partial" if last >= 0 else "pending", "last_step": last}
+
+
+class SweepDriver:
+    """Plans, starts and records the cells of one sweep; the only writer of sweep.json."""
+
+    def __init__(self, sweep: Sweep, on_event: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+        self.sweep, self.parent = sweep, sweep.parent
+        self.on_event = on_event or (lambda kind, info: None)
+        self.lock_handle: Any = None
+        self.record: dict[str, Any] = {}
+
+    def open(self) -> None:
+        """Create or reopen the parent, take the lock and reconcile sweep.json with the cells on disk."""
+        self.parent.mkdir(parents=True, exist_ok=True)
+        self.lock_handle = open(self.parent / ".lock", "w")
+        try:
+            fcntl.flock(self.lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OproError(f"sweep {self.parent} is being run by another process") from None
+        path = self.parent / "sweep.json"
+        planned = [asdict(c) for c in self.sweep.cells]
+        if path.is_file():
+            try:
+                self.record = json.loads(path.read_text())
+            except ValueError as error:
+                raise OproError(f"unreadable sweep.json in {self.parent}: {error}") from error
+            stored = {c["id"]: c for c in self.record.get("cells", [])}
+            for cell in planned:  # a changed cell under an old id would mix two settings in one folder
+                old = stored.get(cell["id"])
+                if old is not None and (old["overrides"], old["task"]) != (cell["overrides"], cell["task"]):
+                    raise OproError(f"cell {cell['id']} of sweep {self.sweep.name} had other settings when it "
+                                    "started; give the changed sweep another name")
+        else:
+            stored = {}
+        # Cells added to the file since are planned too; cells taken out of it stay on disk, unplanned.
+        cells = [{**cell, **_state_fields(cell_state(self.parent, cell["id"], stored.get(cell["id"])))}
+                 for cell in planned]
+        self.record = {
+            "name": self.sweep.name, "source": self.sweep.source, "resources": self.sweep.resources,
+            "created": self.record.get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+            **environment(), "cells": cells,
+        }
+        self.save()
+
+    def save(self) -> None:
+        write_json_atomic(self.parent / "sweep.json", self.record)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(("done", "running", "failed", "partial", "pending"), 0)
+        for cell in self.record["cells"]:
+            counts[cell["state"]] += 1
+        return counts
+
+    def run(self, pool: Any, threads: int | None, retry_failed: bool = False, poll: float = 2.0) -> dict[str, int]:
+        """Run every cell that is not done (and failed ones with `retry_failed`), `pool.capacity` at a time."""
+        cells = {c["id"]: c for c in self.record["cells"]}
+        todo = [c for c in self.record["cells"] if c["state"] in ("pending", "partial", "running")
+                or (retry_failed and c["state"] == "failed")]
+        for cell in todo:
+            cell.update(state="pending" if cell["state"] != "partial" else "partial", error=None)
+            cell.pop("traceback", None)
+        self.save()
+        self.on_event("start", {"todo": len(todo), **self.counts()})
+        in_flight: dict[Any, str] = {}
+        cwd = os.getcwd()
+        try:
+            while todo or in_flight:
+                while todo and len(in_flight) < pool.capacity:
+                    cell = todo.pop(0)
+                    args = {k: cell[k] for k in ("id", "values", "overrides", "task")}
+                    in_flight[pool.submit(str(self.parent), args, self.sweep.name, threads, cwd)] = cell["id"]
+                    cell.update(state="running", started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                    self.save()
+                    self.on_event("running", {"cell": cell["id"], **self.counts()})
+                for handle in pool.wait(list(in_flight), poll):
+                    cell = cells[in_flight.pop(handle)]
+                    outcome = pool.result(handle)
+                    cell.update({k: v for k, v in outcome.items() if k not in ("cell", "skipped")})
+                    cell["last_step"] = cell_state(self.parent, cell["id"])["last_step"]
+                    self.save()
+                    self.on_event(cell["state"], {"cell": cell["id"], **outcome, **self.counts()})
+                self.on_event("poll", {"running": self.running_steps(in_flight.values()), **self.counts()})
+        finally:
+            pool.close()
+            for cell_id in in_flight.values():  # interrupted: the next run finds them on disk
+                cells[cell_id].update(_state_fields(cell_state(self.parent, cell_id)))
+            self.save()
+        return self.counts()
+
+    def running_steps(self, cell_ids: Any) -> dict[str, int]:
+        """The last complete step of each running cell (read from its state.json)."""
+        return {cid: cell_state(self.parent, cid)["last_step"] for cid in cell_ids}
+
+    def close(self) -> None:
+        if self.lock_handle is not None:
+            self.lock_handle.close()
+
+
+def _state_fields(state: dict[str, Any]) -> dict[str, Any]:
+    return {"state": state["state"], "last_step": state["last_step"], **(
+        {"error": state.get("error"), "traceback": state.get("traceback")} if state["state"] == "failed" else {})}
+
+
+def cell_threads(backend: str, workers: int, resources: dict[str, Any]) -> int | None:
+    """CPU threads of each cell's embedded model: its share of the machine (local) or its num_cpus (Ray)."""
+    if backend == "ray":
+        return max(1, int(resources.get("num_cpus", 1)))
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def default_workers(resources: dict[str, Any]) -> int:
+    """Local pool size: as many cells as the machine has CPUs for (num_cpus each, default 1)."""
+    return max(1, int((os.cpu_count() or 1) // max(float(resources.get("num_cpus", 1)), 1.0)))
+
+
+def sweep_active(parent: Path) -> bool:
+    """Whether a driver holds the sweep's lock now."""
+    try:
+        with open(parent / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def status_table(record: dict[str, Any], parent: Path) -> str:
+    """The cells of a sweep, one line each: state, steps done of planned, id, error; then the counts."""
+    active = sweep_active(parent)
+    lines, counts = [], dict.fromkeys(("done", "running", "failed", "partial", "pending"), 0)
+    for cell in record["cells"]:
+        state = cell_state(parent, cell["id"], cell)
+        if active and cell["state"] == "running" and state["state"] != "done":
+            state["state"] = "running"  # a cell of a dead driver shows as partial or pending
+        counts[state["state"]] += 1
+        error = f"  {cell.get('error')}" if state["state"] == "failed" else ""
+        lines.append(f"{state['state']:8s} {max(state['last_step'], 0):>4}/{cell['steps']:<4} {cell['id']}{error}")
+    lines.append(", ".join(f"{v} {k}" for k, v in counts.items()) + f" ({len(record['cells'])} cells)")
+    return "\n".join(lines)
+
+
+def print_event(stream: Any = None) -> Callable[[str, dict[str, Any]], None]:
+    """A progress view: one line per started, finished or failed cell, and a status line that a terminal
+    redraws with each poll (running cells with their last complete step)."""
+    stream = stream or sys.stderr
+    tty = stream.isatty()
+
+    def show(kind: str, info: dict[str, Any]) -> None:
+        counts = (f"done {info['done']} · running {info['running']} · failed {info['failed']} · "
+                  f"waiting {info['pending'] + info['partial']}")
+        stamp = time.strftime("%H:%M:%S")
+        if kind == "poll":
+            if tty:
+                running = ", ".join(f"{cid} step {max(s, 0)}" for cid, s in info["running"].items())
+                stream.write(f"\r\033[K[{stamp}] {counts}" + (f" | {running}" if running else ""))
+                stream.flush()
+            return
+        if kind == "start":
+            line = f"{info['todo']} cells to run"
+        elif kind == "done":
+            line = f"done   {info['cell']} ({info.get('seconds', 0):.0f} s)"
+        elif kind == "failed":
+            line = f"FAILED {info['cell']}: {info.get('error')}"
+        else:
+            line = f"start  {info['cell']}"
+        stream.write(("\r\033[K" if tty else "") + f"[{stamp}] {line}  [{counts}]\n")
+        stream.flush()
+
+    return show
