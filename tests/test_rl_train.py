@@ -9,10 +9,11 @@ import pytest
 
 pytest.importorskip("trl")
 
+from opro.analysis import find_runs  # noqa: E402
 from opro.cli import main  # noqa: E402
 from opro.llm import Request, build_llm  # noqa: E402
 from opro.rl.episodes import fresh_episodes  # noqa: E402
-from opro.rl.train import DPOTrainConfig, GRPOTrainConfig, SFTTrainConfig, train  # noqa: E402
+from opro.rl.train import DPOTrainConfig, GRPOTrainConfig, SFTTrainConfig, build_trainer, train  # noqa: E402
 from tests.tiny_lm import build_tiny_model  # noqa: E402
 
 # Short meta-prompts (3 pairs shown) keep the tiny model's sequences short.
@@ -107,19 +108,41 @@ def test_bad_model_directory_is_a_user_error(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["grpo", "dpo"])
-def test_online_hook_updates_the_optimizer_between_steps(warm, tmp_path, algo):
+def test_online_hook_updates_the_optimizer_between_steps(warm, tmp_path, monkeypatch, algo):
     root, task, _, sft = warm
+    references = []
+
+    def spy(*args, **kwargs):  # the reference model of each update's trainer
+        trainer = build_trainer(*args, **kwargs)
+        references.append(trainer.accelerator.unwrap_model(trainer.ref_model))
+        return trainer
+
+    monkeypatch.setattr("opro.rl.train.build_trainer", spy)
     with pytest.raises(SystemExit) as stop:
         main(["run", "--task", str(task), "--optimizer", f"hf:{sft}", "--steps", "2", "--candidates", "4",
               "--rl-every", "1", "--rl-algo", algo, "--results", str(tmp_path), "--quiet",
               "--set", "loop.stop_at_optimum=false"])
     assert stop.value.code == 0
     run_dir = next(tmp_path.glob("*/*"))
-    updates = [json.loads(line) for line in (run_dir / "rl_updates.jsonl").read_text().splitlines()]
+    *updates, final = [json.loads(line) for line in (run_dir / "rl_updates.jsonl").read_text().splitlines()]
     assert [u["after_step"] for u in updates] == [1, 2]
     assert all(u["algo"] == algo for u in updates)
     assert any(u["rows"] > 0 and u["log"] for u in updates)
     assert (run_dir / "summary.json").is_file()
+    # every update is anchored to the base model (hf:DIR as on disk), not to the weights being tuned ...
+    trained = sum(u["rows"] > 0 for u in updates)
+    base = _weights(sft)
+    assert len(references) == trained
+    for reference in references:
+        weights = reference.state_dict()
+        assert all((weights[k] == base[k]).all() for k in base)
+    # ... while the tuned optimizer, saved to rl_model/, moved away from it
+    assert (final["final_model"], final["after_step"], final["updates"]) == ("rl_model", 2, trained)
+    tuned = run_dir / "rl_model"
+    assert _changed(base, _weights(tuned))
+    completion = build_llm(f"hf:{tuned}").generate([Request(({"role": "user", "content": "1"},), 1.0, 4, 0)])[0]
+    assert completion.finish_reason in ("stop", "length")
+    assert find_runs(tmp_path) == [run_dir]  # rl_model/ (config.json, no candidates.csv) is not a run
 
 
 @pytest.mark.slow

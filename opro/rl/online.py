@@ -4,9 +4,12 @@ After every K steps the optimizer model is updated in place, on the groups the r
 run goes on with the updated model:
 - grpo: GRPO on those K steps' meta-prompts (TRL samples fresh groups and rewards them with opro.rl.rewards);
 - dpo: DPO on pairs of the outputs the run sampled for them (the better proposal chosen).
-The KL anchor of each update is the model as it was before that update. Each update is one line of
-`rl_updates.jsonl` in the run directory. The optimizer is built without the LLM-call cache, since its
-weights change during the run.
+The KL anchor of every update is the base model: TRL loads each update's reference from the optimizer's
+directory (hf:DIR, `config._name_or_path`), not from the weights being tuned (the tests check it). Each
+update is one line of `rl_updates.jsonl` in the run directory. When the loop ends, the tuned optimizer is
+saved in Hugging Face format to `<run dir>/rl_model/` (load it with `--optimizer hf:<run dir>/rl_model`),
+recorded by a last line {"final_model": "rl_model", ...}. The optimizer is built without the LLM-call
+cache, since its weights change during the run.
 """
 
 from __future__ import annotations
@@ -42,20 +45,23 @@ class OnlineRLConfig:
 
 
 class OnlineRL:
-    """An `on_step` callback that updates `llm` (an HFLLM) between steps."""
+    """An `on_step` callback that updates `llm` (an HFLLM) between steps; `finish` saves the tuned model."""
 
     def __init__(self, llm: Any, config: OnlineRLConfig, seed: int) -> None:
         if config.every < 1 or config.train_steps < 1:
             raise OproError("--rl-every and the update's steps must be >= 1")
         if config.algo not in ONLINE_ALGORITHMS:
             raise OproError(f"--rl-algo must be one of {', '.join(ONLINE_ALGORITHMS)}, got {config.algo!r}")
-        self.llm, self.config, self.seed = llm, config, seed
+        # llm.close() drops its model when the run ends; the hook keeps it to save it then.
+        self.model, self.tokenizer, self.config, self.seed = llm.model, llm.tokenizer, config, seed
         self.run: RunDir | None = None
+        self.last_step, self.updates = 0, 0
 
     def start(self, run: RunDir, _config: RunConfig) -> None:
         self.run = run
 
     def step(self, row: StepRow) -> None:
+        self.last_step = row.step
         if row.step > 0 and row.step % self.config.every == 0:
             self.update(row.step)
 
@@ -85,23 +91,39 @@ class OnlineRL:
                                   "settings": asdict(config)}
         if rows:
             started = time.perf_counter()
-            trainer = build_trainer(self.config.algo, config, self.llm.model, self.llm.tokenizer,
-                                    self.run.path / "rl_scratch", Dataset.from_list(rows))
+            trainer = build_trainer(self.config.algo, config, self.model, self.tokenizer, self.run.path / "rl_scratch",
+                                    Dataset.from_list(rows))
             trainer.train()
-            self.llm.model.eval()
-            self.llm.tokenizer.padding_side = "left"
+            self.model.eval()
+            self.tokenizer.padding_side = "left"
+            self.updates += 1
             record.update(seconds=time.perf_counter() - started,
                           log=[e for e in trainer.state.log_history if "loss" in e])
         else:
             record["skipped"] = "no training rows (no steps with a history, or no pairs of different reward)"
+        self._log(record)
+        return record
+
+    def finish(self) -> dict[str, Any]:
+        """Save the tuned optimizer (model and tokenizer) to <run dir>/rl_model and log it."""
+        assert self.run is not None
+        started = time.perf_counter()
+        self.model.save_pretrained(self.run.path / "rl_model")
+        self.tokenizer.save_pretrained(self.run.path / "rl_model")
+        record = {"final_model": "rl_model", "after_step": self.last_step, "updates": self.updates,
+                  "seconds": time.perf_counter() - started}
+        self._log(record)
+        return record
+
+    def _log(self, record: dict[str, Any]) -> None:
+        assert self.run is not None
         with (self.run.path / "rl_updates.jsonl").open("a") as handle:
             handle.write(json.dumps(record, default=str) + "\n")
-        return record
 
 
 def run_online(config: RunConfig, rl: OnlineRLConfig, run_id: str | None = None, on_start: Any = None,
                on_step: Any = None) -> tuple[RunDir, dict[str, Any]]:
-    """`start_run` with an hf: optimizer that the hook updates between steps."""
+    """`start_run` with an hf: optimizer that the hook updates between steps, saved to <run dir>/rl_model."""
     from opro.llm import build_llm
     from opro.run import start_run
 
@@ -121,4 +143,6 @@ def run_online(config: RunConfig, rl: OnlineRLConfig, run_id: str | None = None,
             on_step(row)
         hook.step(row)
 
-    return start_run(config, run_id, started, stepped, optimizer=llm)
+    run, summary = start_run(config, run_id, started, stepped, optimizer=llm)
+    hook.finish()
+    return run, summary
