@@ -49,8 +49,9 @@ from opro.stats import parse_seeds
 
 SWEEP_KEYS = {"name", "task", "description", "results", "set", "axes", "cells", "resources"}
 RESOURCE_KEYS = {"num_cpus", "num_gpus", "memory", "resources"}
-#: Cell states in sweep.json. "running" is only ever true while a driver holds the lock.
-STATES = ("pending", "running", "done", "failed")
+#: Cell states in sweep.json: done, running (true only while a driver holds the lock), failed, partial
+#: (steps written, not finished) and pending.
+STATES = ("done", "running", "failed", "partial", "pending")
 
 
 @dataclass(frozen=True)
@@ -392,7 +393,7 @@ class SweepDriver:
         write_json_atomic(self.parent / "sweep.json", self.record)
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("done", "running", "failed", "partial", "pending"), 0)
+        counts = dict.fromkeys(STATES, 0)
         for cell in self.record["cells"]:
             counts[cell["state"]] += 1
         return counts
@@ -474,7 +475,7 @@ def sweep_active(parent: Path) -> bool:
 def status_table(record: dict[str, Any], parent: Path) -> str:
     """The cells of a sweep, one line each: state, steps done of planned, id, error; then the counts."""
     active = sweep_active(parent)
-    lines, counts = [], dict.fromkeys(("done", "running", "failed", "partial", "pending"), 0)
+    lines, counts = [], dict.fromkeys(STATES, 0)
     for cell in record["cells"]:
         state = cell_state(parent, cell["id"], cell)
         if active and cell["state"] == "running" and state["state"] != "done":

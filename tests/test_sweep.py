@@ -105,6 +105,26 @@ def test_a_second_driver_is_refused_and_a_changed_cell_is_refused(tmp_path):
     assert [c["state"] for c in driver.record["cells"]] == ["pending"] * 3
 
 
+def test_sweep_values_that_differ_within_a_group_name_the_method(tmp_path):
+    from tests.analysis_runs import write_run
+
+    parent = tmp_path / "sweeps" / "t"
+    parent.mkdir(parents=True)
+    (parent / "sweep.json").write_text("{}")
+    for temperature in (0.5, 1.0):
+        for seed in (0, 1):
+            values = {"loop.temperature": temperature, "seed": seed, "problem.n": 6}
+            run = write_run(parent, cell_name(values), "tsp", seed, steps=2, **{"loop.temperature": temperature})
+            record = json.loads((run / "config.json").read_text())
+            record["sweep"] = {"name": "t", "cell": run.name, "values": values}
+            (run / "config.json").write_text(json.dumps(record))
+    runs = analysis.load(parent).runs
+    assert set(runs["run_group"]) == {"t"} and set(runs["sweep"]) == {"t"}
+    methods = ["opro scripted:replay temperature=0.5", "opro scripted:replay temperature=1.0"]
+    assert sorted(set(runs["method"])) == methods  # problem.n does not vary in the group, seeds are repeats
+    assert sorted(runs["loop.temperature"]) == [0.5, 0.5, 1.0, 1.0]
+
+
 def _kill_midway(command: list[str], cwd: Path, parent: Path) -> None:
     """Start the sweep, SIGKILL its whole process group once one cell is done and another has written a step
     (so the kill leaves a finished, a half-finished and an unstarted cell)."""
