@@ -169,22 +169,22 @@ def sweep(sweep_file: str, backend: str, workers: int | None, address: str | Non
           quiet: bool) -> None:
     """Run a grid of runs from SWEEP_FILE, one run directory per cell under one parent; run it again to resume."""
     from opro import sweep as sweeps
+    from opro.config import parse_override
 
     if workers is not None and workers < 1:
         raise OproError(f"--workers must be >= 1, got {workers}")
     if address and backend != "ray":
         raise OproError("--address joins a Ray cluster: add --backend ray")
-    plan = sweeps.read_sweep(Path(sweep_file), results_root, name, sweeps.parse_set(settings))
+    plan = sweeps.read_sweep(Path(sweep_file), results_root, name, dict(parse_override(item) for item in settings))
     if dry_run:
         for cell in plan.cells:
             click.echo(f"{cell.id}  ({cell.task}, {cell.steps} steps)")
         click.echo(f"{len(plan.cells)} cells -> {plan.parent}")
         return
     if show_status:
-        record_path = plan.parent / "sweep.json"
-        if not record_path.is_file():
+        if not (plan.parent / "sweep.json").is_file():
             raise OproError(f"sweep {plan.name} has not started ({plan.parent})")
-        click.echo(sweeps.status_table(json.loads(record_path.read_text()), plan.parent))
+        click.echo(sweeps.status_table(plan.parent))
         return
     driver = sweeps.SweepDriver(plan, None if quiet else sweeps.print_event())
     driver.open()

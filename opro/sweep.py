@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import itertools
 import json
 import os
@@ -41,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opro.config import build_config, parse_override
+from opro.config import build_config
 from opro.errors import OproError
 from opro.problems import check_problem_settings
 from opro.results import environment, write_json_atomic
@@ -132,7 +133,8 @@ def plan_cells(spec: dict[str, Any], label: str = "sweep") -> list[Cell]:
     if not combos:
         combos = [{}]
     base_task = spec.get("task")
-    cells, seen = [], {}
+    cells: list[Cell] = []
+    seen: set[str] = set()
     for values in combos:
         task = values.get("task", fixed.get("task", base_task))
         if not isinstance(task, str):
@@ -148,7 +150,7 @@ def plan_cells(spec: dict[str, Any], label: str = "sweep") -> list[Cell]:
         cell_id = cell_name(values)
         if cell_id in seen:
             raise OproError(f"{label}: two cells have the same settings: {cell_id}")
-        seen[cell_id] = True
+        seen.add(cell_id)
         cells.append(Cell(cell_id, values, overrides, task, config.loop.steps))
     return cells
 
@@ -161,8 +163,6 @@ def cell_name(values: dict[str, Any]) -> str:
     text = ",".join(f"{k}={_plain(v)}" for k, v in sorted(values.items()))
     text = re.sub(r"[^A-Za-z0-9._=,+-]", "_", text)
     if len(text) > 120:
-        import hashlib
-
         text = text[:100] + "-" + hashlib.sha256(text.encode()).hexdigest()[:12]
     return text
 
@@ -185,11 +185,6 @@ def _table(value: Any, label: str) -> dict[str, Any]:
         else:
             flat[key] = item
     return flat
-
-
-def parse_set(items: tuple[str, ...]) -> dict[str, Any]:
-    """`--set KEY=VALUE` options of `opro sweep`, over the file's [set]."""
-    return dict(parse_override(item) for item in items)
 
 
 # --- running cells -------------------------------------------------------------------------------------------
@@ -364,13 +359,9 @@ class SweepDriver:
             fcntl.flock(self.lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OproError(f"sweep {self.parent} is being run by another process") from None
-        path = self.parent / "sweep.json"
         planned = [asdict(c) for c in self.sweep.cells]
-        if path.is_file():
-            try:
-                self.record = json.loads(path.read_text())
-            except ValueError as error:
-                raise OproError(f"unreadable sweep.json in {self.parent}: {error}") from error
+        if (self.parent / "sweep.json").is_file():
+            self.record = read_record(self.parent)
             stored = {c["id"]: c for c in self.record.get("cells", [])}
             for cell in planned:  # a changed cell under an old id would mix two settings in one folder
                 old = stored.get(cell["id"])
@@ -472,8 +463,19 @@ def sweep_active(parent: Path) -> bool:
     return False
 
 
-def status_table(record: dict[str, Any], parent: Path) -> str:
+def read_record(parent: Path) -> dict[str, Any]:
+    """A sweep's sweep.json (plan and cell states)."""
+    try:
+        return json.loads((parent / "sweep.json").read_text())
+    except OSError as error:
+        raise OproError(f"no sweep.json in {parent}: {error.strerror}") from None
+    except ValueError as error:
+        raise OproError(f"unreadable sweep.json in {parent}: {error}") from None
+
+
+def status_table(parent: Path) -> str:
     """The cells of a sweep, one line each: state, steps done of planned, id, error; then the counts."""
+    record = read_record(parent)
     active = sweep_active(parent)
     lines, counts = [], dict.fromkeys(STATES, 0)
     for cell in record["cells"]:
