@@ -56,7 +56,8 @@ class LLMConfig:
     """
 
     spec: str = "llamacpp:smollm2"
-    """`llamacpp:smollm2` (default model), `llamacpp:/path/model.gguf`, `openai:MODEL` or `hf:DIR`."""
+    """`llamacpp:smollm2` (the base default model), `llamacpp:smollm2-opro` (it with the project's tuned
+    adapter: the tsp and linreg presets' optimizer), `llamacpp:/path/model.gguf`, `openai:MODEL` or `hf:DIR`."""
     threads: int | None = None
     """llamacpp: CPU threads (default: all cores)."""
     n_ctx: int = 4096
@@ -67,6 +68,8 @@ class LLMConfig:
     """llamacpp: reuse the KV cache of a shared prompt prefix. Faster, but not bit-reproducible."""
     poll: int = 0
     """llamacpp: thread busy-wait level, 0-100. 0 sleeps between tasks: far faster on a shared machine."""
+    lora: str | None = None
+    """llamacpp: a GGUF LoRA adapter (`opro rl export-gguf`) applied to the model."""
     base_url: str | None = None
     """openai: the server's URL (default: `$OPENAI_BASE_URL`, else api.openai.com)."""
     concurrency: int = 8

@@ -97,7 +97,7 @@ STEP_COLUMNS = [f.name for f in fields(StepRow)]
 def environment() -> dict[str, Any]:
     """Versions and the git revision of the code, for config.json."""
     versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in ("opro", "numpy", "scipy", "xllamacpp", "openai", "torch", "transformers", "trl"):
+    for package in ("opro", "numpy", "scipy", "xllamacpp", "openai", "torch", "transformers", "trl", "peft", "gguf"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -14,7 +14,7 @@ __all__ = ["LLM", "Completion", "Request", "build_llm", "price_of_llm"]
 # The options each backend takes. An option of another backend is ignored (a llama.cpp thread count means
 # nothing to a remote server); a name no backend knows is an error.
 OPTIONS: dict[str, frozenset[str]] = {
-    "llamacpp": frozenset({"threads", "n_ctx", "parallel", "cache_prompt", "poll", "sampling"}),
+    "llamacpp": frozenset({"threads", "n_ctx", "parallel", "cache_prompt", "poll", "sampling", "lora"}),
     "openai": frozenset({"base_url", "api_key", "concurrency", "timeout", "max_attempts", "use_n", "backoff_base",
                          "backoff_cap", "prices", "sampling"}),
     "hf": frozenset({"threads", "parallel", "sampling"}),
@@ -25,7 +25,7 @@ BACKENDS = tuple(OPTIONS)
 def build_llm(spec: str, options: dict[str, Any] | None = None) -> LLM:
     """An LLM from `backend:model` and backend options; None values are ignored.
 
-    llamacpp: threads, n_ctx, parallel, cache_prompt, poll, sampling.
+    llamacpp: threads, n_ctx, parallel, cache_prompt, poll, sampling, lora.
     openai: base_url, api_key, concurrency, timeout, max_attempts, use_n, backoff_base, backoff_cap, prices,
     sampling.
     hf: threads, parallel, sampling (a local transformers model directory; needs the `rl` extra).

@@ -1,5 +1,6 @@
 """The transformers backend: `hf:DIR`, any local Hugging Face causal-LM directory (e.g. one `opro rl train`
-saved). The chat template stored with the tokenizer renders the messages; nothing is downloaded.
+saved), or a LoRA adapter directory, merged into its base's weights at load. The chat template stored with
+the tokenizer renders the messages; nothing is downloaded.
 
 Reproducibility: each request is sampled on its own after `torch.manual_seed(seed)`, so a (request, seed)
 pair gives the same text on every run on the same hardware. `parallel` > 1 samples the requests that share
@@ -29,15 +30,20 @@ class HFLLM:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.path = Path(model).expanduser()
-        if model_object is None and not (self.path / "config.json").is_file():
+        adapter = (self.path / "adapter_config.json").is_file()
+        if model_object is None and not (self.path / "config.json").is_file() and not adapter:
             raise OproError(f"hf: needs a local Hugging Face model directory (with config.json), got {model!r}")
         self.spec = f"hf:{model}"
         self.parallel, self.sampling = parallel, dict(sampling or {})
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
+            dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
             self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(self.path)
-            self.model = model_object or AutoModelForCausalLM.from_pretrained(
-                self.path, dtype=torch.bfloat16 if self.device == "cuda" else torch.float32).to(self.device)
+            if model_object is None and adapter:
+                from opro.rl.lora import merged_model
+
+                model_object = merged_model(self.path, dtype)
+            self.model = (model_object or AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)).to(self.device)
         except (OSError, ValueError) as error:
             raise OproError(f"hf: could not load {self.path}: {error}") from error
         if self.tokenizer.pad_token is None:

@@ -1,6 +1,7 @@
 """The embedded backend: llama.cpp in-process through the prebuilt `xllamacpp` wheel.
 
-`llamacpp:smollm2` (the default model) or `llamacpp:/any/path/model.gguf`. The chat template stored in
+`llamacpp:smollm2` (the base model), `llamacpp:smollm2-opro` (the same GGUF with the project's tuned LoRA
+adapter) or `llamacpp:/any/path/model.gguf`; `lora` applies any GGUF LoRA adapter. The chat template stored in
 the GGUF is applied by llama.cpp's server code. xllamacpp also serves the same model over an
 OpenAI-compatible HTTP API on loopback (`listening_address`), which the tests use.
 
@@ -15,16 +16,18 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from opro.errors import OproError
 from opro.llm.base import Completion, Request
-from opro.llm.models import resolve_gguf, sha256_file
+from opro.llm.models import resolve_model, sha256_file
 
 
 class LlamaCppLLM:
     """An embedded llama.cpp server. `threads` defaults to the machine's cores; `n_ctx` is the context
-    shared by all slots; `parallel` is the number of slots decoding at once."""
+    shared by all slots; `parallel` is the number of slots decoding at once; `lora` is a GGUF LoRA adapter
+    applied at scale 1 (in addition to the one a model name such as smollm2-opro brings)."""
 
     def __init__(
         self,
@@ -35,10 +38,15 @@ class LlamaCppLLM:
         cache_prompt: bool = False,
         sampling: dict[str, Any] | None = None,
         poll: int = 0,
+        lora: str | None = None,
     ) -> None:
         import xllamacpp
 
-        self.path = resolve_gguf(model)
+        self.path, adapter = resolve_model(model)
+        self.adapters = [a for a in (adapter, Path(lora).expanduser() if lora else None) if a is not None]
+        for path in self.adapters:
+            if not path.is_file():
+                raise OproError(f"LoRA adapter not found: {path}")
         self.spec = f"llamacpp:{model or 'smollm2'}"
         self.threads = threads or os.cpu_count() or 1
         self.n_ctx, self.parallel, self.cache_prompt = n_ctx, parallel, cache_prompt
@@ -53,6 +61,7 @@ class LlamaCppLLM:
         # llama.cpp's worker threads busy-wait by default (poll 50). With any other process on the cores that
         # collapses throughput (2.7 vs 58 tokens/s measured on 2 cores); poll 0 sleeps instead.
         params.cpuparams.poll = params.cpuparams_batch.poll = poll
+        params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(path), 1.0) for path in self.adapters]
         params.warmup = False
         params.verbosity = -1  # llama.cpp's own logging would flood the terminal
         try:
@@ -60,6 +69,7 @@ class LlamaCppLLM:
         except Exception as error:  # the binding raises plain exceptions for unloadable files
             raise OproError(f"llama.cpp could not load {self.path}: {error}") from error
         self._sha256: str | None = None
+        self._adapter_sha256: list[str] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -101,10 +111,14 @@ class LlamaCppLLM:
         with self._lock:
             if self._sha256 is None:
                 self._sha256 = sha256_file(self.path)
+                self._adapter_sha256 = [sha256_file(path) for path in self.adapters]
+        lora = ({"lora_paths": [str(p) for p in self.adapters], "lora_sha256": self._adapter_sha256}
+                if self.adapters else {})  # part of the call cache's key: a tuned model never replays the base's
         return {
             "backend": "llamacpp",
             "model_path": str(self.path),
             "model_sha256": self._sha256,
+            **lora,
             "threads": self.threads,
             "n_ctx": self.n_ctx,
             "parallel": self.parallel,

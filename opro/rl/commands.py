@@ -57,6 +57,13 @@ def export(run_dirs: tuple[str, ...], fmt: str, out: str, max_pairs: int) -> Non
 @click.option("--seed", type=int, help="Seeds the episodes and the trainer.")
 @click.option("--threads", type=int, help="CPU threads for torch.")
 @click.option("--save-steps", type=int, help="Also save a checkpoint every N steps.")
+@click.option("--lora-rank", type=int, help="Train a LoRA adapter of this rank (peft) instead of every weight.")
+@click.option("--lora-alpha", type=float, help="LoRA alpha (update scale alpha / rank; default 2 x rank).")
+@click.option("--lora-targets", help="LoRA modules: all-linear (default) or names, e.g. q_proj,v_proj.")
+@click.option("--history", type=click.Choice(["random", "run"]),
+              help="Fresh episodes' histories: random (half near-optimal) or a simulated OPRO run.")
+@click.option("--target", type=click.Choice(["optimum", "neighbor"]),
+              help="SFT: teach the optimum, or one steepest-descent step from the best solution shown.")
 def train(model: str, algo: str, task: str, sizes: str, data: str | None, output_dir: str | None, **options) -> None:
     """Tune the optimizer model with SFT, GRPO or DPO (TRL); saves an HF model directory."""
     from opro.rl.train import CONFIGS
@@ -70,7 +77,40 @@ def train(model: str, algo: str, task: str, sizes: str, data: str | None, output
     config = CONFIGS[algo](model=model, output_dir=output_dir or "", task=task, sizes=_sizes(sizes), data=data,
                            **given)
     out = run_training(algo, config)
-    click.echo(f"saved {algo} model -> {out}  (use it with --optimizer hf:{out})")
+    kind = "LoRA adapter" if (out / "adapter_config.json").is_file() else "model"
+    click.echo(f"saved {algo} {kind} -> {out}  (use it with --optimizer hf:{out})")
+
+
+@rl.command()
+@click.option("--out", default="models/smollm2-opro", show_default=True, type=click.Path(file_okay=False))
+@click.option("--sft-steps", type=int, help="SFT steps (recipe default 80).")
+@click.option("--grpo-steps", type=int, help="GRPO steps (recipe default 4).")
+@click.option("--threads", type=int, help="torch CPU threads (recipe default 1).")
+@click.option("--seed", type=int, help="Seeds the training episodes and the trainers (recipe default 0).")
+def tune(out: str, **options) -> None:
+    """Train the tuned default optimizer (llamacpp:smollm2-opro): LoRA SFT then GRPO, exported as a GGUF adapter."""
+    from opro.rl.recipe import TuneConfig
+    from opro.rl.recipe import tune as run_recipe
+
+    config = TuneConfig(**{k: v for k, v in options.items() if v is not None})
+    if min(config.sft_steps, config.grpo_steps, config.threads) < 1:
+        raise OproError("--sft-steps, --grpo-steps and --threads must be >= 1")
+    record = run_recipe(Path(out), config)
+    click.echo(f"adapter -> {Path(out) / 'adapter.gguf'} ({record['adapter']['bytes'] / 1e6:.1f} MB, sha256 "
+               f"{record['adapter_sha256']}) in {record['total_minutes']:.1f} min")
+
+
+@rl.command("export-gguf")
+@click.argument("adapter", type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The GGUF adapter file to write.")
+@click.option("--dtype", type=click.Choice(["f32", "f16"]), default="f32", show_default=True)
+def export_gguf(adapter: str, out: str, dtype: str) -> None:
+    """Write a LoRA adapter (`opro rl train --lora-rank`) as a GGUF adapter for the llamacpp: backend."""
+    from opro.rl.lora import export_gguf as write
+
+    written = write(Path(adapter.removeprefix("hf:")), Path(out), dtype)
+    click.echo(f"{written['tensors']} tensors, rank {written['rank']}, {written['bytes'] / 1e6:.1f} MB -> {out}  "
+               f"(use it with --set optimizer.lora=\"{out}\" on the adapter's base GGUF)")
 
 
 @rl.command()

@@ -93,40 +93,79 @@ def run_groups(path: Path) -> list[tuple[Episode, list[str]]]:
 
 #: Ranges of the true slope and intercept of fresh linreg instances (paper Table 2: w 2..36, b -1..30).
 LINREG_W, LINREG_B = (2, 36), (-1, 30)
+#: Instance seeds of training episodes: [2**30, 2**31). Presets, `opro run --seeds`, `opro rl eval` and the
+#: benchmarks use seeds below 2**30, so no training episode shares an instance with an evaluation run.
+TRAINING_SEEDS = (2**30, 2**31)
+#: Instance seeds of held-out episodes (`opro rl eval`): disjoint from TRAINING_SEEDS.
+HELD_OUT_SEEDS = (0, 2**30)
+HISTORIES = ("random", "run")
 
 
 def fresh_episodes(
     task: str, count: int, seed: int, sizes: tuple[int, int] | None = None, overrides: dict[str, Any] | None = None,
-    vary_lines: bool = True,
+    vary_lines: bool = True, seeds: tuple[int, int] = HELD_OUT_SEEDS, history: str = "random",
+    max_run_steps: int = 8,
 ) -> list[Episode]:
-    """`count` new meta-prompts of a task preset: random instances (TSP sizes drawn from `sizes`; linreg lines
-    drawn from LINREG_W x LINREG_B) and random histories of num_initial..top_k solutions, some near-optimal,
-    shown as the loop would show them. `vary_lines=False` keeps the preset's linreg line (new noise only)."""
+    """`count` new meta-prompts of a task preset, shown as the loop would show them.
+
+    Instances are random: instance seeds drawn from `seeds` (low inclusive, high exclusive), TSP sizes from
+    `sizes`, linreg lines from LINREG_W x LINREG_B but never the preset's own line (so a model trained on
+    them has not seen the instance an evaluation of the preset runs on); `vary_lines=False` keeps the preset's
+    line (new noise only). Histories: `random`, num_initial..top_k solutions, half of them near-optimal
+    (`random_history`); `run`, the solutions of a simulated OPRO run of 0..max_run_steps steps
+    (`run_history`), which is what the optimizer sees in a real run of the preset."""
+    if history not in HISTORIES:
+        raise OproError(f"unknown history {history!r}; known: {', '.join(HISTORIES)}")
     config = build_config(task, overrides or {})
     templates = load_templates(config.template)
     rng = np.random.default_rng(seed)
+    preset_line = (config.problem_settings.get("w_true"), config.problem_settings.get("b_true"))
     episodes = []
     for index in range(count):
-        settings = {**config.problem_settings, "seed": int(rng.integers(2**31))}
+        settings = {**config.problem_settings, "seed": int(rng.integers(*seeds))}
         if config.problem == "tsp" and sizes is not None and not settings.get("instance"):
             settings["n"] = int(rng.integers(sizes[0], sizes[1], endpoint=True))
         if config.problem == "linreg" and vary_lines:  # a new line each time, over the range of the paper's Table 2
-            settings["w_true"] = float(rng.integers(*LINREG_W, endpoint=True))
-            settings["b_true"] = float(rng.integers(*LINREG_B, endpoint=True))
+            line = preset_line
+            while line == preset_line:
+                line = (float(rng.integers(*LINREG_W, endpoint=True)), float(rng.integers(*LINREG_B, endpoint=True)))
+            settings["w_true"], settings["b_true"] = line
         text = json.dumps(settings, sort_keys=True)
         problem = problem_from(config.problem, text)
-        size = int(rng.integers(config.loop.num_initial, max(config.loop.num_initial, config.loop.top_k),
-                                endpoint=True))
-        history = _distinct(problem, random_history(problem, rng, size))
-        pairs = list(zip(history, problem.score(history), strict=True))
+        if history == "run":
+            steps = int(rng.integers(0, max_run_steps, endpoint=True))
+            solutions = run_history(problem, rng, config.loop.num_initial, steps, config.loop.candidates_per_step)
+        else:
+            size = int(rng.integers(config.loop.num_initial, max(config.loop.num_initial, config.loop.top_k),
+                                    endpoint=True))
+            solutions = random_history(problem, rng, size)
+        solutions = _distinct(problem, solutions)
+        pairs = list(zip(solutions, problem.score(solutions), strict=True))
         shown = shown_solutions(problem, pairs, config.loop.top_k)
         content = render_meta_prompt(problem, shown, *templates)
         episodes.append(Episode(
             prompt=[{"role": "user", "content": content}], problem=config.problem, settings=text,
-            seen=[problem.render(s) for s in history], best_shown=shown[-1][1], optimum=_optimum(problem),
+            seen=[problem.render(s) for s in solutions], best_shown=shown[-1][1], optimum=_optimum(problem),
             source=f"fresh:{task}#{index}",
         ))
     return episodes
+
+
+def run_history(problem: Problem, rng: np.random.Generator, num_initial: int, steps: int, per_step: int) -> list[Any]:
+    """The solutions of a simulated OPRO run: `num_initial` random ones, then `steps` steps of `per_step`
+    proposals, each a small random change of one of the three best so far (three in four) or a new random
+    solution. No solver is consulted: the history is as good as a plain stochastic search makes it."""
+    solutions = problem.initial_solutions(rng, num_initial)
+    for _ in range(steps):
+        scores = problem.score(solutions)
+        order = sorted(range(len(solutions)), key=lambda i: scores[i] if problem.minimize else -scores[i])
+        for _ in range(per_step):
+            if rng.random() < 0.25:
+                solutions.append(problem.initial_solutions(rng, 1)[0])
+            else:
+                parent = solutions[order[int(rng.integers(min(3, len(order))))]]
+                solutions.append(_perturb(problem, parent, rng))
+    return solutions
 
 
 def random_history(problem: Problem, rng: np.random.Generator, size: int) -> list[Any]:
@@ -154,6 +193,41 @@ def strong_solution(problem: Problem) -> Any | None:
     if problem.name == "linreg":
         return tuple(problem.optimum_pair)
     return None
+
+
+def best_seen(problem: Problem, episode: Episode) -> Any:
+    """The best solution of the episode's history (the last one its meta-prompt shows)."""
+    solutions = [problem.decode(s) for s in episode.seen]
+    scores = problem.score(solutions)
+    return solutions[min(range(len(scores)), key=lambda i: scores[i] if problem.minimize else -scores[i])]
+
+
+def neighbor_step(problem: Problem, episode: Episode) -> Any | None:
+    """The solver-made next step from the best solution shown: its best unseen neighbour, if that beats it
+    (steepest descent). TSP: every 2-opt move (one reversed segment of the trace); when none improves, the
+    certified optimum. Linreg: (w + dw, b + db) for |dw| <= 3, |db| <= 6. None when nothing unseen is better."""
+    start, seen = best_seen(problem, episode), set(episode.seen)
+    if problem.name == "tsp":
+        n = len(start)
+        moves = [start[:i] + start[i:j + 1][::-1] + start[j + 1:] for i in range(n - 1) for j in range(i + 1, n)
+                 if (i, j) != (0, n - 1)]
+        step = _steepest(problem, moves, seen, episode.best_shown)
+        optimum = strong_solution(problem)
+        return step if step is not None or optimum is None else _steepest(problem, [optimum], seen, episode.best_shown)
+    if problem.name == "linreg":
+        moves = [(start[0] + dw, start[1] + db) for dw in range(-3, 4) for db in range(-6, 7) if dw or db]
+        return _steepest(problem, moves, seen, episode.best_shown)
+    return None
+
+
+def _steepest(problem: Problem, moves: list[Any], seen: set[str], bar: float) -> Any | None:
+    """The best of the unseen `moves` if it beats `bar`, else None."""
+    moves = [m for m in moves if problem.render(m) not in seen]
+    if not moves:
+        return None
+    scores = problem.score(moves)
+    best = min(range(len(moves)), key=lambda i: scores[i] if problem.minimize else -scores[i])
+    return moves[best] if better(scores[best], bar, problem.minimize) else None
 
 
 def answer_text(problem: Problem, solution: Any) -> str:

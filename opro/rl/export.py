@@ -3,8 +3,9 @@
 - grpo: one row per step: the exact meta-prompt messages and the episode's scoring context (`Episode`).
 - dpo: per step, pairs of the outputs sampled for that meta-prompt, the higher-reward one `chosen`
   (a better score beats a worse one, a valid proposal beats an invalid or duplicate one); ties make no pair.
-- sft: per step, the meta-prompt with a solver-made answer that beats every solution shown (the certified
-  TSP optimum, the exact integer least-squares pair); steps whose best shown is already optimal are skipped.
+- sft: per step, the meta-prompt with a solver-made answer that beats every solution shown: the optimum
+  (the certified TSP optimum, the exact integer least-squares pair), or with target "neighbor" the best
+  unseen neighbour of the best solution shown (`neighbor_step`); steps where none beats it are skipped.
 Every row keeps the episode's context columns, so any format can be rewarded again.
 """
 
@@ -16,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from opro.errors import OproError
-from opro.rl.episodes import Episode, answer_text, problem_from, run_groups, strong_solution
+from opro.rl.episodes import Episode, answer_text, best_seen, neighbor_step, problem_from, run_groups, strong_solution
 from opro.rl.rewards import RewardConfig, judge
 
 FORMATS = ("grpo", "dpo", "sft")
+#: What an SFT answer is: the optimum, or one steepest-descent step from the best solution shown.
+TARGETS = ("optimum", "neighbor")
 
 
 def grpo_rows(episodes: list[Episode]) -> list[dict[str, Any]]:
@@ -41,32 +44,32 @@ def dpo_rows(groups: list[tuple[Episode, list[str]]], max_pairs: int = 4,
     return rows
 
 
-def sft_rows(episodes: list[Episode]) -> list[dict[str, Any]]:
+def sft_rows(episodes: list[Episode], target: str = "optimum") -> list[dict[str, Any]]:
     """The meta-prompt with a solver-made answer as the `completion` (TRL's prompt-completion format)."""
-    return [{**episode.row(), "completion": _assistant(answer_text(problem, target))}
-            for episode, problem, target in _solver_answers(episodes)
-            if judge(episode, answer_text(problem, target)).improved]
+    return [{**episode.row(), "completion": _assistant(answer_text(problem, solution))}
+            for episode, problem, solution in _solver_answers(episodes, target)
+            if judge(episode, answer_text(problem, solution)).improved]
 
 
 def solver_pairs(episodes: list[Episode]) -> list[dict[str, Any]]:
     """DPO pairs without a run: the solver's answer (beats every one shown) over a repeat of the best shown."""
     rows = []
     for episode, problem, target in _solver_answers(episodes):
-        scores = problem.score([problem.decode(s) for s in episode.seen])
-        best = episode.seen[min(range(len(scores)), key=lambda i: scores[i] if problem.minimize else -scores[i])]
-        chosen, rejected = answer_text(problem, target), answer_text(problem, problem.decode(best))
+        chosen, rejected = answer_text(problem, target), answer_text(problem, best_seen(problem, episode))
         if chosen != rejected:
             rows.append({**episode.row(), "chosen": _assistant(chosen), "rejected": _assistant(rejected)})
     return rows
 
 
-def _solver_answers(episodes: list[Episode]) -> Iterator[tuple[Episode, Any, Any]]:
+def _solver_answers(episodes: list[Episode], target: str = "optimum") -> Iterator[tuple[Episode, Any, Any]]:
     """(episode, its problem, the solver-made solution) for every episode whose problem has one."""
+    if target not in TARGETS:
+        raise OproError(f"unknown SFT target {target!r}; known: {', '.join(TARGETS)}")
     for episode in episodes:
         problem = problem_from(episode.problem, episode.settings)
-        target = strong_solution(problem)
-        if target is not None:
-            yield episode, problem, target
+        solution = strong_solution(problem) if target == "optimum" else neighbor_step(problem, episode)
+        if solution is not None:
+            yield episode, problem, solution
 
 
 def export_runs(run_dirs: list[Path], fmt: str, out: Path, max_pairs: int = 4) -> int:

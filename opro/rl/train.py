@@ -10,6 +10,11 @@ histories), a TRL trainer, and a model saved in Hugging Face format in `output_d
   penalty `beta` to the starting model;
 - dpo: (chosen, rejected) pairs; fresh pairs prefer the solver's answer over a repeat of a shown solution.
 
+LoRA (`lora_rank` > 0, through peft) trains a small adapter instead of every weight; `opro rl export-gguf`
+turns it into a GGUF adapter that llama.cpp applies to the base GGUF. A starting model that is itself an
+adapter directory (adapter_config.json) continues training that adapter. The KL anchor of GRPO and DPO is
+the model the training starts from (TRL: a frozen copy of the starting adapter, or the base for a new one).
+
 On CPU (no GPU present) training runs in float32 with `use_cpu=True`; small models use one thread.
 """
 
@@ -23,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from opro.errors import OproError
-from opro.rl.episodes import Episode, fresh_episodes
-from opro.rl.export import load_rows, sft_rows, solver_pairs
+from opro.rl.episodes import HISTORIES, TRAINING_SEEDS, Episode, fresh_episodes
+from opro.rl.export import TARGETS, load_rows, sft_rows, solver_pairs
 
 ALGORITHMS = ("sft", "grpo", "dpo")
 
@@ -42,7 +47,9 @@ class TrainConfig:
     sizes: tuple[int, int] | None = (5, 10)
     """TSP: node counts of the fresh random instances, drawn uniformly from this range (inclusive)."""
     vary_lines: bool = True
-    """Linreg: a new true line per fresh instance (False: the preset's line, new noise only)."""
+    """Linreg: a new true line per fresh instance, never the preset's own (False: the preset's line, new noise)."""
+    history: str = "random"
+    """Histories of fresh episodes: `random` (half near-optimal) or `run` (a simulated OPRO run of the preset)."""
     data: str | None = None
     """An export file (`opro rl export`) to train on instead of fresh episodes."""
     steps: int = 20
@@ -57,6 +64,12 @@ class TrainConfig:
     save_steps: int | None = None
     """Also save an HF checkpoint every this many steps (checkpoint-N folders); default: only the final one."""
     logging_steps: int = 1
+    lora_rank: int = 0
+    """LoRA rank of a new adapter on every linear layer but the output head (peft); 0 trains every weight."""
+    lora_alpha: float | None = None
+    """LoRA scale numerator (the update is scaled by alpha / rank); default 2 x rank."""
+    lora_targets: str = "all-linear"
+    """Modules that get an adapter: `all-linear`, or comma-separated names (q_proj,v_proj)."""
 
 
 @dataclass
@@ -66,6 +79,9 @@ class SFTTrainConfig(TrainConfig):
     learning_rate: float = 5e-5
     max_length: int = 1024
     """Longest prompt + answer in tokens (longer ones are cut)."""
+    target: str = "optimum"
+    """The answer taught: `optimum` (certified TSP optimum, integer least squares) or `neighbor`, the best
+    unseen neighbour of the best solution shown (a 2-opt move; a small (w, b) step), one steepest-descent step."""
 
 
 @dataclass
@@ -97,37 +113,67 @@ CONFIGS: dict[str, type[TrainConfig]] = {"sft": SFTTrainConfig, "grpo": GRPOTrai
 
 
 def model_dir(spec: str) -> Path:
-    """The local directory of `hf:DIR` or `DIR`; no hub downloads."""
+    """The local directory of `hf:DIR` or `DIR` (a model, or a LoRA adapter); no hub downloads."""
     path = Path(spec.removeprefix("hf:")).expanduser()
-    if not (path / "config.json").is_file():
-        raise OproError(f"not a Hugging Face model directory (no config.json): {path}")
+    if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+        raise OproError(f"not a Hugging Face model or adapter directory (no config.json): {path}")
     return path
 
 
 def episodes_for(config: TrainConfig, count: int) -> list[Episode]:
-    """`count` fresh episodes, spread over the comma-separated tasks."""
+    """`count` fresh episodes, spread over the comma-separated tasks, on training instance seeds only."""
     tasks = [t for t in config.task.split(",") if t]
     return [e for k, task in enumerate(tasks)
             for e in fresh_episodes(task, -(-count // len(tasks)), config.seed * 7919 + k, config.sizes,
-                                    vary_lines=config.vary_lines)][:count]
+                                    vary_lines=config.vary_lines, seeds=TRAINING_SEEDS,
+                                    history=config.history)][:count]
 
 
-def train(algo: str, config: TrainConfig) -> Path:
-    """Train and save; returns the output directory."""
+def check_config(algo: str, config: TrainConfig) -> None:
+    """Refuse settings no trainer can use, before anything loads."""
     if algo not in ALGORITHMS:
         raise OproError(f"unknown algorithm {algo!r}; known: {', '.join(ALGORITHMS)}")
     if config.steps < 1 or config.batch_size < 1:
         raise OproError("--steps and --batch-size must be >= 1")
+    if config.lora_rank < 0 or (config.lora_alpha is not None and not config.lora_alpha > 0):
+        raise OproError("--lora-rank must be >= 0 and --lora-alpha > 0")
+    if config.history not in HISTORIES:
+        raise OproError(f"unknown history {config.history!r}; known: {', '.join(HISTORIES)}")
+    if getattr(config, "target", "optimum") not in TARGETS:
+        raise OproError(f"unknown SFT target {config.target!r}; known: {', '.join(TARGETS)}")
+
+
+def load_model(source: Path, config: TrainConfig, dtype: Any) -> Any:
+    """The model to train: a plain model (with a new LoRA adapter when `lora_rank` > 0), or the adapter
+    directory `source` on its base, trainable."""
+    from transformers import AutoModelForCausalLM
+
+    from opro.rl.lora import adapter_base, new_adapter
+
+    if (source / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        if config.lora_rank:
+            raise OproError(f"{source} is a LoRA adapter: it is trained further as it is (drop --lora-rank)")
+        base = AutoModelForCausalLM.from_pretrained(adapter_base(source), dtype=dtype)
+        return PeftModel.from_pretrained(base, source, is_trainable=True)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    return new_adapter(model, config.lora_rank, config.lora_alpha, config.lora_targets) if config.lora_rank else model
+
+
+def train(algo: str, config: TrainConfig) -> Path:
+    """Train and save; returns the output directory."""
+    check_config(algo, config)
     source = model_dir(config.model)
     out = Path(config.output_dir or f"results/rl/{algo}-{time.strftime('%Y%m%d-%H%M%S')}")
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     torch.manual_seed(config.seed)
     gpu = torch.cuda.is_available()
     tokenizer = AutoTokenizer.from_pretrained(source)
     bf16 = gpu and torch.cuda.is_bf16_supported()
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.bfloat16 if bf16 else torch.float32)
+    model = load_model(source, config, torch.bfloat16 if bf16 else torch.float32)
     trainer = build_trainer(algo, config, model, tokenizer, out)
     started = time.perf_counter()
     trainer.train()
@@ -165,7 +211,7 @@ def _sft(config: SFTTrainConfig, model: Any, tokenizer: Any, common: dict[str, A
 
     if rows is None:
         rows = _data(config, ("prompt", "completion"), "sft") or Dataset.from_list(
-            sft_rows(episodes_for(config, config.steps * config.batch_size)))
+            sft_rows(episodes_for(config, config.steps * config.batch_size), config.target))
     rows = rows.select_columns(["prompt", "completion"])
     args = SFTConfig(**common, max_length=config.max_length, completion_only_loss=True)
     return SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
