@@ -459,7 +459,10 @@ def _summary_line(summary: dict, path: Path) -> str:
     rate = summary["valid_rate"]
     parts.append(f"{summary['steps_run']} steps, stop: {summary['stop_reason']}")
     parts.append("valid " + ("-" if rate is None else f"{rate:.0%}"))
-    return "; ".join(parts) + f"\nresults: {path}"
+    from opro.compare import run_table
+
+    table = run_table(summary)
+    return "; ".join(parts) + (f"\n{table}" if table else "") + f"\nresults: {path}"
 
 
 def _expand_sizes(argv: list[str]) -> list[str]:

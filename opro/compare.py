@@ -20,7 +20,12 @@ import pandas as pd
 from opro.analysis import Results, find_runs, load
 from opro.stats import format_mean_se, mean_se
 
-__all__ = ["compare", "comparison_table", "find_runs", "run_records"]
+__all__ = ["compare", "comparison_table", "find_runs", "run_records", "run_table"]
+
+#: Display names of the baselines a problem reports (`Problem.baselines()`), in table order.
+BASELINE_NAMES = {"nearest_neighbor": "nearest neighbour", "farthest_insertion": "farthest insertion",
+                  "two_opt": "2-opt", "local_search": "Or-opt + 2-opt local search",
+                  "least_squares_real": "least squares (real-valued w, b)", "optimal": "optimum"}
 
 
 #: The columns of runs.csv.
@@ -120,6 +125,27 @@ def compare(paths: list[Path], out: Path, plot: bool = True) -> dict[str, Any]:
     (out / "table.md").write_text(markdown)
     plots = [plot_group(results, group, frame, out) for group in sorted(set(results.runs["group"]))] if plot else []
     return {"runs": len(results.runs), "table": table, "markdown": markdown, "out": out, "plots": plots}
+
+
+def run_table(summary: dict[str, Any]) -> str:
+    """One run against its instance's baselines, as `opro run` prints it at the end: the best found, the
+    best of the initial solutions, and each baseline, with the gap to the optimum in % (paper §3: Table 3).
+    Empty when the problem has no baselines (prompt optimization compares instructions with `opro eval`)."""
+    baselines = summary.get("baselines") or {}
+    if not baselines:
+        return ""
+    optimum, minimize = summary.get("optimum"), summary.get("minimize", True)
+    rows = [("OPRO best found", summary["best_score"]), ("initial best (step 0)", summary.get("initial_best"))]
+    rows += [(BASELINE_NAMES.get(k, k), baselines[k]) for k in BASELINE_NAMES if k in baselines]
+    rows += [(k, v) for k, v in baselines.items() if k not in BASELINE_NAMES]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{'':{width}}  {'score':>12}  {'gap':>8}"]
+    for name, value in rows:
+        if value is None:
+            continue
+        gap = _gap(value, optimum, minimize)
+        lines.append(f"{name:{width}}  {value:>12.6g}  {'n/a' if gap is None else f'{gap:.2f}%':>8}")
+    return "\n".join(lines)
 
 
 def to_markdown(table: list[dict[str, Any]]) -> str:

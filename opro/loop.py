@@ -262,6 +262,8 @@ def summarize(problem: Problem, run: RunDir, stop_reason: str) -> dict[str, Any]
     best = float(best_row["score"])
     baselines = problem.baselines()
     optimum = baselines.get("optimal")
+    initial = [float(r["score"]) for r in scored if r["step"] == "0"]
+    initial_best = pick(initial) if initial else None
     n_valid = sum(r["valid"] == "True" for r in candidates)
     solved_at = next((int(s["step"]) for s in steps if s["optimal"] == "True"), None)
     return {
@@ -272,6 +274,8 @@ def summarize(problem: Problem, run: RunDir, stop_reason: str) -> dict[str, Any]
         "best_step": int(best_row["step"]),
         "optimum": optimum,
         "gap_percent": _gap(best, optimum, problem.minimize),
+        "initial_best": initial_best,
+        "initial_gap_percent": None if initial_best is None else _gap(initial_best, optimum, problem.minimize),
         "solved": solved_at is not None,
         "steps_to_optimum": solved_at,
         "steps_run": int(steps[-1]["step"]),

@@ -83,7 +83,7 @@ def train(model: str, algo: str, task: str, sizes: str, data: str | None, output
 
 @rl.command()
 @click.option("--out", default="models/smollm2-opro", show_default=True, type=click.Path(file_okay=False))
-@click.option("--sft-steps", type=int, help="SFT steps (recipe default 80).")
+@click.option("--sft-steps", type=int, help="SFT steps (recipe default 40).")
 @click.option("--grpo-steps", type=int, help="GRPO steps (recipe default 4).")
 @click.option("--threads", type=int, help="torch CPU threads (recipe default 1).")
 @click.option("--seed", type=int, help="Seeds the training episodes and the trainers (recipe default 0).")

@@ -110,9 +110,46 @@ def export_gguf(adapter: Path, out: Path, dtype: str = "f32") -> dict[str, Any]:
     return {"tensors": len(tensors), "rank": rank, "alpha": alpha, "dtype": dtype, "bytes": out.stat().st_size}
 
 
+def import_gguf(adapter_gguf: Path, base: Path, out: Path) -> Path:
+    """A GGUF LoRA adapter as a peft adapter directory on the HF model `base` (the inverse of `export_gguf`),
+    e.g. to run the shipped adapter through `hf:` with merged weights."""
+    import gguf
+    from peft import LoraConfig
+    from safetensors.numpy import save_file
+
+    reader = gguf.GGUFReader(str(adapter_gguf))
+    alpha_field = reader.fields.get(gguf.Keys.Adapter.LORA_ALPHA)
+    if alpha_field is None:
+        raise OproError(f"{adapter_gguf} is not a GGUF LoRA adapter (no {gguf.Keys.Adapter.LORA_ALPHA})")
+    alpha = float(alpha_field.parts[alpha_field.data[0]][0])
+    model = json.loads((base / "config.json").read_text())
+    heads, kv_heads = model["num_attention_heads"], model.get("num_key_value_heads", model["num_attention_heads"])
+    modules = {v: k for k, v in GGUF_NAMES.items()}
+    weights, rank = {}, 0
+    for tensor in reader.tensors:
+        _, layer, name, _, kind = tensor.name.split(".")  # blk.3.attn_q.weight.lora_a
+        array = np.array(tensor.data, dtype=np.float32).reshape([int(d) for d in reversed(tensor.shape)])
+        module = modules[name]
+        if kind == "lora_b" and module in ("self_attn.q_proj", "self_attn.k_proj"):
+            array = _rotary_unpermute(array, heads if module == "self_attn.q_proj" else kv_heads)
+        rank = array.shape[0] if kind == "lora_a" else rank
+        weights[f"base_model.model.model.layers.{layer}.{module}.lora_{kind[-1].upper()}.weight"] = array
+    out.mkdir(parents=True, exist_ok=True)
+    targets = sorted({key.split(".")[-4] for key in weights})
+    LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets, task_type="CAUSAL_LM",
+               base_model_name_or_path=str(base)).save_pretrained(str(out))
+    save_file(weights, str(out / "adapter_model.safetensors"))
+    return out
+
+
 def _rotary_permute(rows: np.ndarray, heads: int) -> np.ndarray:
     """llama.cpp's row order of a query/key projection: each head's halves interleaved (its HF conversion)."""
     return rows.reshape(heads, 2, rows.shape[0] // heads // 2, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
+
+
+def _rotary_unpermute(rows: np.ndarray, heads: int) -> np.ndarray:
+    """The inverse of `_rotary_permute`."""
+    return rows.reshape(heads, rows.shape[0] // heads // 2, 2, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
 
 
 def _layer_order(name: str) -> tuple[int, str]:

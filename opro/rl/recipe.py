@@ -30,18 +30,18 @@ class TuneConfig:
 
     tasks: str = "tsp,linreg"
     """The presets whose meta-prompts are trained on."""
-    sizes: tuple[int, int] = (6, 10)
+    sizes: tuple[int, int] = (7, 9)
     """TSP node counts of the training instances."""
     lora_rank: int = 8
     lora_alpha: float = 16.0
-    sft_steps: int = 80
+    sft_steps: int = 40
     sft_batch_size: int = 2
-    sft_learning_rate: float = 3e-4
+    sft_learning_rate: float = 5e-4
     grpo_steps: int = 4
     grpo_learning_rate: float = 2e-5
     num_generations: int = 4
     """GRPO: proposals per meta-prompt (one group a step)."""
-    max_completion_length: int = 48
+    max_completion_length: int = 40
     beta: float = 0.04
     """GRPO: KL coefficient to the SFT model."""
     seed: int = 0

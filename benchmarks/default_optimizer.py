@@ -1,0 +1,118 @@
+"""The default optimizer, base against tuned: `llamacpp:smollm2` and `llamacpp:smollm2-opro` on the default
+presets (`tsp`, 8 nodes, and `linreg`, 5 steps of 8 proposals each), over paired seeds.
+
+    .venv/bin/python -m benchmarks.default_optimizer --out results/default-optimizer   # 10 seeds, ~1 h on 2 cores
+    .venv/bin/python -m benchmarks.default_optimizer --seeds 0-1 --models tuned           # a smoke run
+
+Seed k runs the preset's instance k (TSP: random instance k; linreg: the line (15, 14) with noise k) for
+both models, so every difference is paired. No instance is one the tuned model was trained on: training
+draws its instance seeds from `TRAINING_SEEDS` (>= 2**30) and never the preset's line. Rerunning the same
+command resumes (finished runs are kept). Prints, per model and task: the valid-proposal rate, the runs
+whose best improves on their initial best, the mean ± SE final gap, the runs solved to the optimum, and
+tokens and wall time per run; writes the table (table.md, table.csv) and the curves (curves.png) to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from pathlib import Path
+
+from opro.rl.episodes import TRAINING_SEEDS
+from opro.run import resume_group, run_group
+from opro.stats import parse_seeds
+
+MODELS = {"base": "llamacpp:smollm2", "tuned": "llamacpp:smollm2-opro"}
+TASKS = ("tsp", "linreg")
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (sample standard deviation / sqrt(n))."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, math.nan
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
+
+
+def run_cell(out: Path, task: str, label: str, seeds: list[int], threads: int, parallel: int) -> list[dict]:
+    """The runs of one model on one task (resumed when the group exists); their summaries, by seed."""
+    parent = out / task / label
+    if parent.exists():
+        resume_group(parent)
+    else:
+        run_group(task, {"optimizer.spec": MODELS[label], "optimizer.threads": threads, "optimizer.parallel": parallel,
+                   "results_root": str(out)},
+                  seeds, None, group_id=label)
+    return [json.loads((parent / f"seed{s}" / "summary.json").read_text()) for s in seeds]
+
+
+def figures(summaries: list[dict]) -> dict[str, object]:
+    gaps = [s["gap_percent"] for s in summaries]
+    proposals = sum(s["n_candidates"] for s in summaries)
+    return {
+        "runs": len(summaries),
+        "valid_rate": sum(s["n_valid"] for s in summaries) / proposals if proposals else math.nan,
+        "improved": sum(s["best_score"] < s["initial_best"] for s in summaries),
+        "gap": mean_se(gaps),
+        "initial_gap": mean_se([s["initial_gap_percent"] for s in summaries]),
+        "solved": sum(s["solved"] for s in summaries),
+        "tokens": sum(s["prompt_tokens"] + s["completion_tokens"] for s in summaries) / len(summaries),
+        "completion_tokens": sum(s["completion_tokens"] for s in summaries) / len(summaries),
+        "seconds": sum(s["seconds"] for s in summaries) / len(summaries),
+    }
+
+
+def table(rows: dict[tuple[str, str], dict]) -> list[list[str]]:
+    lines = [["task", "model", "runs", "valid proposals", "improved on initial best", "final gap % (mean ± SE)",
+              "initial gap %", "solved", "tokens / run (completion)", "seconds / run"]]
+    for (task, label), f in rows.items():
+        gap, se = f["gap"]
+        lines.append([task, f"{label} ({MODELS[label]})", str(f["runs"]), f"{f['valid_rate']:.1%}",
+                      f"{f['improved']}/{f['runs']}", f"{gap:.2f} ± {se:.2f}", f"{f['initial_gap'][0]:.2f}",
+                      f"{f['solved']}/{f['runs']}", f"{f['tokens']:.0f} ({f['completion_tokens']:.0f})",
+                      f"{f['seconds']:.0f}"])
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("results/default-optimizer"))
+    parser.add_argument("--seeds", default="0-9")
+    parser.add_argument("--models", default="base,tuned", help="Comma-separated: base, tuned.")
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads per run.")
+    parser.add_argument("--parallel", type=int, default=1,
+                        help="llama.cpp slots: a step's proposals decoded together (faster, not bit-reproducible).")
+    args = parser.parse_args()
+    seeds = parse_seeds(args.seeds)
+    assert all(s < TRAINING_SEEDS[0] for s in seeds), "evaluation seeds must lie below the training seeds"
+    rows = {}
+    for task in args.tasks.split(","):
+        for label in args.models.split(","):
+            rows[task, label] = figures(run_cell(args.out, task, label, seeds, args.threads, args.parallel))
+    lines = table(rows)
+    markdown = "\n".join("| " + " | ".join(line) + " |" for line in [lines[0], ["---"] * len(lines[0]), *lines[1:]])
+    print(markdown)
+    for task in args.tasks.split(","):
+        if (task, "base") in rows and (task, "tuned") in rows:
+            base, tuned = rows[task, "base"]["gap"][0], rows[task, "tuned"]["gap"][0]
+            print(f"{task}: tuned / base mean final gap = {tuned / base:.2f}" if base else f"{task}: base gap 0")
+    (args.out / "table.md").write_text(markdown + "\n")
+    with (args.out / "table.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(lines)
+    plot_curves(args.out, args.tasks.split(","))
+
+
+def plot_curves(out: Path, tasks: list[str]) -> None:
+    """Best-so-far gap against step, mean ± SE over seeds, one panel per task, base and tuned side by side."""
+    from opro import analysis, plots
+
+    results = analysis.load([out / t for t in tasks if (out / t).exists()], candidates=False)
+    plots.optimization_curve(results, value="gap", scatter=False, path=out / "curves.png")
+
+
+if __name__ == "__main__":
+    main()
