@@ -79,10 +79,12 @@ def tsp_baselines(problem: TravelingSalesman, optimal: bool = True, time_limit: 
 def tsp_table_rows(sizes: list[int], instances: int, seed: int, coord_range: int = 100,
                    time_limit: float = 600.0) -> list[dict[str, Any]]:
     """One tidy row per (n, instance, method) over random instances seeded seed .. seed+instances-1."""
+    from opro.problems import build_problem
+
     rows = []
     for n in sizes:
         for k in range(instances):
-            problem = TravelingSalesman(n=n, coord_range=coord_range, seed=seed + k, optimum=False)
+            problem = build_problem("tsp", {"n": n, "coord_range": coord_range, "optimum": False}, seed + k)
             report = tsp_baselines(problem, time_limit=time_limit)
             optimum = report["methods"]["optimal"]
             for method, entry in report["methods"].items():

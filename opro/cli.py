@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def cli() -> None:
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
               help="Continue a stopped run (or group of runs); only --steps and the budgets may change.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--dry-run", is_flag=True,
+              help="Check the settings, templates, instance and data, print the plan and exit (no model, no files).")
 @click.option("--rl-every", type=int, metavar="K",
               help="RL hook: update the hf: optimizer after every K steps on the groups just produced.")
 @click.option("--rl-algo", type=click.Choice(["grpo", "dpo"]), default="grpo", show_default=True,
@@ -66,7 +69,8 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         prices: str | None, threads: int | None, n_ctx: int | None, parallel: int | None, n_nodes: int | None,
         instance: str | None, results_root: str | None, run_id: str | None, settings: tuple[str, ...],
         resume_dir: str | None, quiet: bool, data_path: str | None = None, screen: bool | None = None,
-        plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo") -> None:
+        plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo",
+        dry_run: bool = False) -> None:
     """Run the OPRO loop on a task and write a run directory under results/."""
     from opro.config import build_config, parse_override
     from opro.run import resume_group, resume_run, run_group, start_run
@@ -87,6 +91,12 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         raise OproError(f"price table not found: {prices}")
     budgets = {"steps": steps, "max_tokens_total": max_tokens_total, "max_cost": max_cost}
     progress = _Progress(quiet) if plot_every is None else _PlottingProgress(quiet, plot_every)
+    if dry_run and resume_dir:
+        raise OproError("--dry-run checks a new run; leave out --resume")
+    if run_id is not None:
+        from opro.results import check_run_id
+
+        check_run_id(run_id)
     if rl_every is not None and (resume_dir or seeds_text is not None or instances is not None):
         raise OproError("--rl-every trains during one new run (not with --resume, --seeds or --instances)")
     if resume_dir:
@@ -116,12 +126,20 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
             raise OproError("give --seed or --seeds, not both")
         base = [seed if seed is not None else build_config(task, overrides).seed]
         seeds = parse_seeds(seeds_text) if seeds_text is not None else base
+        if dry_run:
+            from opro.run import plan_group
+
+            _dry_run([build_config(task, {**overrides, **extra}) for _, extra in plan_group(seeds, instances)])
+            return
         with progress:
             parent, runs = run_group(task, overrides, seeds, instances, run_id, progress.start, progress.step,
                                      api_key)
         _echo_group(parent, runs)
         return
     config = build_config(task, overrides)
+    if dry_run:
+        _dry_run([config])
+        return
     if rl_every is not None:
         from opro.rl.online import OnlineRLConfig, run_online
 
@@ -133,6 +151,21 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     with progress:
         run_dir, summary = start_run(config, run_id, progress.start, progress.step, api_key)
     click.echo(_summary_line(summary, run_dir.path))
+
+
+def _dry_run(configs: list) -> None:
+    """Build every problem instance (no optimum, no model) and print what would run."""
+    from opro.problems import build_problem
+    from opro.run import task_label
+
+    for config in configs:
+        settings = {**config.problem_settings, **({"optimum": False} if config.problem == "tsp" else {})}
+        problem = build_problem(config.problem, settings, config.seed)
+        if hasattr(problem, "close"):
+            problem.close()
+    first = configs[0]
+    click.echo(f"ok: {len(configs)} run(s) of {first.task} ({first.problem}, {first.loop.steps} steps, "
+               f"{first.optimizer.spec}) -> {Path(first.results_root) / task_label(first.task)}")
 
 
 def _data_path(path: str | None) -> str | None:
@@ -225,7 +258,8 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
               as_json: bool, out: str | None) -> None:
     """Baselines of a task: TSP heuristics and the certified optimum; regression searches at equal budget."""
     from opro import baselines as reports
-    from opro.config import build_config, parse_override
+    from opro.config import Range, build_config, parse_override
+    from opro.results import prepare_output
 
     overrides = dict(parse_override(item) for item in settings)
     if seed is not None:
@@ -237,16 +271,21 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
             raise OproError(f"instance file not found: {instance}")
         overrides["problem.instance"] = str(Path(instance).resolve())
     config = build_config(task, overrides)
-    if time_limit <= 0:
-        raise OproError(f"--time-limit must be > 0, got {time_limit}")
+    Range(0, 365 * 86_400, above=True).check("--time-limit", time_limit)  # nan fails every comparison
+    if out:
+        prepare_output(Path(out), "--out", folder=True)
     if config.problem == "tsp":
         if sizes or instances is not None:
             if instance is not None:
                 raise OproError("--n/--instances make random instances; leave out --instance")
+            from opro.config import MAX_REPEATS
+            from opro.problems import check_problem_settings
+
             sizes = sizes or (int(config.problem_settings.get("n", 10)),)
             count = 1 if instances is None else instances
-            if count < 1 or min(sizes) < 3:
-                raise OproError("--instances must be >= 1 and every --n >= 3")
+            Range(1, MAX_REPEATS).check("--instances", count)
+            for size in sizes:
+                check_problem_settings("tsp", {"n": size, "seed": config.seed + count - 1})
             report = reports.tsp_table(list(sizes), count, config.seed,
                                        int(config.problem_settings.get("coord_range", 100)), time_limit,
                                        Path(out) if out else None)
@@ -261,9 +300,21 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
     else:
         raise OproError(f"no baselines for the {config.problem} problem")
     if as_json:
-        click.echo(json.dumps({k: v for k, v in report.items() if not k.startswith("_")}, default=str))
+        click.echo(json.dumps(finite_or_null({k: v for k, v in report.items() if not k.startswith("_")}),
+                              default=str, allow_nan=False))
     else:
         click.echo(report["_text"] if "_text" in report else reports.tsp_text(report))
+
+
+def finite_or_null(value):
+    """`value` (dicts and lists of numbers) with nan and inf as None, so that it is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_null(v) for v in value]
+    return value
 
 
 def _seed_list(text: str | None, default: int) -> list[int]:
@@ -281,8 +332,10 @@ def compare(dirs: tuple[str, ...], out: str | None, no_plot: bool) -> None:
     import time
 
     from opro.compare import compare as gather
+    from opro.results import prepare_output
 
     target = Path(out) if out else Path("results") / ("compare-" + time.strftime("%Y%m%d-%H%M%S"))
+    prepare_output(target, "--out", folder=True)
     report = gather([Path(d) for d in dirs], target, plot=not no_plot)
     click.echo(report["markdown"])
     click.echo(f"{report['runs']} runs; tables and plots in {target}")
@@ -341,6 +394,10 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
         target = Path(out) if out else Path(config.results_root) / task_label(config.task) / (
             "eval-" + time.strftime("%Y%m%d-%H%M%S"))
     config = with_problem_settings(config, {"data": _data_path(data_path), "dataset": dataset})
+    if out:
+        from opro.results import prepare_output
+
+        prepare_output(target, "--out", folder=True)
     if with_baselines or not chosen:
         chosen += [("baseline", text) for text in PAPER_BASELINES]
     problem = build_run_problem(config)
@@ -445,7 +502,11 @@ class _PlottingProgress(_Progress):
 def report(path: str, out: str | None, screenshot_path: str | None) -> None:
     """Write a self-contained HTML report of a run or a tree of runs (opens with no server)."""
     from opro.report import screenshot, write_report
+    from opro.results import prepare_output
 
+    for label, given in (("--out", out), ("--screenshot", screenshot_path)):
+        if given:
+            prepare_output(Path(given), label, folder=False)
     target = write_report(Path(path), Path(out) if out else None)
     click.echo(f"report: {target}")
     if screenshot_path:
