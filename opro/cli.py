@@ -250,7 +250,8 @@ def sweep(sweep_file: str, backend: str, workers: int | None, address: str | Non
 @click.option("--steps", type=int, help="Linreg: the OPRO run's steps, which set the equal evaluation budget.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Any preset setting.")
 @click.option("--time-limit", type=float, default=600.0, show_default=True,
-              help="TSP: seconds for proving the optimum per instance.")
+              help="TSP: seconds per method and instance; a heuristic stops there with its best tour, an "
+              "unfinished proof of the optimum is reported as not certified.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for the CSV/markdown tables.")
 def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances: int | None, seed: int | None,
