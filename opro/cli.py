@@ -423,10 +423,11 @@ def tasks() -> None:
 
 @cli.command("fetch-model")
 def fetch_model() -> None:
-    """Download and verify the default model (SmolLM2-135M-Instruct GGUF) into the user cache."""
-    from opro.llm.models import default_model_path
+    """Download the default model (SmolLM2-135M-Instruct GGUF) into the user cache, or verify the cached file's
+    sha256 and fetch it again when it does not match."""
+    from opro.llm.models import verify_default_model
 
-    click.echo(str(default_model_path()))
+    click.echo(str(verify_default_model()))
 
 
 class _Progress:
