@@ -219,6 +219,10 @@ def sweep(sweep_file: str, backend: str, workers: int | None, address: str | Non
             raise OproError(f"sweep {plan.name} has not started ({plan.parent})")
         click.echo(sweeps.status_table(plan.parent))
         return
+    if backend == "ray":  # before the sweep's folder is made
+        from opro.extras import require
+
+        require("ray", extra="ray", feature="--backend ray")
     driver = sweeps.SweepDriver(plan, None if quiet else sweeps.print_event())
     driver.open()
     try:
@@ -274,7 +278,7 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
     config = build_config(task, overrides)
     Range(0, 365 * 86_400, above=True).check("--time-limit", time_limit)  # nan fails every comparison
     if out:
-        prepare_output(Path(out), "--out", folder=True)
+        prepare_output(Path(out), "--out", folder=True, create=False)
     if config.problem == "tsp":
         if sizes or instances is not None:
             if instance is not None:
@@ -336,7 +340,7 @@ def compare(dirs: tuple[str, ...], out: str | None, no_plot: bool) -> None:
     from opro.results import prepare_output
 
     target = Path(out) if out else Path("results") / ("compare-" + time.strftime("%Y%m%d-%H%M%S"))
-    prepare_output(target, "--out", folder=True)
+    prepare_output(target, "--out", folder=True, create=False)
     report = gather([Path(d) for d in dirs], target, plot=not no_plot)
     click.echo(report["markdown"])
     click.echo(f"{report['runs']} runs; tables and plots in {target}")
@@ -398,7 +402,7 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
     if out:
         from opro.results import prepare_output
 
-        prepare_output(target, "--out", folder=True)
+        prepare_output(target, "--out", folder=True, create=False)
     if with_baselines or not chosen:
         chosen += [("baseline", text) for text in PAPER_BASELINES]
     problem = build_run_problem(config)
@@ -508,7 +512,7 @@ def report(path: str, out: str | None, screenshot_path: str | None) -> None:
 
     for label, given in (("--out", out), ("--screenshot", screenshot_path)):
         if given:
-            prepare_output(Path(given), label, folder=False)
+            prepare_output(Path(given), label, folder=False, create=False)
     target = write_report(Path(path), Path(out) if out else None)
     click.echo(f"report: {target}")
     if screenshot_path:

@@ -44,6 +44,7 @@ from typing import Any
 
 from opro.config import MAX_REPEATS, Range, build_config, check_type, read_toml
 from opro.errors import OproError
+from opro.extras import require
 from opro.results import environment, write_json_atomic
 from opro.stats import parse_seeds
 
@@ -291,10 +292,9 @@ class RayPool:
     else a local Ray instance starts with `workers` CPUs (all of the machine's by default)."""
 
     def __init__(self, workers: int | None, address: str | None, resources: dict[str, Any]) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise OproError("--backend ray needs Ray: pip install 'opro[ray]'") from None
+        require("ray", extra="ray", feature="--backend ray")
+        import ray
+
         self.ray = ray
         try:
             if address:

@@ -38,7 +38,7 @@ def export(run_dirs: tuple[str, ...], fmt: str, out: str, max_pairs: int) -> Non
     from opro.results import prepare_output
     from opro.rl.export import export_runs
 
-    prepare_output(Path(out), "--out", folder=False)
+    prepare_output(Path(out), "--out", folder=False, create=False)
     count = export_runs([Path(d) for d in run_dirs], fmt, Path(out), max_pairs)
     click.echo(f"{count} {fmt} rows -> {out}")
 
@@ -72,7 +72,7 @@ def train(model: str, algo: str, task: str, sizes: str, data: str | None, output
     if output_dir:
         from opro.results import prepare_output
 
-        prepare_output(Path(output_dir), "--out", folder=True)
+        prepare_output(Path(output_dir), "--out", folder=True, create=False)
     config = CONFIGS[algo](model=model, output_dir=output_dir or "", task=task, sizes=_sizes(sizes), data=data,
                            **given)
     out = run_training(algo, config)
@@ -87,7 +87,7 @@ def convert(model: str, out: str) -> None:
     from opro.results import prepare_output
     from opro.rl.convert import convert_gguf
 
-    prepare_output(Path(out), "--out", folder=True)
+    prepare_output(Path(out), "--out", folder=True, create=False)
     click.echo(f"saved -> {convert_gguf(model, Path(out))}  (use it with --model hf:{out})")
 
 
@@ -115,7 +115,7 @@ def evaluate(base: str, tuned: str, task: str, sizes: str, prompts: int, samples
     if min(prompts, samples, max_tokens) < 1 or runs < 0:
         raise OproError("--prompts, --samples and --max-tokens must be >= 1, --runs >= 0")
     target = Path(out) if out else Path("results") / ("rl-eval-" + time.strftime("%Y%m%d-%H%M%S"))
-    prepare_output(target, "--out", folder=True)
+    prepare_output(target, "--out", folder=True, create=False)
     reports = run_eval({"base": base, "tuned": tuned}, task, target, prompts, samples, seed, _sizes(sizes),
                        max_tokens, runs=runs, steps=steps)
     click.echo(to_markdown(reports))

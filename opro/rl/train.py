@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from opro.errors import OproError
+from opro.extras import require
 from opro.rl.episodes import Episode, fresh_episodes
 from opro.rl.export import load_rows, sft_rows, solver_pairs
 
@@ -118,6 +119,7 @@ def train(algo: str, config: TrainConfig) -> Path:
         raise OproError(f"unknown algorithm {algo!r}; known: {', '.join(ALGORITHMS)}")
     if config.steps < 1 or config.batch_size < 1:
         raise OproError("--steps and --batch-size must be >= 1")
+    require("torch", "transformers", "trl", "datasets", extra="rl", feature=f"opro rl train --algo {algo}")
     source = model_dir(config.model)
     out = Path(config.output_dir or f"results/rl/{algo}-{time.strftime('%Y%m%d-%H%M%S')}")
     import torch
