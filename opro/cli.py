@@ -555,19 +555,24 @@ def _rl_commands() -> None:
 _rl_commands()
 
 
+def _one_line(message: str) -> str:
+    """A message as one line: a value quoted in it may hold line breaks."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip()) or "(no message)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     argv = _expand_sizes(sys.argv[1:] if argv is None else list(argv))
     try:
         cli.main(args=argv, prog_name="opro", standalone_mode=False)
     except OproError as error:
-        click.echo(f"opro: error: {error}", err=True)
+        click.echo(f"opro: error: {_one_line(str(error))}", err=True)
         sys.exit(2)
     except click.exceptions.NoArgsIsHelpError as error:
         click.echo(error.ctx.get_help() if error.ctx else str(error))
         sys.exit(2)
     except click.ClickException as error:
-        click.echo(f"opro: error: {error.format_message()}", err=True)
+        click.echo(f"opro: error: {_one_line(error.format_message())}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("opro: interrupted; completed steps are saved (continue with --resume RUN_DIR)", err=True)

@@ -96,6 +96,7 @@ def test_malformed_preset_files_are_one_line(tmp_path, text, message):
     ("Points: {points}\n{history}\n}\n", "{solution} {score}\n", "Single '}' encountered"),
     ("{history} {0}\n", "{solution} {score}\n", "unknown field {0}"),
     ("{history} {points.x}\n", "{solution} {score}\n", "unknown field {points.x}"),
+    ("{history}\n", "{\n}", "(entry): unknown field {"),  # a line break in the name: still one line
 ])
 def test_templates_are_rendered_once_before_the_run(tmp_path, meta, entry, message):
     (tmp_path / "t.meta.txt").write_text(meta)
