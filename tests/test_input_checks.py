@@ -162,3 +162,15 @@ def test_baselines_json_is_strict_json(tmp_path):
     report = json.loads(outcome.stdout, parse_constant=no_constants)
     closed_form = next(row for row in report["table"] if row["method"] == "closed_form")
     assert closed_form["steps_se"] is None  # one seed: the standard error is undefined, not NaN
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--lr", "nan"], "learning_rate must be in (0, 1], got nan"),
+    (["--lr", "-1"], "learning_rate must be in (0, 1], got -1"),
+    (["--beta", "inf", "--algo", "dpo"], "beta must be in (0, 1000], got inf"),
+    (["--steps", "0"], "steps must be in [1, "),
+    (["--seed", "-3"], "seed must be in [0, "),
+])
+def test_rl_train_settings_are_checked_before_the_model_loads(tmp_path, args, message):
+    algo = [] if "--algo" in args else ["--algo", "sft"]
+    refused(tmp_path, ["rl", "train", "--model", "hf:no-model", *algo, *args], message)

@@ -20,8 +20,9 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from opro.config import MAX_SEED, Range, check_ranges
 from opro.errors import OproError
 from opro.extras import require
 from opro.rl.episodes import Episode, fresh_episodes
@@ -59,6 +60,12 @@ class TrainConfig:
     """Also save an HF checkpoint every this many steps (checkpoint-N folders); default: only the final one."""
     logging_steps: int = 1
 
+    LIMITS: ClassVar[dict[str, Range]] = {
+        "steps": Range(1, 10_000_000), "learning_rate": Range(0, 1, above=True), "batch_size": Range(1, 4096),
+        "seed": Range(0, MAX_SEED), "threads": Range(1, 4096), "save_steps": Range(1, None),
+        "logging_steps": Range(1, None),
+    }
+
 
 @dataclass
 class SFTTrainConfig(TrainConfig):
@@ -67,6 +74,8 @@ class SFTTrainConfig(TrainConfig):
     learning_rate: float = 5e-5
     max_length: int = 1024
     """Longest prompt + answer in tokens (longer ones are cut)."""
+
+    LIMITS: ClassVar[dict[str, Range]] = {**TrainConfig.LIMITS, "max_length": Range(1, 10_000_000)}
 
 
 @dataclass
@@ -83,6 +92,11 @@ class GRPOTrainConfig(TrainConfig):
     beta: float = 0.04
     """KL coefficient to the starting model (the RLHF anchor; TRL's default is 0, no anchor)."""
 
+    LIMITS: ClassVar[dict[str, Range]] = {
+        **TrainConfig.LIMITS, "num_generations": Range(2, 1024), "max_completion_length": Range(1, 1_000_000),
+        "temperature": Range(0, 5), "beta": Range(0, 1000),
+    }
+
 
 @dataclass
 class DPOTrainConfig(TrainConfig):
@@ -92,6 +106,9 @@ class DPOTrainConfig(TrainConfig):
     beta: float = 0.1
     """KL strength of DPO's implicit reward (higher keeps closer to the reference model)."""
     max_length: int = 1024
+
+    LIMITS: ClassVar[dict[str, Range]] = {**TrainConfig.LIMITS, "beta": Range(0, 1000, above=True),
+                                          "max_length": Range(1, 10_000_000)}
 
 
 CONFIGS: dict[str, type[TrainConfig]] = {"sft": SFTTrainConfig, "grpo": GRPOTrainConfig, "dpo": DPOTrainConfig}
@@ -117,8 +134,7 @@ def train(algo: str, config: TrainConfig) -> Path:
     """Train and save; returns the output directory."""
     if algo not in ALGORITHMS:
         raise OproError(f"unknown algorithm {algo!r}; known: {', '.join(ALGORITHMS)}")
-    if config.steps < 1 or config.batch_size < 1:
-        raise OproError("--steps and --batch-size must be >= 1")
+    check_ranges(config, "")
     require("torch", "transformers", "trl", "datasets", extra="rl", feature=f"opro rl train --algo {algo}")
     source = model_dir(config.model)
     out = Path(config.output_dir or f"results/rl/{algo}-{time.strftime('%Y%m%d-%H%M%S')}")
