@@ -287,6 +287,7 @@ def check_config(config: RunConfig) -> None:
 
     check_run_ranges(config)
     check_problem_settings(config.problem, dict(config.problem_settings))
+    prepare_output(Path(config.results_root), "results root", folder=True, create=False)
     for llm in (config.optimizer, config.scorer):
         if llm is not None and isinstance(llm.cache, str):
             prepare_output(Path(llm.cache), "LLM-call cache", folder=False, create=False)

@@ -45,7 +45,7 @@ from typing import Any
 from opro.config import MAX_REPEATS, Range, build_config, check_type, read_toml
 from opro.errors import OproError
 from opro.extras import require
-from opro.results import environment, write_json_atomic
+from opro.results import environment, prepare_output, write_json_atomic
 from opro.stats import parse_seeds
 
 SWEEP_KEYS = {"name", "task", "description", "results", "set", "axes", "cells", "resources"}
@@ -113,8 +113,9 @@ def read_sweep(path: Path, results_root: str | None = None, name: str | None = N
         raise OproError(f"sweep name {name!r} must be letters, digits, '.', '_' or '-'")
     if settings:
         spec["set"] = {**_table(spec.get("set", {}), f"{path}: [set]"), **settings}
+    root = prepare_output(Path(results_root or spec.get("results", "results")), "results root", folder=True,
+                          create=False)
     cells = plan_cells(spec, str(path))
-    root = Path(results_root or spec.get("results", "results"))
     return Sweep(str(name), (root / "sweeps" / str(name)).resolve(), cells, resources, spec)
 
 

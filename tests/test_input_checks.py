@@ -141,9 +141,13 @@ def test_malformed_sweep_files_are_one_line(tmp_path, text, message):
     (["run", "--dry-run", "--set", 'optimizer.cache="a_file/c.sqlite"'], "LLM-call cache a_file/c.sqlite: a_file"),
     (["run", "--dry-run", "--set", 'optimizer.cache="/proc/c.sqlite"'], "cannot write LLM-call cache /proc/c"),
     (["run", "--steps", "1", "--set", 'optimizer.cache="/proc/c.sqlite"'], "cannot write LLM-call cache"),
+    (["run", "--dry-run", "--results", "a_file/r"], "results root a_file/r: a_file is a file"),
+    (["run", "--steps", "1", "--results", "/proc/r"], "cannot write results root /proc/r"),
+    (["sweep", "grid.toml", "--results", "a_file/r"], "results root a_file/r: a_file is a file"),
 ])
 def test_output_paths_under_a_file_or_in_proc_are_refused(tmp_path, args, message):
     (tmp_path / "a_file").write_text("not a folder")
+    (tmp_path / "grid.toml").write_text('task = "tsp"\n')
     refused(tmp_path, args, message)
 
 
