@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def cli() -> None:
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
               help="Continue a stopped run (or group of runs); only --steps and the budgets may change.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--dry-run", is_flag=True,
+              help="Check the settings, templates, instance and data, print the plan and exit (no model, no files).")
 @click.option("--rl-every", type=int, metavar="K",
               help="RL hook: update the hf: optimizer after every K steps on the groups just produced.")
 @click.option("--rl-algo", type=click.Choice(["grpo", "dpo"]), default="grpo", show_default=True,
@@ -66,7 +69,8 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         prices: str | None, threads: int | None, n_ctx: int | None, parallel: int | None, n_nodes: int | None,
         instance: str | None, results_root: str | None, run_id: str | None, settings: tuple[str, ...],
         resume_dir: str | None, quiet: bool, data_path: str | None = None, screen: bool | None = None,
-        plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo") -> None:
+        plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo",
+        dry_run: bool = False) -> None:
     """Run the OPRO loop on a task and write a run directory under results/."""
     from opro.config import build_config, parse_override
     from opro.run import resume_group, resume_run, run_group, start_run
@@ -87,6 +91,12 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         raise OproError(f"price table not found: {prices}")
     budgets = {"steps": steps, "max_tokens_total": max_tokens_total, "max_cost": max_cost}
     progress = _Progress(quiet) if plot_every is None else _PlottingProgress(quiet, plot_every)
+    if dry_run and resume_dir:
+        raise OproError("--dry-run checks a new run; leave out --resume")
+    if run_id is not None:
+        from opro.results import check_run_id
+
+        check_run_id(run_id)
     if rl_every is not None and (resume_dir or seeds_text is not None or instances is not None):
         raise OproError("--rl-every trains during one new run (not with --resume, --seeds or --instances)")
     if resume_dir:
@@ -116,12 +126,20 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
             raise OproError("give --seed or --seeds, not both")
         base = [seed if seed is not None else build_config(task, overrides).seed]
         seeds = parse_seeds(seeds_text) if seeds_text is not None else base
+        if dry_run:
+            from opro.run import plan_group
+
+            _dry_run([build_config(task, {**overrides, **extra}) for _, extra in plan_group(seeds, instances)])
+            return
         with progress:
             parent, runs = run_group(task, overrides, seeds, instances, run_id, progress.start, progress.step,
                                      api_key)
         _echo_group(parent, runs)
         return
     config = build_config(task, overrides)
+    if dry_run:
+        _dry_run([config])
+        return
     if rl_every is not None:
         from opro.rl.online import OnlineRLConfig, run_online
 
@@ -133,6 +151,21 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     with progress:
         run_dir, summary = start_run(config, run_id, progress.start, progress.step, api_key)
     click.echo(_summary_line(summary, run_dir.path))
+
+
+def _dry_run(configs: list) -> None:
+    """Build every problem instance (no optimum, no model) and print what would run."""
+    from opro.problems import build_problem
+    from opro.run import task_label
+
+    for config in configs:
+        settings = {**config.problem_settings, **({"optimum": False} if config.problem == "tsp" else {})}
+        problem = build_problem(config.problem, settings, config.seed)
+        if hasattr(problem, "close"):
+            problem.close()
+    first = configs[0]
+    click.echo(f"ok: {len(configs)} run(s) of {first.task} ({first.problem}, {first.loop.steps} steps, "
+               f"{first.optimizer.spec}) -> {Path(first.results_root) / task_label(first.task)}")
 
 
 def _data_path(path: str | None) -> str | None:
@@ -186,6 +219,10 @@ def sweep(sweep_file: str, backend: str, workers: int | None, address: str | Non
             raise OproError(f"sweep {plan.name} has not started ({plan.parent})")
         click.echo(sweeps.status_table(plan.parent))
         return
+    if backend == "ray":  # before the sweep's folder is made
+        from opro.extras import require
+
+        require("ray", extra="ray", feature="--backend ray")
     driver = sweeps.SweepDriver(plan, None if quiet else sweeps.print_event())
     driver.open()
     try:
@@ -217,7 +254,8 @@ def sweep(sweep_file: str, backend: str, workers: int | None, address: str | Non
 @click.option("--steps", type=int, help="Linreg: the OPRO run's steps, which set the equal evaluation budget.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Any preset setting.")
 @click.option("--time-limit", type=float, default=600.0, show_default=True,
-              help="TSP: seconds for proving the optimum per instance.")
+              help="TSP: seconds per method and instance; a heuristic stops there with its best tour, an "
+              "unfinished proof of the optimum is reported as not certified.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for the CSV/markdown tables.")
 def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances: int | None, seed: int | None,
@@ -225,7 +263,8 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
               as_json: bool, out: str | None) -> None:
     """Baselines of a task: TSP heuristics and the certified optimum; regression searches at equal budget."""
     from opro import baselines as reports
-    from opro.config import build_config, parse_override
+    from opro.config import Range, build_config, parse_override
+    from opro.results import prepare_output
 
     overrides = dict(parse_override(item) for item in settings)
     if seed is not None:
@@ -237,16 +276,21 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
             raise OproError(f"instance file not found: {instance}")
         overrides["problem.instance"] = str(Path(instance).resolve())
     config = build_config(task, overrides)
-    if time_limit <= 0:
-        raise OproError(f"--time-limit must be > 0, got {time_limit}")
+    Range(0, 365 * 86_400, above=True).check("--time-limit", time_limit)  # nan fails every comparison
+    if out:
+        prepare_output(Path(out), "--out", folder=True, create=False)
     if config.problem == "tsp":
         if sizes or instances is not None:
             if instance is not None:
                 raise OproError("--n/--instances make random instances; leave out --instance")
+            from opro.config import MAX_REPEATS
+            from opro.problems import check_problem_settings
+
             sizes = sizes or (int(config.problem_settings.get("n", 10)),)
             count = 1 if instances is None else instances
-            if count < 1 or min(sizes) < 3:
-                raise OproError("--instances must be >= 1 and every --n >= 3")
+            Range(1, MAX_REPEATS).check("--instances", count)
+            for size in sizes:
+                check_problem_settings("tsp", {"n": size, "seed": config.seed + count - 1})
             report = reports.tsp_table(list(sizes), count, config.seed,
                                        int(config.problem_settings.get("coord_range", 100)), time_limit,
                                        Path(out) if out else None)
@@ -261,9 +305,21 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
     else:
         raise OproError(f"no baselines for the {config.problem} problem")
     if as_json:
-        click.echo(json.dumps({k: v for k, v in report.items() if not k.startswith("_")}, default=str))
+        click.echo(json.dumps(finite_or_null({k: v for k, v in report.items() if not k.startswith("_")}),
+                              default=str, allow_nan=False))
     else:
         click.echo(report["_text"] if "_text" in report else reports.tsp_text(report))
+
+
+def finite_or_null(value):
+    """`value` (dicts and lists of numbers) with nan and inf as None, so that it is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_null(v) for v in value]
+    return value
 
 
 def _seed_list(text: str | None, default: int) -> list[int]:
@@ -281,8 +337,10 @@ def compare(dirs: tuple[str, ...], out: str | None, no_plot: bool) -> None:
     import time
 
     from opro.compare import compare as gather
+    from opro.results import prepare_output
 
     target = Path(out) if out else Path("results") / ("compare-" + time.strftime("%Y%m%d-%H%M%S"))
+    prepare_output(target, "--out", folder=True, create=False)
     report = gather([Path(d) for d in dirs], target, plot=not no_plot)
     click.echo(report["markdown"])
     click.echo(f"{report['runs']} runs; tables and plots in {target}")
@@ -341,6 +399,10 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
         target = Path(out) if out else Path(config.results_root) / task_label(config.task) / (
             "eval-" + time.strftime("%Y%m%d-%H%M%S"))
     config = with_problem_settings(config, {"data": _data_path(data_path), "dataset": dataset})
+    if out:
+        from opro.results import prepare_output
+
+        prepare_output(target, "--out", folder=True, create=False)
     if with_baselines or not chosen:
         chosen += [("baseline", text) for text in PAPER_BASELINES]
     problem = build_run_problem(config)
@@ -365,10 +427,11 @@ def tasks() -> None:
 
 @cli.command("fetch-model")
 def fetch_model() -> None:
-    """Download and verify the default model (SmolLM2-135M-Instruct GGUF) into the user cache."""
-    from opro.llm.models import default_model_path
+    """Download the default model (SmolLM2-135M-Instruct GGUF) into the user cache, or verify the cached file's
+    sha256 and fetch it again when it does not match."""
+    from opro.llm.models import verify_default_model
 
-    click.echo(str(default_model_path()))
+    click.echo(str(verify_default_model()))
 
 
 class _Progress:
@@ -445,7 +508,11 @@ class _PlottingProgress(_Progress):
 def report(path: str, out: str | None, screenshot_path: str | None) -> None:
     """Write a self-contained HTML report of a run or a tree of runs (opens with no server)."""
     from opro.report import screenshot, write_report
+    from opro.results import prepare_output
 
+    for label, given in (("--out", out), ("--screenshot", screenshot_path)):
+        if given:
+            prepare_output(Path(given), label, folder=False, create=False)
     target = write_report(Path(path), Path(out) if out else None)
     click.echo(f"report: {target}")
     if screenshot_path:
@@ -491,19 +558,24 @@ def _rl_commands() -> None:
 _rl_commands()
 
 
+def _one_line(message: str) -> str:
+    """A message as one line: a value quoted in it may hold line breaks."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip()) or "(no message)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     argv = _expand_sizes(sys.argv[1:] if argv is None else list(argv))
     try:
         cli.main(args=argv, prog_name="opro", standalone_mode=False)
     except OproError as error:
-        click.echo(f"opro: error: {error}", err=True)
+        click.echo(f"opro: error: {_one_line(str(error))}", err=True)
         sys.exit(2)
     except click.exceptions.NoArgsIsHelpError as error:
         click.echo(error.ctx.get_help() if error.ctx else str(error))
         sys.exit(2)
     except click.ClickException as error:
-        click.echo(f"opro: error: {error.format_message()}", err=True)
+        click.echo(f"opro: error: {_one_line(error.format_message())}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("opro: interrupted; completed steps are saved (continue with --resume RUN_DIR)", err=True)

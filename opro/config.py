@@ -3,18 +3,62 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import string
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from opro.errors import OproError
 
 #: Orders of the meta-prompt's solutions (LoopConfig.order).
 ORDERS = ("ascending", "descending", "random")
+#: Seeds are in [0, MAX_SEED]: llama.cpp samples with 32-bit seeds.
+MAX_SEED = 2**32 - 1
+#: Repeats of one configuration at most: the seeds of a group (--seeds x --instances), a sweep's cells.
+MAX_REPEATS = 10_000
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric setting: low <= value <= high (None: unbounded); `above` makes low
+    exclusive. Every numeric setting is also finite (no nan or inf)."""
+
+    low: float | None = None
+    high: float | None = None
+    above: bool = False
+
+    def check(self, label: str, value: float | None) -> None:
+        """A one-line OproError when `value` (None: unset, always fine) is outside the range."""
+        if value is None:
+            return
+        low_ok = self.low is None or (value > self.low if self.above else value >= self.low)
+        if not low_ok or (self.high is not None and value > self.high):
+            raise OproError(f"{label} must be {self.describe()}, got {value}")
+
+    def describe(self) -> str:
+        low, high = _number(self.low), _number(self.high)
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.above else '['}{low}, {high}]"
+        if self.low is not None:
+            return f"{'>' if self.above else '>='} {low}"
+        return f"<= {high}"
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def check_ranges(obj: Any, section: str) -> None:
+    """Check the fields of a settings dataclass against its `LIMITS` (name -> Range)."""
+    for name, allowed in getattr(obj, "LIMITS", {}).items():
+        allowed.check(f"{section}.{name}" if section else name, getattr(obj, name))
 
 
 @dataclass(frozen=True)
@@ -45,6 +89,13 @@ class LoopConfig:
     """Budget: stop at the step boundary once the run's prompt + completion tokens reach this."""
     max_cost: float | None = None
     """Budget: stop at the step boundary once the run's estimated cost (USD) reaches this."""
+
+    LIMITS: ClassVar[dict[str, Range]] = {
+        "steps": Range(0, 1_000_000), "candidates_per_step": Range(1, 1024), "temperature": Range(0, 5),
+        "top_k": Range(1, 10_000), "num_initial": Range(1, 10_000), "max_tokens": Range(1, 1_000_000),
+        "resample_rounds": Range(0, 100), "max_tokens_total": Range(0, None, above=True),
+        "max_cost": Range(0, None, above=True),
+    }
 
 
 @dataclass(frozen=True)
@@ -88,6 +139,11 @@ class LLMConfig:
     sampling: dict[str, Any] = field(default_factory=dict)
     """Extra sampling parameters passed to the backend as-is (e.g. top_k, top_p, min_p)."""
 
+    LIMITS: ClassVar[dict[str, Range]] = {
+        "threads": Range(1, 4096), "n_ctx": Range(256, 1 << 21), "parallel": Range(1, 1024), "poll": Range(0, 100),
+        "concurrency": Range(1, 4096), "timeout": Range(0, 86_400, above=True), "max_attempts": Range(1, 1000),
+    }
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -110,6 +166,8 @@ class RunConfig:
     results_root: str = "results"
     """Run directories go to `<results_root>/<task>/<run-id>/`."""
     description: str = ""
+
+    LIMITS: ClassVar[dict[str, Range]] = {"seed": Range(0, MAX_SEED)}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -136,16 +194,31 @@ def read_preset(task: str) -> dict[str, Any]:
         path = Path(task)
         if not path.is_file():
             raise OproError(f"task file not found: {task}")
-        text = path.read_text()
-    else:
-        source = resources.files("opro.tasks") / f"{task}.toml"
-        if not source.is_file():
-            raise OproError(f"unknown task {task!r}; known: {', '.join(preset_names())} (or a path to a .toml)")
-        text = source.read_text()
+        return read_toml(path, f"task file {task}")
+    source = resources.files("opro.tasks") / f"{task}.toml"
+    if not source.is_file():
+        raise OproError(f"unknown task {task!r}; known: {', '.join(preset_names())} (or a path to a .toml)")
+    return read_toml(source, f"task {task}")
+
+
+def read_text(path: Any, label: str) -> str:
+    """A UTF-8 text file (a Path or a package resource), with one-line errors for unreadable or non-UTF-8 ones."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise OproError(f"cannot read {label}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise OproError(f"{label} is not UTF-8 text (byte {error.start})") from None
+
+
+def read_toml(path: Any, label: str) -> dict[str, Any]:
+    """A TOML file (a Path or a package resource) parsed, with one-line errors for unreadable, non-UTF-8 or
+    malformed files."""
+    text = read_text(path, label)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise OproError(f"task {task}: invalid TOML: {error}") from error
+        raise OproError(f"{label}: invalid TOML: {error}") from None
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -167,10 +240,10 @@ def build_config(task: str, overrides: dict[str, Any] | None = None) -> RunConfi
     """
     preset = read_preset(task)
     sections: dict[str, dict[str, Any]] = {
-        "loop": dict(preset.pop("loop", {})),
-        "optimizer": dict(preset.pop("optimizer", {})),
-        "scorer": dict(preset.pop("scorer", {})),
-        "problem_settings": dict(preset.pop("problem", {})),
+        "loop": _section(preset, "loop", task),
+        "optimizer": _section(preset, "optimizer", task),
+        "scorer": _section(preset, "scorer", task),
+        "problem_settings": _section(preset, "problem", task),
     }
     top = {"task": task, **preset}
     if "kind" in sections["problem_settings"]:
@@ -206,8 +279,29 @@ def build_config(task: str, overrides: dict[str, Any] | None = None) -> RunConfi
     scorer = _checked(LLMConfig, {**shared, **sections["scorer"]}, "scorer") if sections["scorer"] else None
     config = _checked(RunConfig, {**top, "problem_settings": sections["problem_settings"]}, "",
                       loop, optimizer, scorer)
-    _check_ranges(config)
+    check_config(config)
     return config
+
+
+def check_config(config: RunConfig) -> None:
+    """Every check a config gets before anything runs: ranges, the problem's settings, the templates."""
+    from opro.problems import PROBLEMS, check_problem_settings  # the problems import this module
+    from opro.results import prepare_output
+
+    check_run_ranges(config)
+    check_problem_settings(config.problem, dict(config.problem_settings))
+    prepare_output(Path(config.results_root), "results root", folder=True, create=False)
+    for llm in (config.optimizer, config.scorer):
+        if llm is not None and isinstance(llm.cache, str):
+            prepare_output(Path(llm.cache), "LLM-call cache", folder=False, create=False)
+    check_templates(*load_templates(config.template), PROBLEMS[config.problem].TEMPLATE_FIELDS, config.template)
+
+
+def _section(preset: dict[str, Any], name: str, task: str) -> dict[str, Any]:
+    value = preset.pop(name, {})
+    if not isinstance(value, dict):
+        raise OproError(f"task {task}: {name} must be a table ([{name}]), got {value!r}")
+    return dict(value)
 
 
 def _checked(cls: type, values: dict[str, Any], section: str, *extra: Any) -> Any:
@@ -232,6 +326,8 @@ def check_type(label: str, value: Any, hint: Any) -> Any:
         if kind is type(None) and value is None:
             return value
         if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise OproError(f"{label} must be a finite number, got {value!r}")
             return float(value)
         if origin is int and isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -243,35 +339,32 @@ def check_type(label: str, value: Any, hint: Any) -> Any:
     raise OproError(f"{label} must be {names}, got {value!r}")
 
 
-def _check_ranges(config: RunConfig) -> None:
-    loop, limits = config.loop, {
-        "loop.steps": (config.loop.steps, 0),
-        "loop.candidates_per_step": (config.loop.candidates_per_step, 1),
-        "loop.top_k": (config.loop.top_k, 1),
-        "loop.num_initial": (config.loop.num_initial, 1),
-        "loop.max_tokens": (config.loop.max_tokens, 1),
-        "loop.resample_rounds": (config.loop.resample_rounds, 0),
-    }
+def check_run_ranges(config: RunConfig) -> None:
+    """The ranges of the run's own, loop and LLM settings (the problem's are check_problem_settings')."""
+    check_ranges(config, "")
+    check_ranges(config.loop, "loop")
     for name, llm in (("optimizer", config.optimizer), ("scorer", config.scorer)):
         if llm is None:
             continue
-        limits.update({f"{name}.n_ctx": (llm.n_ctx, 256), f"{name}.parallel": (llm.parallel, 1),
-                       f"{name}.concurrency": (llm.concurrency, 1), f"{name}.max_attempts": (llm.max_attempts, 1),
-                       f"{name}.threads": (llm.threads or 1, 1)})
-        if llm.timeout <= 0:
-            raise OproError(f"{name}.timeout must be > 0 seconds, got {llm.timeout}")
+        check_ranges(llm, name)
         if isinstance(llm.use_n, str) and llm.use_n != "auto":
             raise OproError(f'{name}.use_n must be true, false or "auto", got {llm.use_n!r}')
-    for label, (value, low) in limits.items():
-        if value < low:
-            raise OproError(f"{label} must be >= {low}, got {value}")
-    if loop.order not in ORDERS:
-        raise OproError(f"loop.order must be one of {', '.join(ORDERS)}, got {loop.order!r}")
-    if not 0.0 <= loop.temperature <= 5.0:
-        raise OproError(f"loop.temperature must be in [0, 5], got {loop.temperature}")
-    for label, budget in (("loop.max_tokens_total", loop.max_tokens_total), ("loop.max_cost", loop.max_cost)):
-        if budget is not None and budget <= 0:
-            raise OproError(f"{label} must be > 0, got {budget}")
+    if config.loop.order not in ORDERS:
+        raise OproError(f"loop.order must be one of {', '.join(ORDERS)}, got {config.loop.order!r}")
+
+
+def check_templates(meta: str, entry: str, fields: tuple[str, ...], name: str) -> None:
+    """Render the templates once with the problem's field names (`fields`, besides `history`; an entry has
+    `solution` and `score`), so that an unknown `{field}` or an unbalanced brace fails before a run starts."""
+    for label, text, known in (("meta-prompt", meta, ("history", *fields)), ("entry", entry, ("solution", "score"))):
+        try:
+            for _, field_name, _, _ in string.Formatter().parse(text):
+                if field_name is not None and field_name not in known:
+                    raise OproError(f"template {name} ({label}): unknown field {{{field_name}}}; known: "
+                                    f"{', '.join('{' + k + '}' for k in known)} (write {{{{ and }}}} for braces)")
+            text.format(**dict.fromkeys(known, ""))
+        except (ValueError, IndexError, KeyError, AttributeError) as error:
+            raise OproError(f"template {name} ({label}): {error} (write {{{{ and }}}} for literal braces)") from None
 
 
 def load_templates(template: str) -> tuple[str, str]:
@@ -282,9 +375,9 @@ def load_templates(template: str) -> tuple[str, str]:
         for path in (meta_path, entry_path):
             if not path.is_file():
                 raise OproError(f"template file not found: {path}")
-        return meta_path.read_text(), entry_path.read_text()
+        return read_text(meta_path, f"template {meta_path}"), read_text(entry_path, f"template {entry_path}")
     folder = resources.files("opro.prompts")
     meta, entry = folder / f"{template}.meta.txt", folder / f"{template}.entry.txt"
     if not meta.is_file() or not entry.is_file():
         raise OproError(f"unknown template {template!r} (expected prompts/{template}.meta.txt and .entry.txt)")
-    return meta.read_text(), entry.read_text()
+    return read_text(meta, f"template {template}"), read_text(entry, f"template {template}")

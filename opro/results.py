@@ -20,7 +20,9 @@ import io
 import json
 import os
 import platform
+import re
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, fields
 from importlib import metadata
@@ -30,6 +32,38 @@ from typing import Any
 from opro.errors import OproError
 
 LOG_FILES = ("candidates.csv", "steps.csv", "llm_calls.jsonl")
+#: A run id (or a group's, or a sweep cell's) is one path component of these characters.
+RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=,+-]{0,199}")
+
+
+def check_run_id(run_id: str) -> str:
+    """`run_id` when it is one safe path component (letters, digits and `._=,+-`, not starting with `.`)."""
+    if not RUN_ID.fullmatch(run_id):
+        raise OproError(f"run id {run_id!r} must be one name of letters, digits and ._=,+- (not starting with . "
+                        "or -), at most 200 characters")
+    return run_id
+
+
+def prepare_output(path: Path, label: str, folder: bool, create: bool = True) -> Path:
+    """Make sure an output `path` can be written before any work is done: its folder (the path itself when
+    `folder`, else its parent) must be creatable and take a new file; it is created unless `create` is
+    false. One-line OproError otherwise (a path under an existing file, a read-only or virtual file system
+    such as /proc). Nothing else is written: the probe is a temporary file, removed at once."""
+    path = Path(path).expanduser()
+    where = path if folder else path.parent
+    existing = next(p for p in [where, *where.parents] if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        raise OproError(f"{label} {path}: {existing} is a file, not a folder")
+    if not folder and path.is_dir():
+        raise OproError(f"{label} {path} is a folder; give a file name")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+        if create:
+            where.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OproError(f"cannot write {label} {path}: {error.strerror or error}") from None
+    return path
 
 
 @dataclass
@@ -140,6 +174,8 @@ class RunDir:
     def create(cls, root: Path, task: str, run_id: str | None, config: dict[str, Any]) -> RunDir:
         """A new directory `root/task/run_id` (run_id: time and seed, made unique) with config.json."""
         parent = root / task
+        if run_id is not None:
+            check_run_id(run_id)
         base = run_id or time.strftime("%Y%m%d-%H%M%S") + f"-seed{config['config']['seed']}"
         path, suffix = parent / base, 1
         while path.exists():

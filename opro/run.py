@@ -11,12 +11,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from opro.config import LLMConfig, LoopConfig, RunConfig, build_config, check_type, load_templates
+from opro.config import (
+    MAX_REPEATS,
+    LLMConfig,
+    LoopConfig,
+    RunConfig,
+    build_config,
+    check_run_ranges,
+    check_type,
+    load_templates,
+)
 from opro.errors import OproError
 from opro.llm import LLM, build_llm, price_of_llm
 from opro.loop import optimize
 from opro.problems import build_problem
-from opro.results import RunDir, StepRow, environment, write_json_atomic
+from opro.results import RunDir, StepRow, check_run_id, environment, write_json_atomic
 
 
 def task_label(task: str) -> str:
@@ -89,8 +98,7 @@ def resume_run(
             check_type(f"loop.{key}", changes[key], typing.get_type_hints(LoopConfig)[key])
         loop = {**config.to_dict()["loop"], **changes}
         config = RunConfig.from_dict({**config.to_dict(), "loop": loop})
-        if config.loop.steps < 0:
-            raise OproError(f"--steps must be >= 0, got {config.loop.steps}")
+        check_run_ranges(config)
         run.update_config({**stored, "config": config.to_dict()})
     templates = (stored["templates"]["meta"], stored["templates"]["entry"])
     problem = build_run_problem(config, api_key)
@@ -140,7 +148,12 @@ def build_llm_from(options: LLMConfig, api_key: str | None = None) -> LLM:
 
 def plan_group(seeds: list[int], instances: int | None) -> list[tuple[str, dict[str, Any]]]:
     """(run id, overrides) of each repeat: every seed, on each of `instances` instances (problem seeds
-    0..K-1) when given."""
+    0..K-1) when given; at most MAX_REPEATS of them."""
+    if instances is not None and instances < 1:
+        raise OproError(f"--instances must be >= 1, got {instances}")
+    if len(seeds) * (instances or 1) > MAX_REPEATS:
+        raise OproError(f"a group has at most {MAX_REPEATS} runs; {len(seeds)} seeds x {instances or 1} instances "
+                        f"is {len(seeds) * (instances or 1)}")
     if instances is None:
         return [(f"seed{s}", {"seed": s}) for s in seeds]
     return [(f"inst{k}-seed{s}", {"seed": s, "problem.seed": k}) for k in range(instances) for s in seeds]
@@ -159,7 +172,7 @@ def run_group(
     plan = plan_group(seeds, instances)
     configs = [build_config(task, {**overrides, **extra}) for _, extra in plan]  # all checked before any runs
     first = configs[0]
-    group_id = group_id or time.strftime("%Y%m%d-%H%M%S") + f"-x{len(plan)}"
+    group_id = check_run_id(group_id) if group_id else time.strftime("%Y%m%d-%H%M%S") + f"-x{len(plan)}"
     parent = Path(first.results_root) / task_label(task) / group_id
     if parent.exists():
         raise OproError(f"run group already exists: {parent} (use --resume to continue it)")

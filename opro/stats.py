@@ -35,7 +35,10 @@ def format_mean_se(values: Iterable[float | None], digits: int = 1) -> str:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """`0-4` -> [0, 1, 2, 3, 4]; `1,3,7` -> [1, 3, 7]; ranges and single seeds may be mixed."""
+    """`0-4` -> [0, 1, 2, 3, 4]; `1,3,7` -> [1, 3, 7]; ranges and single seeds may be mixed. At most
+    MAX_REPEATS seeds, each in [0, MAX_SEED]."""
+    from opro.config import MAX_REPEATS, MAX_SEED
+
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -45,11 +48,17 @@ def parse_seeds(text: str) -> list[int]:
                 first, last = int(low), int(high)
                 if last < first:
                     raise ValueError
+                if len(seeds) + last - first + 1 > MAX_REPEATS:
+                    raise OproError(f"seed list {text!r} has more than {MAX_REPEATS} seeds")
                 seeds.extend(range(first, last + 1))
             else:
                 seeds.append(int(part))
         except ValueError:
             raise OproError(f"bad seed list {text!r}; expected e.g. 0-4 or 0,2,5") from None
+        if len(seeds) > MAX_REPEATS:
+            raise OproError(f"seed list {text!r} has more than {MAX_REPEATS} seeds")
+    if seeds and not 0 <= min(seeds) <= max(seeds) <= MAX_SEED:
+        raise OproError(f"seeds must be in [0, {MAX_SEED}], got {text!r}")
     if len(set(seeds)) != len(seeds):
         raise OproError(f"seed list {text!r} repeats a seed")
     return seeds

@@ -30,26 +30,28 @@ import fcntl
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 import shutil
 import sys
 import time
-import tomllib
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opro.config import build_config
+from opro.config import MAX_REPEATS, Range, build_config, check_type, read_toml
 from opro.errors import OproError
-from opro.problems import check_problem_settings
-from opro.results import environment, write_json_atomic
+from opro.extras import require
+from opro.results import environment, prepare_output, write_json_atomic
 from opro.stats import parse_seeds
 
 SWEEP_KEYS = {"name", "task", "description", "results", "set", "axes", "cells", "resources"}
 RESOURCE_KEYS = {"num_cpus", "num_gpus", "memory", "resources"}
+RESOURCE_LIMITS = {"num_cpus": Range(0, 4096, above=True), "num_gpus": Range(0, 1024),
+                   "memory": Range(0, None, above=True)}
 #: Cell states in sweep.json: done, running (true only while a driver holds the lock), failed, partial
 #: (steps written, not finished) and pending.
 STATES = ("done", "running", "failed", "partial", "pending")
@@ -91,25 +93,29 @@ def read_sweep(path: Path, results_root: str | None = None, name: str | None = N
                settings: dict[str, Any] | None = None) -> Sweep:
     """Parse and check a sweep file (`settings` go over its [set]); every cell's config is built, and so
     checked, before anything runs."""
-    try:
-        spec = tomllib.loads(Path(path).read_text())
-    except OSError as error:
-        raise OproError(f"cannot read sweep file {path}: {error.strerror}") from error
-    except tomllib.TOMLDecodeError as error:
-        raise OproError(f"sweep file {path}: invalid TOML: {error}") from error
+    spec = read_toml(Path(path), f"sweep file {path}")
     unknown = sorted(set(spec) - SWEEP_KEYS)
     if unknown:
         raise OproError(f"sweep file {path}: unknown key {unknown[0]!r}; known: {', '.join(sorted(SWEEP_KEYS))}")
+    for key in ("name", "task", "description", "results"):
+        if key in spec and not isinstance(spec[key], str):
+            raise OproError(f"sweep file {path}: {key} must be a string, got {spec[key]!r}")
     resources = spec.get("resources", {})
     if not isinstance(resources, dict) or set(resources) - RESOURCE_KEYS:
         raise OproError(f"sweep file {path}: [resources] takes {', '.join(sorted(RESOURCE_KEYS))}")
+    for key, allowed in RESOURCE_LIMITS.items():
+        if key in resources:
+            allowed.check(f"sweep file {path}: resources.{key}", check_type(f"resources.{key}", resources[key], float))
+    if not isinstance(resources.get("resources", {}), dict):
+        raise OproError(f"sweep file {path}: resources.resources must be a table of Ray resource amounts")
     name = name or spec.get("name") or Path(path).stem
     if not re.fullmatch(r"[A-Za-z0-9._-]+", str(name)):
         raise OproError(f"sweep name {name!r} must be letters, digits, '.', '_' or '-'")
     if settings:
         spec["set"] = {**_table(spec.get("set", {}), f"{path}: [set]"), **settings}
+    root = prepare_output(Path(results_root or spec.get("results", "results")), "results root", folder=True,
+                          create=False)
     cells = plan_cells(spec, str(path))
-    root = Path(results_root or spec.get("results", "results"))
     return Sweep(str(name), (root / "sweeps" / str(name)).resolve(), cells, resources, spec)
 
 
@@ -128,6 +134,9 @@ def plan_cells(spec: dict[str, Any], label: str = "sweep") -> list[Cell]:
     explicit = spec.get("cells", [])
     if not isinstance(explicit, list) or not all(isinstance(c, dict) for c in explicit):
         raise OproError(f"{label}: cells must be an array of tables ([[cells]])")
+    count = math.prod(len(values) for values in axes.values()) + len(explicit)
+    if count > MAX_REPEATS:
+        raise OproError(f"{label}: {count} cells; a sweep has at most {MAX_REPEATS}")
     combos = [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())] if axes else []
     combos += [_table(c, f"{label}: [[cells]]") for c in explicit]
     if not combos:
@@ -144,7 +153,6 @@ def plan_cells(spec: dict[str, Any], label: str = "sweep") -> list[Cell]:
             raise OproError(f"{label}: results_root is the sweep's; set `results` at the top of the file")
         try:  # a one-line error for any bad key or value, naming the cell
             config = build_config(task, overrides)
-            check_problem_settings(config.problem, dict(config.problem_settings))
         except OproError as error:
             raise OproError(f"{label}: cell {cell_name(values)}: {error}") from None
         cell_id = cell_name(values)
@@ -285,10 +293,9 @@ class RayPool:
     else a local Ray instance starts with `workers` CPUs (all of the machine's by default)."""
 
     def __init__(self, workers: int | None, address: str | None, resources: dict[str, Any]) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise OproError("--backend ray needs Ray: pip install 'opro[ray]'") from None
+        require("ray", extra="ray", feature="--backend ray")
+        import ray
+
         self.ray = ray
         try:
             if address:

@@ -51,11 +51,22 @@ def _geo_radians(v: np.ndarray) -> np.ndarray:
     return _GEO_PI * (deg + 5.0 * (v - deg) / 3.0) / 180.0
 
 
+#: Largest tour length: sums of distances stay exact in float64 (2^53) and far inside int64.
+MAX_TOUR_LENGTH = 2.0**53
+
+
 def distance_matrix(coords: np.ndarray, edge_weight_type: str) -> np.ndarray:
-    """(n, n) distance matrix: float64 for "EUC", int64 (exact TSPLIB rules) otherwise. Diagonal is 0."""
+    """(n, n) distance matrix: float64 for "EUC", int64 (exact TSPLIB rules) otherwise. Diagonal is 0.
+
+    Coordinates whose distances are not finite, or whose tours could be longer than MAX_TOUR_LENGTH, are a
+    one-line OproError (an int64 cast of an overflowed distance would otherwise wrap to a negative length)."""
     xy = np.asarray(coords, dtype=np.float64)
     if xy.ndim != 2 or xy.shape[1] != 2:
         raise OproError(f"coords must have shape (n, 2), got {xy.shape}")
+    span = float(np.ptp(xy, axis=0).max()) if len(xy) else 0.0
+    if not np.isfinite(xy).all() or not span * 2 * len(xy) <= MAX_TOUR_LENGTH:  # each distance <= 2 * span
+        raise OproError(f"coordinates span {span:g}: distances over {len(xy)} nodes are not representable "
+                        f"(tour lengths must stay below {MAX_TOUR_LENGTH:g})")
     kind = edge_weight_type.upper()
     if kind == "GEO":
         lat, lon = _geo_radians(xy[:, 0]), _geo_radians(xy[:, 1])

@@ -106,10 +106,10 @@ def test_baselines_cli_table3_layout_writes_csv(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--task", "tsp", "--n", "2"], "every --n >= 3"),
+    (["--task", "tsp", "--n", "2"], "problem.n must be in [3, 2000], got 2"),
     (["--task", "tsp", "--instance", "/no/file.tsp"], "instance file not found"),
     (["--task", "linreg", "--seeds", "3-1"], "bad seed list"),
-    (["--task", "tsp", "--time-limit", "0"], "--time-limit must be > 0"),
+    (["--task", "tsp", "--time-limit", "0"], "--time-limit must be in (0, "),
 ])
 def test_baselines_cli_bad_input(tmp_path, args, message):
     done = opro("baselines", *args, cwd=tmp_path)

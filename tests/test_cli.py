@@ -19,7 +19,7 @@ def opro(*args: str, cwd=None) -> subprocess.CompletedProcess:
     ("args", "message"),
     [
         (["run", "--task", "nope"], "unknown task 'nope'"),
-        (["run", "--steps", "-1"], "loop.steps must be >= 0"),
+        (["run", "--steps", "-1"], "loop.steps must be in [0, "),
         (["run", "--steps", "many"], "'many' is not a valid integer"),
         (["run", "--temperature", "9"], "loop.temperature must be in [0, 5]"),
         (["run", "--instance", "/no/such.tsp"], "instance file not found"),

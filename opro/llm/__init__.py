@@ -55,10 +55,8 @@ def _build(backend: str, model: str, kwargs: dict[str, Any], spec: str) -> LLM:
 
             return LlamaCppLLM(model, **kwargs)
         if backend == "hf":
-            try:
-                from opro.llm.hf import HFLLM
-            except ImportError as error:
-                raise OproError(f"{spec} needs torch and transformers: pip install 'opro[rl]' ({error})") from error
+            from opro.llm.hf import HFLLM
+
             return HFLLM(model, **kwargs)
         from opro.llm.openai_backend import OpenAILLM
 

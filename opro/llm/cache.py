@@ -17,8 +17,10 @@ import threading
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from opro.errors import OproError
 from opro.llm.base import LLM, Completion, Request
 from opro.llm.models import cache_dir
+from opro.results import prepare_output
 
 # describe() keys that do not change what a backend samples, so they stay out of the key.
 OPERATIONAL_KEYS = frozenset({"concurrency", "timeout", "max_attempts", "backoff_base", "backoff_cap", "poll"})
@@ -59,13 +61,15 @@ class CachedLLM:
 
     def __init__(self, inner: LLM, path: Path | str | None = None) -> None:
         self.inner, self.spec = inner, inner.spec
-        self.path = Path(path) if path else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = prepare_output(Path(path) if path else default_cache_path(), "LLM-call cache", folder=False)
         self.hits = self.misses = 0
         self._identity: dict[str, object] | None = None
         self._local = threading.local()  # one SQLite connection per thread
-        with self._connection() as db:
-            db.execute(SCHEMA)
+        try:
+            with self._connection() as db:
+                db.execute(SCHEMA)
+        except sqlite3.Error as error:
+            raise OproError(f"cannot open the LLM-call cache {self.path}: {error}") from None
 
     def _connection(self) -> sqlite3.Connection:
         return thread_connection(self._local, self.path)

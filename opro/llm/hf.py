@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from opro.errors import OproError
+from opro.extras import require
 from opro.llm.base import Completion, Request
 
 
@@ -26,6 +27,7 @@ class HFLLM:
 
     def __init__(self, model: str = "", threads: int | None = None, parallel: int = 1,
                  sampling: dict[str, Any] | None = None, model_object: Any = None, tokenizer: Any = None) -> None:
+        require("torch", "transformers", extra="rl", feature="the hf: backend")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

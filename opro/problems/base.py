@@ -20,6 +20,10 @@ class Problem(Protocol):
 
     `minimize` says which direction is better. Parsing never raises: bad text becomes `Invalid`.
 
+    `TEMPLATE_FIELDS` names the meta-prompt fields of `prompt_fields()` (and `step_fields`), besides
+    `history`; templates are checked against them before a run starts. `LIMITS` (setting -> config.Range)
+    and an optional static `check_settings(settings)` check the settings before the instance is built.
+
     Optional, for prompt optimization: `step_fields(step, shown) -> dict[str, str]` (per-step meta-prompt
     fields, e.g. exemplars), `min_shown_score` (weaker solutions are not shown), `uses_scorer` with
     `use_scorer(llm)`, `attach_run(path)` and `close()` (see opro/problems/prompt.py).
@@ -27,6 +31,7 @@ class Problem(Protocol):
 
     name: str
     minimize: bool
+    TEMPLATE_FIELDS: tuple[str, ...]
 
     def initial_solutions(self, rng: np.random.Generator, count: int) -> list[Any]:
         """`count` random starting solutions (paper §3: 5), drawn from `rng`."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from opro.config import Range
+from opro.errors import OproError
 from opro.problems.base import Invalid
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -20,6 +22,8 @@ _PAIR = re.compile(r"\[\s*(?:w\s*=\s*)?(" + _NUMBER + r")\s*,\s*(?:b\s*=\s*)?(" 
 _RENDERED = re.compile(r"w=(-?\d+), b=(-?\d+)")
 #: Larger |w| or |b| are rejected: their squared errors leave float64's exact range.
 MAX_ABS = 1e12
+#: Largest |w_true|, |b_true| and |init_low|, |init_high| of an instance.
+MAX_TRUE = 1e6
 
 
 def parse_pair(text: str) -> tuple[int, int] | Invalid:
@@ -49,6 +53,17 @@ class LinearRegression:
 
     name = "linreg"
     minimize = True
+    TEMPLATE_FIELDS: ClassVar[tuple[str, ...]] = ()
+    LIMITS: ClassVar[dict[str, Range]] = {
+        "w_true": Range(-MAX_TRUE, MAX_TRUE), "b_true": Range(-MAX_TRUE, MAX_TRUE), "n_points": Range(2, 100_000),
+        "init_low": Range(-MAX_TRUE, MAX_TRUE), "init_high": Range(-MAX_TRUE, MAX_TRUE),
+    }
+
+    @staticmethod
+    def check_settings(settings: dict[str, Any]) -> None:
+        if settings["init_low"] > settings["init_high"]:
+            raise OproError(f"problem.init_low must be <= problem.init_high, got {settings['init_low']} > "
+                            f"{settings['init_high']}")
 
     def __post_init__(self) -> None:
         noise = np.random.default_rng(self.seed).standard_normal(self.n_points)

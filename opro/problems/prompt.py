@@ -21,10 +21,11 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from opro.config import MAX_SEED, Range
 from opro.errors import OproError
 from opro.problems.base import Invalid
 from opro.prompting.data import DATASETS, Example, load_examples, split_indices
@@ -134,9 +135,9 @@ class PromptOptimization:
 
     minimize = False
     uses_scorer = True
+    TEMPLATE_FIELDS: ClassVar[tuple[str, ...]] = ("task_description", "position_description", "exemplars")
 
     def __post_init__(self) -> None:
-        self._check()
         self.name = self.dataset
         self.min_shown_score = self.shown_threshold
         self.train, self._test = self._load_train()
@@ -148,25 +149,22 @@ class PromptOptimization:
         self.step = 0
         self.run_path: Path | None = None
 
-    def _check(self) -> None:
-        choices = {"dataset": (self.dataset, DATASETS), "position": (self.position, POSITIONS),
-                   "meta_prompt_type": (self.meta_prompt_type, META_PROMPT_TYPES),
-                   "exemplar_selection": (self.exemplar_selection, EXEMPLAR_SELECTIONS)}
-        for name, (value, known) in choices.items():
-            if value not in known:
-                raise OproError(f"problem.{name} must be one of {', '.join(known)}, got {value!r}")
-        if self.meta_prompt_type == "instructions_only" and self.position == "before_Q":
+    LIMITS: ClassVar[dict[str, Range]] = {
+        "train_ratio": Range(0, 1, above=True), "train_limit": Range(1, None), "num_exemplars": Range(0, 1000),
+        "max_instruction_length": Range(1, None), "scorer_max_tokens": Range(1, 1_000_000),
+        "screen_fraction": Range(0, 1, above=True), "screen_top_k": Range(1, None), "screen_margin": Range(0, None),
+        "split_seed": Range(0, MAX_SEED),
+    }
+
+    @staticmethod
+    def check_settings(settings: dict[str, Any]) -> None:
+        choices = {"dataset": DATASETS, "position": POSITIONS, "meta_prompt_type": META_PROMPT_TYPES,
+                   "exemplar_selection": EXEMPLAR_SELECTIONS}
+        for name, known in choices.items():
+            if settings[name] not in known:
+                raise OproError(f"problem.{name} must be one of {', '.join(known)}, got {settings[name]!r}")
+        if settings["meta_prompt_type"] == "instructions_only" and settings["position"] == "before_Q":
             raise OproError("instructions_only meta-prompts describe Q_begin, Q_end or A_begin positions")
-        for name in ("num_exemplars", "screen_margin"):
-            if getattr(self, name) < 0:
-                raise OproError(f"problem.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("scorer_max_tokens", "screen_top_k", "max_instruction_length"):
-            if getattr(self, name) < 1:
-                raise OproError(f"problem.{name} must be >= 1, got {getattr(self, name)}")
-        if self.train_limit is not None and self.train_limit < 1:
-            raise OproError(f"problem.train_limit must be >= 1, got {self.train_limit}")
-        if not 0.0 < self.screen_fraction <= 1.0:
-            raise OproError(f"problem.screen_fraction must be in (0, 1], got {self.screen_fraction}")
 
     # ---- data ---------------------------------------------------------------------------------------------
 

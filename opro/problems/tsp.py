@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from opro.config import Range
 from opro.errors import OproError
 from opro.problems.base import Invalid
 from opro.solvers import (
@@ -25,6 +26,12 @@ from opro.solvers import (
     two_opt,
 )
 from opro.tsplib import distance_matrix, load_tsplib
+
+#: Most nodes of an instance: the certified optimum (MILP over n(n-1)/2 edges) and a meta-prompt of n points
+#: (about 8 tokens each) still fit on a workstation.
+MAX_NODES = 2000
+#: Largest coord_range of a random instance (coordinates are integers in [-coord_range, coord_range]).
+MAX_COORD_RANGE = 1_000_000
 
 _TRACE = re.compile(r"<trace>(.*?)</trace>", re.DOTALL | re.IGNORECASE)
 _OPEN_TRACE = re.compile(r"<trace>([\d,\s]*)", re.IGNORECASE)
@@ -74,6 +81,8 @@ class TravelingSalesman:
 
     name = "tsp"
     minimize = True
+    TEMPLATE_FIELDS: ClassVar[tuple[str, ...]] = ("points",)
+    LIMITS: ClassVar[dict[str, Range]] = {"n": Range(3, MAX_NODES), "coord_range": Range(1, MAX_COORD_RANGE)}
 
     def __post_init__(self) -> None:
         if self.instance:
@@ -82,9 +91,9 @@ class TravelingSalesman:
             self.coords = loaded.coords
             self.edge_weight_type = loaded.edge_weight_type
             self.n = len(loaded.coords)
+            if self.n > MAX_NODES:
+                raise OproError(f"{self.instance}: tsp takes at most {MAX_NODES} nodes, the file has {self.n}")
         else:
-            if self.n < 3:
-                raise OproError(f"tsp needs n >= 3 nodes, got {self.n}")
             rng = np.random.default_rng(self.seed)
             low, high = -self.coord_range, self.coord_range
             self.coords = rng.integers(low, high, size=(self.n, 2), endpoint=True).astype(np.float64)

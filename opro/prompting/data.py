@@ -89,13 +89,19 @@ def load_examples(dataset: str, split: str = "train", data: str | None = None,
         raise OproError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
     if dataset == "bbh" and bbh_task not in BBH_TASKS:
         raise OproError(f"unknown BBH task {bbh_task!r} (problem.bbh_task); known: {', '.join(BBH_TASKS)}")
-    records = _local_records(dataset, split, Path(data).expanduser(), bbh_task) if data else _hub_records(
-        dataset, split, bbh_task)
+    if data:
+        source = _local_file(dataset, split, Path(data).expanduser(), bbh_task)
+        records = read_records(source)
+    else:
+        source, records = f"the hub's {HUB[dataset][0]}", _hub_records(dataset, split, bbh_task)
     kind = answer_kind(dataset, bbh_task)
     name = f"bbh-{bbh_task}" if dataset == "bbh" else dataset
     examples = []
     for index, record in enumerate(records):
-        question, answer = _question_answer(dataset, record)
+        try:
+            question, answer = _question_answer(dataset, record)
+        except OproError as error:
+            raise OproError(f"data {source}: record {index + 1}: {error}") from None
         digest = hashlib.sha256(question.encode()).hexdigest()[:8]
         examples.append(Example(f"{name}/{split}/{index}/{digest}", index, question, answer, kind))
     if not examples:
@@ -130,7 +136,8 @@ def _hub_records(dataset: str, split: str, bbh_task: str | None) -> list[dict[st
             f"or --set problem.data=PATH") from error
 
 
-def _local_records(dataset: str, split: str, path: Path, bbh_task: str | None) -> list[dict[str, Any]]:
+def _local_file(dataset: str, split: str, path: Path, bbh_task: str | None) -> Path:
+    """The file of a split: `path` itself, or the file of the reference layout in the folder `path`."""
     if path.is_dir():
         names = [n.format(split=split, task=bbh_task) for n in LOCAL_FILES[dataset]]
         nested = [f"{dataset}/{n}" for n in names]
@@ -140,11 +147,12 @@ def _local_records(dataset: str, split: str, path: Path, bbh_task: str | None) -
         path = found
     elif not path.is_file():
         raise OproError(f"data file not found: {path}")
-    return read_records(path)
+    return path
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Rows of a .jsonl, .json (a list, or BBH's {"examples": [...]}), .parquet or headerless .tsv file."""
+def read_records(path: Path) -> list[Any]:
+    """Rows of a .jsonl, .json (a list, one object, or BBH's {"examples": [...]}), .parquet or headerless .tsv
+    file (question, answer[, rationale]). Each row is checked by `_question_answer`."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
@@ -155,37 +163,70 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             import pandas as pd
 
             frame = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False)
+            if frame.shape[1] < 2:
+                raise OproError(f"data file {path}: line 1 has {frame.shape[1]} column; expected question<TAB>answer")
             return [{"question": row[0], "answer": row[1]} for row in frame.itertuples(index=False)]
-        text = path.read_text(encoding="utf-8")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:  # JSON lines (.jsonl, and AQuA's .json)
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        text = path.read_bytes().decode("utf-8")
+        if suffix == ".jsonl":
+            data = _json_lines(text, path)
+        else:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError:  # JSON lines (AQuA's .json)
+                data = _json_lines(text, path)
     except (OSError, ValueError, ImportError) as error:
-        raise OproError(f"unreadable data file {path}: {error}") from error
-    if isinstance(data, dict) and "examples" in data:
-        data = data["examples"]
+        reason = f"not UTF-8 text (byte {error.start})" if isinstance(error, UnicodeDecodeError) else str(error)
+        raise OproError(f"unreadable data file {path}: {reason.splitlines()[0] if reason else type(error).__name__}") \
+            from None
+    if isinstance(data, dict):
+        data = data["examples"] if "examples" in data else [data]  # BBH's layout, or a file of one record
     if not isinstance(data, list):
-        raise OproError(f"data file {path}: expected a list of examples")
+        raise OproError(f"data file {path}: expected a list of examples, got {type(data).__name__}")
     return data
 
 
+def _json_lines(text: str, path: Path) -> list[Any]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise OproError(f"data file {path}: line {number} is not JSON: {error}") from None
+    return rows
+
+
 def _question_answer(dataset: str, record: dict[str, Any]) -> tuple[str, str]:
-    """(question, gold answer) of one record in any of the supported layouts."""
+    """(question, gold answer) of one record in any of the supported layouts; a one-line OproError for a record
+    that is not an object, lacks the fields, or has an empty question or answer."""
+    if not isinstance(record, dict):
+        raise OproError(f"expected an object with a question and an answer, got {_short(record)}")
+
     def first(*keys: str) -> Any:
         for key in keys:
             if key in record and record[key] is not None:
-                return record[key]
-        raise OproError(f"a {dataset} example has none of the fields {', '.join(keys)}: {sorted(record)}")
+                value = record[key]
+                if isinstance(value, str | int | float) and not str(value).strip():
+                    raise OproError(f"the field {key!r} is empty")
+                return value
+        raise OproError(f"a {dataset} example has none of the fields {', '.join(keys)}: {sorted(map(str, record))}")
 
     if dataset == "aqua":
-        options = "\n".join("(" + str(o).strip() for o in first("options"))
+        choices = first("options")
+        if not isinstance(choices, list | tuple | np.ndarray) or len(choices) == 0 or not all(
+                isinstance(o, str) for o in choices):
+            raise OproError(f"'options' must be a non-empty list of strings like \"A)12\", got {_short(choices)}")
+        options = "\n".join("(" + o.strip() for o in choices)
         question = f"{str(first('question')).strip()}\n{options}\nWhat's the answer in (A) (B) (C) (D) (E)?"
         return question, f"({str(first('correct', 'answer')).strip()})"
     question = str(first("question", "input", "sQuestion", "Question")).strip()
     answer = first("answer", "target", "lSolutions", "final_ans")
     if isinstance(answer, list | tuple | np.ndarray):
+        if len(answer) == 0:
+            raise OproError("the answer list is empty")
         answer = answer[0]
+    if not isinstance(answer, str | int | float | np.integer | np.floating):  # a bool is an int: "True"
+        raise OproError(f"the answer must be text or a number, got {_short(answer)}")
     if isinstance(answer, float) and answer.is_integer():
         answer = int(answer)
     answer = str(answer).strip()
@@ -193,4 +234,11 @@ def _question_answer(dataset: str, record: dict[str, Any]) -> tuple[str, str]:
         answer = answer.split("####")[-1].strip()
     if dataset in ("gsm8k", "multiarith"):
         answer = answer.replace(",", "")
+    if not answer or not question:
+        raise OproError("empty " + ("answer" if not answer else "question"))
     return question, answer
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

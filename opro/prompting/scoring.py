@@ -24,6 +24,7 @@ from opro.llm import LLM, Request
 from opro.llm.cache import OPERATIONAL_KEYS, default_cache_path, thread_connection
 from opro.prompting.data import Example
 from opro.prompting.extract import extract_answer, is_correct
+from opro.results import prepare_output
 
 POSITIONS = ("before_Q", "Q_begin", "Q_end", "A_begin")
 
@@ -102,10 +103,9 @@ class ScoreCache:
     INSERT OR IGNORE: concurrent writers of the same key agree, since decoding is greedy)."""
 
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path else default_score_cache_path()
+        self.path = prepare_output(Path(path) if path else default_score_cache_path(), "score cache", folder=False)
         self._local = threading.local()  # one connection per thread
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connection() as db:
                 db.execute(SCHEMA)
         except (OSError, sqlite3.Error) as error:

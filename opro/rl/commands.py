@@ -35,8 +35,10 @@ def rl() -> None:
 @click.option("--max-pairs", type=int, default=4, show_default=True, help="DPO: pairs per meta-prompt at most.")
 def export(run_dirs: tuple[str, ...], fmt: str, out: str, max_pairs: int) -> None:
     """Write the runs' meta-prompts as a GRPO, DPO or SFT dataset."""
+    from opro.results import prepare_output
     from opro.rl.export import export_runs
 
+    prepare_output(Path(out), "--out", folder=False, create=False)
     count = export_runs([Path(d) for d in run_dirs], fmt, Path(out), max_pairs)
     click.echo(f"{count} {fmt} rows -> {out}")
 
@@ -74,6 +76,10 @@ def train(model: str, algo: str, task: str, sizes: str, data: str | None, output
     wrong = [k for k in given if k not in fields]
     if wrong:
         raise OproError(f"--{wrong[0].replace('_', '-')} is not a {algo} setting")
+    if output_dir:
+        from opro.results import prepare_output
+
+        prepare_output(Path(output_dir), "--out", folder=True, create=False)
     config = CONFIGS[algo](model=model, output_dir=output_dir or "", task=task, sizes=_sizes(sizes), data=data,
                            **given)
     out = run_training(algo, config)
@@ -106,6 +112,9 @@ def tune(out: str, **options) -> None:
 @click.option("--dtype", type=click.Choice(["f32", "f16"]), default="f32", show_default=True)
 def export_gguf(adapter: str, out: str, dtype: str) -> None:
     """Write a LoRA adapter (`opro rl train --lora-rank`) as a GGUF adapter for the llamacpp: backend."""
+    from opro.extras import require
+
+    require("gguf", "safetensors", extra="rl", feature="opro rl export-gguf")
     from opro.rl.lora import export_gguf as write
 
     written = write(Path(adapter.removeprefix("hf:")), Path(out), dtype)
@@ -118,8 +127,10 @@ def export_gguf(adapter: str, out: str, dtype: str) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output HF model directory.")
 def convert(model: str, out: str) -> None:
     """Save a GGUF model (dequantized) as a normal Hugging Face model directory."""
+    from opro.results import prepare_output
     from opro.rl.convert import convert_gguf
 
+    prepare_output(Path(out), "--out", folder=True, create=False)
     click.echo(f"saved -> {convert_gguf(model, Path(out))}  (use it with --model hf:{out})")
 
 
@@ -140,12 +151,14 @@ def evaluate(base: str, tuned: str, task: str, sizes: str, prompts: int, samples
     """Base against tuned on held-out meta-prompts: valid and improvement rates, mean reward; table and plot."""
     import time
 
+    from opro.results import prepare_output
     from opro.rl.evaluate import evaluate as run_eval
     from opro.rl.evaluate import to_markdown
 
     if min(prompts, samples, max_tokens) < 1 or runs < 0:
         raise OproError("--prompts, --samples and --max-tokens must be >= 1, --runs >= 0")
     target = Path(out) if out else Path("results") / ("rl-eval-" + time.strftime("%Y%m%d-%H%M%S"))
+    prepare_output(target, "--out", folder=True, create=False)
     reports = run_eval({"base": base, "tuned": tuned}, task, target, prompts, samples, seed, _sizes(sizes),
                        max_tokens, runs=runs, steps=steps)
     click.echo(to_markdown(reports))

@@ -12,11 +12,13 @@ import json
 from pathlib import Path
 
 from opro.errors import OproError
+from opro.extras import require
 from opro.llm.models import resolve_gguf
 
 
 def convert_gguf(model: str, out: Path) -> Path:
     """Write `model` (`smollm2`, `llamacpp:...` or a .gguf path) to `out` as safetensors, config and tokenizer."""
+    require("torch", "transformers", "gguf", extra="rl", feature="opro rl convert")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from opro.config import RunConfig
 from opro.errors import OproError
+from opro.extras import require
 from opro.results import RunDir, StepRow
 
 ONLINE_ALGORITHMS = ("grpo", "dpo")
@@ -129,6 +130,7 @@ def run_online(config: RunConfig, rl: OnlineRLConfig, run_id: str | None = None,
 
     if not config.optimizer.spec.startswith("hf:"):
         raise OproError(f"--rl-every needs an hf:DIR optimizer (a model it can train), got {config.optimizer.spec}")
+    require("torch", "transformers", "trl", "datasets", extra="rl", feature="--rl-every")
     llm = build_llm(config.optimizer.spec, {"threads": config.optimizer.threads, "sampling": config.optimizer.sampling,
                                             "cache": False})
     hook = OnlineRL(llm, rl, config.seed)

@@ -25,9 +25,11 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from opro.config import MAX_SEED, Range, check_ranges
 from opro.errors import OproError
+from opro.extras import require
 from opro.rl.episodes import HISTORIES, TRAINING_SEEDS, Episode, fresh_episodes
 from opro.rl.export import TARGETS, load_rows, sft_rows, solver_pairs
 
@@ -71,6 +73,12 @@ class TrainConfig:
     lora_targets: str = "all-linear"
     """Modules that get an adapter: `all-linear`, or comma-separated names (q_proj,v_proj)."""
 
+    LIMITS: ClassVar[dict[str, Range]] = {
+        "steps": Range(1, 10_000_000), "learning_rate": Range(0, 1, above=True), "batch_size": Range(1, 4096),
+        "seed": Range(0, MAX_SEED), "threads": Range(1, 4096), "save_steps": Range(1, None),
+        "logging_steps": Range(1, None), "lora_rank": Range(0, 4096), "lora_alpha": Range(0, None, above=True),
+    }
+
 
 @dataclass
 class SFTTrainConfig(TrainConfig):
@@ -82,6 +90,8 @@ class SFTTrainConfig(TrainConfig):
     target: str = "optimum"
     """The answer taught: `optimum` (certified TSP optimum, integer least squares) or `neighbor`, the best
     unseen neighbour of the best solution shown (a 2-opt move; a small (w, b) step), one steepest-descent step."""
+
+    LIMITS: ClassVar[dict[str, Range]] = {**TrainConfig.LIMITS, "max_length": Range(1, 10_000_000)}
 
 
 @dataclass
@@ -98,6 +108,11 @@ class GRPOTrainConfig(TrainConfig):
     beta: float = 0.04
     """KL coefficient to the starting model (the RLHF anchor; TRL's default is 0, no anchor)."""
 
+    LIMITS: ClassVar[dict[str, Range]] = {
+        **TrainConfig.LIMITS, "num_generations": Range(2, 1024), "max_completion_length": Range(1, 1_000_000),
+        "temperature": Range(0, 5), "beta": Range(0, 1000),
+    }
+
 
 @dataclass
 class DPOTrainConfig(TrainConfig):
@@ -107,6 +122,9 @@ class DPOTrainConfig(TrainConfig):
     beta: float = 0.1
     """KL strength of DPO's implicit reward (higher keeps closer to the reference model)."""
     max_length: int = 1024
+
+    LIMITS: ClassVar[dict[str, Range]] = {**TrainConfig.LIMITS, "beta": Range(0, 1000, above=True),
+                                          "max_length": Range(1, 10_000_000)}
 
 
 CONFIGS: dict[str, type[TrainConfig]] = {"sft": SFTTrainConfig, "grpo": GRPOTrainConfig, "dpo": DPOTrainConfig}
@@ -133,10 +151,7 @@ def check_config(algo: str, config: TrainConfig) -> None:
     """Refuse settings no trainer can use, before anything loads."""
     if algo not in ALGORITHMS:
         raise OproError(f"unknown algorithm {algo!r}; known: {', '.join(ALGORITHMS)}")
-    if config.steps < 1 or config.batch_size < 1:
-        raise OproError("--steps and --batch-size must be >= 1")
-    if config.lora_rank < 0 or (config.lora_alpha is not None and not config.lora_alpha > 0):
-        raise OproError("--lora-rank must be >= 0 and --lora-alpha > 0")
+    check_ranges(config, "")
     if config.history not in HISTORIES:
         raise OproError(f"unknown history {config.history!r}; known: {', '.join(HISTORIES)}")
     if getattr(config, "target", "optimum") not in TARGETS:
@@ -164,6 +179,7 @@ def load_model(source: Path, config: TrainConfig, dtype: Any) -> Any:
 def train(algo: str, config: TrainConfig) -> Path:
     """Train and save; returns the output directory."""
     check_config(algo, config)
+    require("torch", "transformers", "trl", "datasets", "peft", extra="rl", feature=f"opro rl train --algo {algo}")
     source = model_dir(config.model)
     out = Path(config.output_dir or f"results/rl/{algo}-{time.strftime('%Y%m%d-%H%M%S')}")
     import torch

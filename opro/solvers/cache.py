@@ -2,14 +2,16 @@
 
 The key is sha256 over the matrix dtype, shape and bytes (C order) plus `key_extra` (e.g. the distance
 type). Files live in `$OPRO_CACHE_DIR/tsp_optimal` when that variable is set, else
-`~/.cache/opro/tsp_optimal`. Only certified results are stored; a cached file is trusted only when its
-tour is a permutation whose recomputed length matches.
+`~/.cache/opro/tsp_optimal`. Only certified, finite, non-negative results are stored; a cached file is
+trusted only when its length is finite and non-negative and its tour is a permutation whose recomputed
+length matches. Any other file is a miss: the optimum is recomputed and the file overwritten.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -45,7 +47,7 @@ def _load(path: Path, dist: np.ndarray) -> OptimalTour | None:
         seconds = float(data.get("seconds", 0.0))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    if not is_permutation(tour, dist.shape[0]):
+    if not is_valid_optimum(length) or not is_permutation(tour, dist.shape[0]):
         return None
     if abs(tour_length(dist, tour) - length) > 1e-9 * max(1.0, abs(length)):
         return None
@@ -89,6 +91,11 @@ def cached_optimal(
     if path.is_file() and (hit := _load(path, d)) is not None:
         return hit
     result = solve_optimal(d, time_limit=time_limit)
-    if result.certified:
-        _store(path, result)
+    if result.certified and is_valid_optimum(result.length):
+        _store(path, result)  # over a bad entry, if there was one
     return result
+
+
+def is_valid_optimum(length: float) -> bool:
+    """A tour length that may be certified or cached: finite and not negative."""
+    return math.isfinite(length) and length >= 0

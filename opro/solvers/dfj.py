@@ -86,14 +86,17 @@ def subtour_cut(nodes: np.ndarray, n: int) -> Cut:
     return Cut(tuple(int(v) for v in s))
 
 
-def _stoer_wagner_sets(w: np.ndarray, threshold: float) -> list[np.ndarray]:
-    """Node sets of every Stoer-Wagner cut-of-the-phase lighter than threshold (includes the min cut)."""
+def _stoer_wagner_sets(w: np.ndarray, threshold: float, deadline: float | None = None) -> list[np.ndarray]:
+    """Node sets of every Stoer-Wagner cut-of-the-phase lighter than threshold (includes the min cut); the
+    ones found so far when the deadline passes (each is a valid cut)."""
     w = w.copy()
     n = len(w)
     groups = [[i] for i in range(n)]
     alive = np.ones(n, dtype=bool)
     found = []
     for _ in range(n - 1):
+        if deadline is not None and time.monotonic() > deadline:
+            break
         idx = np.flatnonzero(alive)
         added = ~alive
         added[idx[0]] = True
@@ -139,7 +142,7 @@ def _blossoms(prob: Problem, x: np.ndarray) -> list[Cut]:
     return found
 
 
-def separate(prob: Problem, x: np.ndarray) -> list[Cut]:
+def separate(prob: Problem, x: np.ndarray, deadline: float | None = None) -> list[Cut]:
     """Violated cuts for an LP solution x over all edges: subtours first, then blossoms."""
     support = x > _TOL
     comps = components(prob.n, prob.iu[support], prob.ju[support])
@@ -148,7 +151,7 @@ def separate(prob: Problem, x: np.ndarray) -> list[Cut]:
     w = np.zeros((prob.n, prob.n))
     w[prob.iu, prob.ju] = x
     w += w.T
-    sets = _stoer_wagner_sets(w, 2.0 - 1e-4)
+    sets = _stoer_wagner_sets(w, 2.0 - 1e-4, deadline)
     return [subtour_cut(s, prob.n) for s in sets] if sets else _blossoms(prob, x)
 
 
@@ -177,7 +180,9 @@ def lp_phase(prob: Problem, cuts: dict[Cut, None], deadline: float) -> tuple[flo
         )
         if res.status != 0:
             return None
-        new = [cut for cut in separate(prob, res.x) if cut not in cuts and len(cut.nodes) > 1]
+        new = [cut for cut in separate(prob, res.x, deadline) if cut not in cuts and len(cut.nodes) > 1]
+        if time.monotonic() > deadline:
+            return None  # the separation ran out of time: no proven bound
         if not new:
             break
         cuts.update(dict.fromkeys(new))

@@ -16,6 +16,7 @@ tolerances), or for Held-Karp. Lengths are in the units of the distance matrix.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -51,8 +52,13 @@ class OptimalTour:
     stats: dict[str, float] = field(default_factory=dict)
 
 
-def held_karp(dist: np.ndarray) -> tuple[float, list[int]]:
-    """Optimal (length, tour) by Held-Karp bitmask DP, vectorized per subset size; n <= 16."""
+class OutOfTime(Exception):
+    """Held-Karp's deadline passed before the table was complete."""
+
+
+def held_karp(dist: np.ndarray, deadline: float | None = None) -> tuple[float, list[int]]:
+    """Optimal (length, tour) by Held-Karp bitmask DP, vectorized per subset size; n <= 16. Raises OutOfTime
+    when `deadline` (a time.monotonic() value) passes between subset sizes."""
     d = np.asarray(check_dist(dist), dtype=np.float64)
     n = d.shape[0]
     if n > HELD_KARP_MAX_N:
@@ -69,6 +75,8 @@ def held_karp(dist: np.ndarray) -> tuple[float, list[int]]:
     masks = np.arange(full)
     popcount = np.bitwise_count(masks)
     for size in range(1, m):
+        if deadline is not None and time.monotonic() > deadline:
+            raise OutOfTime
         layer = masks[popcount == size]
         cand = dp[layer][:, :, None] + dm[None, :, :]  # [mask, last k, next j]
         best_k = cand.argmin(axis=1)
@@ -155,12 +163,20 @@ def solve_optimal(dist: np.ndarray, time_limit: float = 600.0, method: str = "au
     n = d.shape[0]
     if method not in METHODS:
         raise OproError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
-    if not np.allclose(d, d.T) or not np.all(np.isfinite(d)):
-        raise OproError("solve_optimal needs a finite symmetric distance matrix")
+    if not np.all(np.isfinite(d)) or not np.allclose(d, d.T) or (d < 0).any():
+        raise OproError("solve_optimal needs a finite, symmetric, non-negative distance matrix")
     if n <= 3:
         length = tour_length(d, list(range(n)))
         return OptimalTour(length, list(range(n)), True, "trivial", time.monotonic() - start, length)
     if method == "held_karp" or (method == "auto" and n <= AUTO_HELD_KARP_N):
-        length, tour = held_karp(d)
+        try:
+            length, tour = held_karp(d, start + time_limit)
+        except OutOfTime:
+            tour = local_search(d, seed=seed, restarts=1, kicks=0)
+            length = tour_length(d, tour)
+            return OptimalTour(length, tour, False, "held_karp", time.monotonic() - start, -np.inf, length)
         return OptimalTour(length, tour, True, "held_karp", time.monotonic() - start, length)
-    return _solve_dfj(d, time_limit, seed, start)
+    result = _solve_dfj(d, time_limit, seed, start)
+    if result.certified and not (np.isfinite(result.length) and result.length >= 0):
+        return dataclasses.replace(result, certified=False)
+    return result

@@ -2,7 +2,9 @@
 
 All functions take an (n, n) symmetric distance matrix and return a tour (list[int], a permutation of
 range(n)) rotated to start at node 0. Local search moves are applied only when they shorten the tour by
-more than a tiny relative tolerance, so every loop terminates.
+more than a tiny relative tolerance, so every loop terminates. `time_limit` (seconds, where a function
+takes one) is checked inside every long loop: when it runs out, the best valid tour reached so far is
+returned (farthest insertion appends the nodes it has not placed yet).
 """
 
 from __future__ import annotations
@@ -18,6 +20,16 @@ from opro.solvers.tours import check_dist, is_permutation, rotate_to_zero
 
 def _as_float(dist: np.ndarray) -> np.ndarray:
     return np.asarray(check_dist(dist), dtype=np.float64)
+
+
+def deadline_after(time_limit: float | None) -> float | None:
+    """The time.monotonic() value at which `time_limit` seconds from now run out (None: no limit)."""
+    return None if time_limit is None else time.monotonic() + time_limit
+
+
+def late(deadline: float | None) -> bool:
+    """Whether the deadline (a time.monotonic() value; None: none) has passed."""
+    return deadline is not None and time.monotonic() > deadline
 
 
 def _eps(d: np.ndarray) -> float:
@@ -50,7 +62,7 @@ def nearest_neighbor(dist: np.ndarray, start: int = 0) -> list[int]:
     return rotate_to_zero(tour)
 
 
-def farthest_insertion(dist: np.ndarray) -> list[int]:
+def farthest_insertion(dist: np.ndarray, time_limit: float | None = None) -> list[int]:
     """Farthest insertion as in the OPRO paper.
 
     Starts from the one-node tour [0] (so the first pick is the node farthest from 0). Each step takes
@@ -59,10 +71,13 @@ def farthest_insertion(dist: np.ndarray) -> list[int]:
     """
     d = _as_float(dist)
     n = d.shape[0]
+    deadline = deadline_after(time_limit)
     tour = [0]
     unvisited = np.ones(n, dtype=bool)
     unvisited[0] = False
     while len(tour) < n:
+        if late(deadline):
+            return tour + [int(k) for k in np.flatnonzero(unvisited)]
         t = np.asarray(tour)
         nx = np.roll(t, -1)
         cand = np.flatnonzero(unvisited)
@@ -131,50 +146,54 @@ def _apply_or_opt(t: np.ndarray, seg_len: int, i: int, j: int, rev: bool) -> np.
     return np.asarray(rest[:at] + (seg[::-1] if rev else seg) + rest[at:], dtype=np.intp)
 
 
-def _two_opt(d: np.ndarray, t: np.ndarray, eps: float) -> tuple[np.ndarray, bool]:
-    """Best-improvement 2-opt until no move gains more than eps; returns (tour, improved)."""
+def _two_opt(d: np.ndarray, t: np.ndarray, eps: float, deadline: float | None = None) -> tuple[np.ndarray, bool]:
+    """Best-improvement 2-opt until no move gains more than eps (or the deadline); returns (tour, improved)."""
     improved = False
     if len(t) < 4:
         return t, improved
     every = np.arange(len(t))
-    while True:
+    while not late(deadline):
         delta, i, j = _two_opt_block(d, t, every)
         if delta >= -eps:
             return t, improved
         t, improved = _apply_two_opt(t, i, j), True
+    return t, improved
 
 
-def _or_opt(d: np.ndarray, t: np.ndarray, eps: float) -> tuple[np.ndarray, bool]:
-    """Best-improvement Or-opt until no move gains more than eps; returns (tour, improved)."""
+def _or_opt(d: np.ndarray, t: np.ndarray, eps: float, deadline: float | None = None) -> tuple[np.ndarray, bool]:
+    """Best-improvement Or-opt until no move gains more than eps (or the deadline); returns (tour, improved)."""
     improved = False
     if len(t) < 5:
         return t, improved
     every = np.arange(len(t))
-    while True:
+    while not late(deadline):
         delta, move = _or_opt_block(d, t, every, every)
         if delta >= -eps:
             return t, improved
         t, improved = _apply_or_opt(t, *move), True
+    return t, improved
 
 
-def _two_opt_or_opt(d: np.ndarray, t: np.ndarray, eps: float) -> np.ndarray:
-    """Alternate 2-opt and Or-opt until neither finds an improving move."""
-    t, _ = _two_opt(d, t, eps)
-    while True:
-        t, improved = _or_opt(d, t, eps)
+def _two_opt_or_opt(d: np.ndarray, t: np.ndarray, eps: float, deadline: float | None = None) -> np.ndarray:
+    """Alternate 2-opt and Or-opt until neither finds an improving move (or the deadline passes)."""
+    t, _ = _two_opt(d, t, eps, deadline)
+    while not late(deadline):
+        t, improved = _or_opt(d, t, eps, deadline)
         if not improved:
             return t
-        t, improved = _two_opt(d, t, eps)
+        t, improved = _two_opt(d, t, eps, deadline)
         if not improved:
             return t
+    return t
 
 
-def _focused_descent(d: np.ndarray, t: np.ndarray, dirty: np.ndarray, eps: float) -> np.ndarray:
+def _focused_descent(d: np.ndarray, t: np.ndarray, dirty: np.ndarray, eps: float,
+                     deadline: float | None = None) -> np.ndarray:
     """2-opt + Or-opt restricted to moves touching 'dirty' nodes (bool mask; endpoints of every applied
     move become dirty). Cost O(k n) per move instead of O(n^2); the result may miss distant moves."""
     n = len(t)
     dirty = dirty.copy()
-    while dirty.any():
+    while dirty.any() and not late(deadline):
         pos = np.empty(n, dtype=np.intp)
         pos[t] = np.arange(n)
         at = pos[np.flatnonzero(dirty)]
@@ -197,24 +216,28 @@ def _focused_descent(d: np.ndarray, t: np.ndarray, dirty: np.ndarray, eps: float
     return t
 
 
-def two_opt(dist: np.ndarray, tour: Sequence[int] | None = None) -> list[int]:
+def two_opt(dist: np.ndarray, tour: Sequence[int] | None = None, time_limit: float | None = None) -> list[int]:
     """Best-improvement 2-opt from `tour` (default: nearest neighbour) to a 2-opt local optimum."""
     d = _as_float(dist)
-    t, _ = _two_opt(d, _start_tour(d, tour), _eps(d))
+    deadline = deadline_after(time_limit)
+    t, _ = _two_opt(d, _start_tour(d, tour), _eps(d), deadline)
     return rotate_to_zero(t)
 
 
-def or_opt(dist: np.ndarray, tour: Sequence[int] | None = None) -> list[int]:
+def or_opt(dist: np.ndarray, tour: Sequence[int] | None = None, time_limit: float | None = None) -> list[int]:
     """Best-improvement Or-opt (move a segment of 1-3 nodes, possibly reversed) to a local optimum."""
     d = _as_float(dist)
-    t, _ = _or_opt(d, _start_tour(d, tour), _eps(d))
+    deadline = deadline_after(time_limit)
+    t, _ = _or_opt(d, _start_tour(d, tour), _eps(d), deadline)
     return rotate_to_zero(t)
 
 
-def two_opt_or_opt(dist: np.ndarray, tour: Sequence[int] | None = None) -> list[int]:
+def two_opt_or_opt(dist: np.ndarray, tour: Sequence[int] | None = None,
+                   time_limit: float | None = None) -> list[int]:
     """2-opt and Or-opt alternated until the tour is locally optimal for both neighbourhoods."""
     d = _as_float(dist)
-    return rotate_to_zero(_two_opt_or_opt(d, _start_tour(d, tour), _eps(d)))
+    deadline = deadline_after(time_limit)
+    return rotate_to_zero(_two_opt_or_opt(d, _start_tour(d, tour), _eps(d), deadline))
 
 
 def _double_bridge(t: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -252,21 +275,21 @@ def local_search(
     eps = _eps(d)
     rng = np.random.default_rng(seed)
     n_kicks = max(100, 3 * n) if kicks is None else kicks
-    deadline = None if time_limit is None else time.monotonic() + time_limit
+    deadline = deadline_after(time_limit)
     best, best_len = None, np.inf
     for r in range(restarts):
         start = 0 if r == 0 else int(rng.integers(n))
-        cur = _two_opt_or_opt(d, np.asarray(nearest_neighbor(d, start), dtype=np.intp), eps)
+        cur = _two_opt_or_opt(d, np.asarray(nearest_neighbor(d, start), dtype=np.intp), eps, deadline)
         cur_len = float(d[cur, np.roll(cur, -1)].sum())
         for _ in range(n_kicks if n >= 5 else 0):
-            if deadline is not None and time.monotonic() > deadline:
+            if late(deadline):
                 break
-            cand = _focused_descent(d, *_double_bridge(cur, rng), eps)
+            cand = _focused_descent(d, *_double_bridge(cur, rng), eps, deadline)
             cand_len = float(d[cand, np.roll(cand, -1)].sum())
             if cand_len < cur_len - eps:
                 cur, cur_len = cand, cand_len
         if cur_len < best_len:
             best, best_len = cur, cur_len
-        if deadline is not None and time.monotonic() > deadline:
+        if late(deadline):
             break
-    return rotate_to_zero(_two_opt_or_opt(d, best, eps))
+    return rotate_to_zero(_two_opt_or_opt(d, best, eps, deadline))
