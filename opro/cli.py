@@ -428,10 +428,13 @@ def tasks() -> None:
 @cli.command("fetch-model")
 def fetch_model() -> None:
     """Download the default model (SmolLM2-135M-Instruct GGUF) into the user cache, or verify the cached file's
-    sha256 and fetch it again when it does not match."""
-    from opro.llm.models import verify_default_model
+    sha256 and fetch it again when it does not match; then check the tuned adapter of llamacpp:smollm2-opro,
+    which ships in the package, against its sha256."""
+    from opro.llm.models import tuned_adapter_path, verify_default_model
 
-    click.echo(str(verify_default_model()))
+    base = verify_default_model()
+    click.echo(f"smollm2: {base}")
+    click.echo(f"smollm2-opro: {base} + {tuned_adapter_path()}")
 
 
 class _Progress:

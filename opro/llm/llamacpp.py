@@ -23,9 +23,14 @@ from opro.errors import OproError
 from opro.llm.base import Completion, Request
 from opro.llm.models import resolve_model, sha256_file
 
+#: The request that times each thread count: a short prompt and 16 greedy tokens.
+PROBE = {"messages": [{"role": "user", "content": "Count from 1 to 20."}], "temperature": 0.0, "max_tokens": 16,
+         "ignore_eos": True, "cache_prompt": False}
+
 
 class LlamaCppLLM:
-    """An embedded llama.cpp server. `threads` defaults to the machine's cores; `n_ctx` is the context
+    """An embedded llama.cpp server. `threads` defaults to the faster now of all cores and one fewer (timed at
+    start-up, see `_fastest`); `n_ctx` is the context
     shared by all slots; `parallel` is the number of slots decoding at once; `lora` is a GGUF LoRA adapter
     applied at scale 1 (in addition to the one a model name such as smollm2-opro brings)."""
 
@@ -40,37 +45,66 @@ class LlamaCppLLM:
         poll: int = 0,
         lora: str | None = None,
     ) -> None:
-        import xllamacpp
-
         self.path, adapter = resolve_model(model)
         self.adapters = [a for a in (adapter, Path(lora).expanduser() if lora else None) if a is not None]
         for path in self.adapters:
             if not path.is_file():
                 raise OproError(f"LoRA adapter not found: {path}")
         self.spec = f"llamacpp:{model or 'smollm2'}"
-        self.threads = threads or os.cpu_count() or 1
         self.n_ctx, self.parallel, self.cache_prompt = n_ctx, parallel, cache_prompt
         self.sampling = dict(sampling or {})
         self.poll = poll
+        self.thread_probe: dict[int, float] = {}
+        if threads:
+            self.threads, self.server = threads, self._start(threads)
+        else:
+            self.threads, self.server = self._fastest(os.cpu_count() or 1)
+        self._sha256: str | None = None
+        self._adapter_sha256: list[str] | None = None
+        self._lock = threading.Lock()
+
+    def _start(self, threads: int) -> Any:
+        """A llama.cpp server on `threads` threads."""
+        import xllamacpp
+
         params = xllamacpp.CommonParams()
         params.model.path = str(self.path)
-        params.n_ctx = n_ctx * parallel  # each slot gets n_ctx tokens
-        params.n_parallel = parallel
-        params.cpuparams.n_threads = self.threads
-        params.cpuparams_batch.n_threads = self.threads
+        params.n_ctx = self.n_ctx * self.parallel  # each slot gets n_ctx tokens
+        params.n_parallel = self.parallel
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
         # llama.cpp's worker threads busy-wait by default (poll 50). With any other process on the cores that
         # collapses throughput (2.7 vs 58 tokens/s measured on 2 cores); poll 0 sleeps instead.
-        params.cpuparams.poll = params.cpuparams_batch.poll = poll
+        params.cpuparams.poll = params.cpuparams_batch.poll = self.poll
         params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(path), 1.0) for path in self.adapters]
         params.warmup = False
         params.verbosity = -1  # llama.cpp's own logging would flood the terminal
         try:
-            self.server = xllamacpp.Server(params)
+            return xllamacpp.Server(params)
         except Exception as error:  # the binding raises plain exceptions for unloadable files
             raise OproError(f"llama.cpp could not load {self.path}: {error}") from error
-        self._sha256: str | None = None
-        self._adapter_sha256: list[str] | None = None
-        self._lock = threading.Lock()
+
+    def _fastest(self, cores: int) -> tuple[int, Any]:
+        """The thread count that decodes fastest now, and its server: all cores, and one fewer, each timed on
+        the same few greedy tokens. llama.cpp's threads wait for each other after every operation, so when
+        another process holds a core, one thread fewer is often several times faster (benchmarks/README.md);
+        on idle cores all of them win. The timings are kept in `thread_probe` (seconds per count)."""
+        candidates = sorted({cores, max(1, cores - 1)}, reverse=True)
+        best: tuple[float, int, Any] | None = None
+        for threads in candidates:
+            server = self._start(threads)
+            if len(candidates) == 1:
+                return threads, server
+            started = time.perf_counter()
+            result = server.handle_chat_completions(PROBE)
+            seconds = time.perf_counter() - started
+            if "error" in result:
+                raise OproError(f"{self.spec}: {result['error'].get('message', result['error'])}")
+            self.thread_probe[threads] = round(seconds, 4)
+            if best is None or seconds < best[0]:
+                best = (seconds, threads, server)
+        assert best is not None
+        return best[1], best[2]
 
     @property
     def base_url(self) -> str:
@@ -120,6 +154,7 @@ class LlamaCppLLM:
             "model_sha256": self._sha256,
             **lora,
             "threads": self.threads,
+            **({"thread_probe": self.thread_probe} if self.thread_probe else {}),
             "n_ctx": self.n_ctx,
             "parallel": self.parallel,
             "cache_prompt": self.cache_prompt,

@@ -30,7 +30,7 @@ GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 TUNED_MODEL = "smollm2-opro"
 TUNED_ADAPTER = "smollm2-opro/adapter.gguf"
 #: sha256 of models/smollm2-opro/adapter.gguf as trained by `make tune` (see models/smollm2-opro/README.md).
-TUNED_ADAPTER_SHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
+TUNED_ADAPTER_SHA256 = "74c8c98e8b8222f73c174372db59f26260a3e244f717e0399ceb0f38b511c6f2"
 
 
 def cache_dir() -> Path:
