@@ -455,7 +455,10 @@ def report(path: str, out: str | None, screenshot_path: str | None) -> None:
 def _summary_line(summary: dict, path: Path) -> str:
     parts = [f"best {summary['best_score']:.6g}"]
     if summary["optimum"] is not None:
-        parts.append(f"optimum {summary['optimum']:.6g} (gap {summary['gap_percent']:.2f}%)")
+        gap = summary.get("gap_percent")
+        # an optimum of 0 has no percentage gap: the difference in the score's units instead
+        parts.append(f"optimum {summary['optimum']:.6g} (" + (f"gap {gap:.2f}%)" if gap is not None else
+                     f"difference {summary['best_score'] - summary['optimum']:.6g})"))
     rate = summary["valid_rate"]
     parts.append(f"{summary['steps_run']} steps, stop: {summary['stop_reason']}")
     parts.append("valid " + ("-" if rate is None else f"{rate:.0%}"))

@@ -32,7 +32,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import sys
 import time
 import tomllib
@@ -45,7 +44,7 @@ from typing import Any
 from opro.config import build_config
 from opro.errors import OproError
 from opro.problems import check_problem_settings
-from opro.results import environment, write_json_atomic
+from opro.results import environment, remove_unstarted, write_json_atomic
 from opro.stats import parse_seeds
 
 SWEEP_KEYS = {"name", "task", "description", "results", "set", "axes", "cells", "resources"}
@@ -220,8 +219,8 @@ def _run_or_resume(parent: Path, cell: dict[str, Any], sweep_name: str, threads:
         return None
     if (path / "state.json").is_file():
         return resume_run(path)[1]
-    if path.exists():
-        shutil.rmtree(path)
+    if path.exists():  # created but killed before its first state.json: start it over
+        remove_unstarted(path)
     overrides = dict(cell["overrides"])
     if threads is not None and not any(k in overrides for k in ("optimizer.threads", "llm.threads")):
         overrides["llm.threads"] = threads  # the cell's CPU share, so that cells do not oversubscribe
