@@ -1,5 +1,5 @@
-"""Resumes that start the embedded model (SmolLM2 on llama.cpp, one thread): a group with a repeat that never
-started resumes; a resume that samples still works after the checks."""
+"""Resumes that start the embedded model (SmolLM2 on llama.cpp, one thread): errors after it started shut it
+down and exit; a group with a repeat that never started resumes."""
 
 from __future__ import annotations
 
@@ -20,6 +20,20 @@ pytestmark = pytest.mark.slow
 
 def opro(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "opro.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_an_error_right_after_the_model_started_exits_2_without_hanging(tmp_path, default_model):
+    """The model is loaded (a step is left), then writing config.json fails before any request: the server,
+    destroyed before its task loop ran, used to wait for that loop forever (about every second try)."""
+    made = make_run(tmp_path / "made")
+    for attempt in range(4):
+        run = tmp_path / f"run{attempt}"
+        shutil.copytree(made, run)
+        (run / "config.json.tmp").mkdir()  # config.json cannot be rewritten for the new step limit
+        done = opro("run", "--resume", str(run), "--steps", "3", "--quiet", timeout=240)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines() == [f"opro: error: cannot write {run / 'config.json'}: Is a directory"]
+        assert (run / "candidates.csv").read_bytes() == (made / "candidates.csv").read_bytes()
 
 
 def test_a_group_resumes_when_a_repeat_never_started(tmp_path, default_model):

@@ -107,11 +107,13 @@ class CachedLLM:
         return {**self.inner.describe(), "cache": str(self.path)}
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
-        self.inner.close()
+        try:
+            db = getattr(self._local, "db", None)
+            if db is not None:
+                db.close()
+                self._local.db = None
+        finally:
+            self.inner.close()  # the model is shut down even when the cache file fails
 
 
 def _cacheable(request: Request) -> bool:

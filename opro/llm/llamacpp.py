@@ -55,10 +55,12 @@ class LlamaCppLLM:
         params.cpuparams.poll = params.cpuparams_batch.poll = poll
         params.warmup = False
         params.verbosity = -1  # llama.cpp's own logging would flood the terminal
+        params.endpoint_metrics = True  # a metrics request is answered by the task loop: see _wait_for_loop
         try:
             self.server = xllamacpp.Server(params)
         except Exception as error:  # the binding raises plain exceptions for unloadable files
             raise OproError(f"llama.cpp could not load {self.path}: {error}") from error
+        self._wait_for_loop()
         self._sha256: str | None = None
         self._lock = threading.Lock()
 
@@ -112,6 +114,13 @@ class LlamaCppLLM:
             "poll": self.poll,
             "sampling": self.sampling,
         }
+
+    def _wait_for_loop(self) -> None:
+        """Return once the server's task loop runs. `Server()` returns when the model is loaded but before the
+        loop starts, and destroying it in that window loses the stop signal: the destructor then waits for the
+        loop forever (a run that fails right after loading the model would hang at exit). A metrics request
+        goes through the task queue, so its answer means the loop is running."""
+        self.server.handle_metrics()
 
     def close(self) -> None:
         self.server = None
