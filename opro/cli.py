@@ -283,7 +283,7 @@ def compare(dirs: tuple[str, ...], out: str | None, no_plot: bool) -> None:
     from opro.compare import compare as gather
 
     target = Path(out) if out else Path("results") / ("compare-" + time.strftime("%Y%m%d-%H%M%S"))
-    report = gather([Path(d) for d in dirs], target, plot=not no_plot)
+    report = gather([Path(d) for d in dirs], target, plot=not no_plot, on_skip=_warn_skipped)
     click.echo(report["markdown"])
     click.echo(f"{report['runs']} runs; tables and plots in {target}")
 
@@ -446,10 +446,14 @@ def report(path: str, out: str | None, screenshot_path: str | None) -> None:
     """Write a self-contained HTML report of a run or a tree of runs (opens with no server)."""
     from opro.report import screenshot, write_report
 
-    target = write_report(Path(path), Path(out) if out else None)
+    target = write_report(Path(path), Path(out) if out else None, on_skip=_warn_skipped)
     click.echo(f"report: {target}")
     if screenshot_path:
         click.echo(f"screenshot: {screenshot(target, Path(screenshot_path))}")
+
+
+def _warn_skipped(path: Path, reason: str) -> None:
+    click.echo(f"opro: warning: skipped the unreadable run {path}: {reason}", err=True)
 
 
 def _summary_line(summary: dict, path: Path) -> str:
