@@ -206,7 +206,7 @@ class RunDir:
         last_step, lengths = state["last_step"], state["lengths"]
         steps = self._checked_rows("steps.csv", StepRow, lengths["steps.csv"])
         candidates = self._checked_rows("candidates.csv", CandidateRow, lengths["candidates.csv"])
-        if [int(row["step"]) for row in steps] != list(range(last_step + 1)):
+        if len(steps) != last_step + 1 or any(int(row["step"]) != i for i, row in enumerate(steps)):
             raise OproError(f"{self.path / 'steps.csv'} does not hold steps 0..{last_step} (state.json's last step)")
         if any(int(row["step"]) > last_step for row in candidates) or (
                 last_step >= 0 and not any(row["valid"] == "True" for row in candidates)):
