@@ -28,6 +28,9 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import typing
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +39,16 @@ import numpy as np
 import pandas as pd
 
 from opro.errors import OproError
+from opro.results import CandidateRow, StepRow
 
 META_COLUMNS = ("run", "run_group", "group", "task", "problem", "model", "method", "seed", "n", "instance")
 #: Text columns of candidates.csv / steps.csv: an empty cell is "", not NaN.
 TEXT_COLUMNS = ("raw_sha256", "solution", "invalid_reason", "finish_reason")
 #: Files that mark a folder of runs: `opro run --seeds/--instances` groups and `opro sweep` parents.
 GROUP_FILES = ("group.json", "sweep.json")
+#: summary.json fields that must be numbers (or null) for a run to be analysed.
+SUMMARY_NUMBERS = ("best_score", "optimum", "gap_percent", "valid_rate", "cost_usd", "steps_to_optimum", "best_step",
+                   "steps_run", "n_unique", "n_candidates", "n_valid", "prompt_tokens", "completion_tokens", "seconds")
 #: Loop settings copied from config.json into the runs frame (`steps` becomes `max_steps`).
 LOOP_COLUMNS = ("steps", "candidates_per_step", "temperature", "top_k", "num_initial", "max_tokens", "order")
 
@@ -58,6 +65,8 @@ class Results:
     """One row per proposal per run (empty when loaded with `candidates=False`)."""
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per run id: `path`, the full `config` record (config.json) and `summary` (summary.json, {} if none)."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """The runs left out as unreadable: path -> why."""
 
     def subset(self, run_ids: list[str] | pd.Series) -> Results:
         """The frames of some runs (e.g. `results.subset(results.runs.query("n == 10")["run"])`)."""
@@ -69,7 +78,8 @@ class Results:
         def pick(frame: pd.DataFrame) -> pd.DataFrame:
             return frame[frame["run"].isin(keep)].reset_index(drop=True) if len(frame) else frame
 
-        return Results(pick(self.runs), pick(self.steps), pick(self.candidates), {r: self.records[r] for r in keep})
+        return Results(pick(self.runs), pick(self.steps), pick(self.candidates), {r: self.records[r] for r in keep},
+                       self.skipped)
 
     def run(self, run_id: str) -> Results:
         """The frames of one run."""
@@ -94,17 +104,44 @@ def find_runs(paths: list[Path] | Path, finished: bool = False) -> list[Path]:
 
 
 def load(paths: list[Path] | Path | str, candidates: bool = True, finished: bool = False,
-         engine: str = "auto") -> Results:
+         engine: str = "auto", on_skip: Callable[[Path, str], None] | None = None) -> Results:
     """Load every run at or below `paths` (see `find_runs`) into tidy frames.
 
     `candidates=False` skips candidates.csv (the largest file); `finished=True` keeps only runs that wrote
-    summary.json. `engine` picks the CSV parser (see `parse_csv`).
+    summary.json. `engine` picks the CSV parser (see `parse_csv`). A run that cannot be read (malformed
+    JSON or CSV, values of the wrong type) is left out and reported to `on_skip(path, reason)` (default: a
+    warning) once the others are read; with no readable run at all, one OproError.
     """
     paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     dirs = find_runs(paths, finished)
-    ids = _run_ids(dirs, paths)
-    records = {run_id: _read_record(path) for run_id, path in zip(ids, dirs, strict=True)}
-    runs = pd.DataFrame([_run_row(run_id, record) for run_id, record in records.items()])
+    skip = on_skip or _warn_skipped
+    skipped: dict[str, str] = {}
+
+    def drop(path: Path, reason: str) -> None:  # reported once some run is readable (else: one error)
+        skipped[str(path)] = reason
+
+    records: dict[str, dict[str, Any]] = {}
+    for run_id, path in zip(_run_ids(dirs, paths), dirs, strict=True):
+        try:
+            records[run_id] = _read_record(path)
+        except OproError as error:
+            drop(path, str(error))
+    logs = ("steps.csv", "candidates.csv") if candidates else ("steps.csv",)
+    for name in logs:
+        _drop_unreadable(records, name, engine, drop)
+    rows = []
+    for run_id, record in list(records.items()):
+        try:
+            rows.append(_run_row(run_id, record))
+        except (ValueError, TypeError, KeyError, AttributeError) as error:  # a setting of the wrong type
+            drop(records.pop(run_id)["path"], f"config.json or summary.json: {type(error).__name__}: {error}")
+    if not records:
+        first = next(iter(skipped.items()))
+        raise OproError(f"no readable run under {', '.join(map(str, paths))} ({len(skipped)} skipped; "
+                        f"{first[0]}: {first[1]})")
+    for path, reason in skipped.items():
+        skip(Path(path), reason)
+    runs = pd.DataFrame(rows)
     _name_sweep_methods(runs, records)
     for column in ("seed", "n", "steps_to_optimum", "best_step", "steps_run"):
         if column in runs:
@@ -112,6 +149,7 @@ def load(paths: list[Path] | Path | str, candidates: bool = True, finished: bool
     for column in ("optimum", "best_score", "gap_percent", "valid_rate", "cost_usd"):
         if column in runs:
             runs[column] = pd.to_numeric(runs[column]).astype(float)
+    dirs = [record["path"] for record in records.values()]
     lengths = [record["lengths"] for record in records.values()]
     steps = _with_meta(_read_logs(dirs, "steps.csv", lengths, engine), runs)
     cands = _with_meta(_read_logs(dirs, "candidates.csv", lengths, engine), runs) if candidates else pd.DataFrame(
@@ -119,7 +157,67 @@ def load(paths: list[Path] | Path | str, candidates: bool = True, finished: bool
     _fill_unfinished(runs, steps)
     for record in records.values():
         del record["lengths"]
-    return Results(runs, steps, cands, records)
+    return Results(runs, steps, cands, records, skipped)
+
+
+def _warn_skipped(path: Path, reason: str) -> None:
+    warnings.warn(f"skipped the unreadable run {path}: {reason}", stacklevel=3)
+
+
+#: The columns analysis and reports read from each log (older runs may lack others).
+LOG_REQUIRED = {"steps.csv": ("step", "best_so_far", "n_candidates", "n_valid", "prompt_tokens",
+                              "completion_tokens", "seconds"),
+                "candidates.csv": ("step", "score", "valid", "solution")}
+#: The type of each column the loop writes (opro.results' row records): numbers, booleans or text.
+LOG_TYPES = {"steps.csv": typing.get_type_hints(StepRow), "candidates.csv": typing.get_type_hints(CandidateRow)}
+
+
+def _log_problem(frame: pd.DataFrame, name: str) -> str | None:
+    """Why a parsed log cannot be analysed (a column missing, or holding values of the wrong type), or None."""
+    for column in LOG_REQUIRED[name]:
+        if column not in frame:
+            return f"{name}: no column {column}"
+    for column, hint in LOG_TYPES[name].items():
+        if column not in frame or not len(frame) or str in typing.get_args(hint) or hint is str:
+            continue
+        fits = (pd.api.types.is_bool_dtype if hint is bool else pd.api.types.is_numeric_dtype)(frame[column])
+        if not fits:
+            return f"{name}: column {column} holds values of the wrong type"
+    return None
+
+
+def _header(path: Path) -> list[str]:
+    try:
+        with open(path, "rb") as handle:
+            return handle.readline(65536).decode("utf-8", "replace").strip().split(",")
+    except OSError:
+        return []
+
+
+def _drop_unreadable(records: dict[str, dict[str, Any]], name: str, engine: str,
+                     drop: Callable[[Path, str], None]) -> None:
+    """Leave out the runs whose log `name` does not parse into the columns analysis needs. All runs are
+    parsed at once first; only when that fails is each one parsed alone, to find the bad ones."""
+
+    def readable(ids: list[str]) -> str | None:
+        try:
+            frame, _ = _read_logs([records[i]["path"] for i in ids], name, [records[i]["lengths"] for i in ids],
+                                  engine)
+        except (OproError, ValueError) as error:
+            return str(error).splitlines()[0] if str(error) else type(error).__name__
+        return _log_problem(frame, name)
+
+    for run_id in list(records):  # each log starts with a header naming the columns read (a cheap first look)
+        header = _header(records[run_id]["path"] / name)
+        missing = [c for c in LOG_REQUIRED[name] if c not in header]
+        if missing:
+            drop(records.pop(run_id)["path"], f"{name}: no header with column {missing[0]}")
+    if not records or readable(list(records)) is None:
+        return
+    for run_id in list(records):
+        reason = readable([run_id])
+        if reason is not None:
+            drop(records.pop(run_id)["path"], reason if name in reason else f"{name}: {reason}")
 
 
 def load_llm_calls(run_dir: Path | str) -> pd.DataFrame:
@@ -180,13 +278,38 @@ def _name_sweep_methods(runs: pd.DataFrame, records: dict[str, dict[str, Any]]) 
 
 
 def _read_record(path: Path) -> dict[str, Any]:
+    """config.json, summary.json ({} if none) and the log lengths of state.json, checked for the shapes
+    the frames are built from."""
     try:
         record = json.loads((path / "config.json").read_text())
         summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else {}
         state = json.loads((path / "state.json").read_text()) if (path / "state.json").is_file() else {}
     except (OSError, ValueError) as error:
         raise OproError(f"unreadable run directory {path}: {error}") from error
-    return {"path": path, "config": record, "summary": summary, "lengths": state.get("lengths", {})}
+    for name, value in (("config.json", record), ("summary.json", summary), ("state.json", state)):
+        if not isinstance(value, dict):
+            raise OproError(f"{name} is not a JSON object")
+    config = record.get("config", record)
+    if not isinstance(config, dict) or not isinstance(config.get("problem"), str):
+        raise OproError("config.json holds no run config (with its problem)")
+    for name, value in (("config", config), ("config.loop", config.get("loop")), ("config.optimizer",
+                        config.get("optimizer")), ("config.problem_settings", config.get("problem_settings")),
+                        ("instance", record.get("instance")), ("sweep", record.get("sweep")),
+                        ("summary.instance", summary.get("instance")), ("state.lengths", state.get("lengths"))):
+        if value is not None and not isinstance(value, dict):
+            raise OproError(f"{name} in config.json, summary.json or state.json is not a JSON object")
+    for key in SUMMARY_NUMBERS:
+        value = summary.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise OproError(f"summary.json: {key} is not a number: {value!r}")
+    for name, value in (("config.json: seed", config.get("seed")), ("the instance's n", (
+            summary.get("instance") or record.get("instance") or {}).get("n"))):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise OproError(f"{name} is not an integer: {value!r}")
+    lengths = state.get("lengths") or {}
+    if any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**53 for v in lengths.values()):
+        raise OproError(f"state.json: a log length is not an integer >= 0: {lengths!r}")
+    return {"path": path, "config": record, "summary": summary, "lengths": lengths}
 
 
 def _run_row(run_id: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -341,7 +341,7 @@ def compare(dirs: tuple[str, ...], out: str | None, no_plot: bool) -> None:
 
     target = Path(out) if out else Path("results") / ("compare-" + time.strftime("%Y%m%d-%H%M%S"))
     prepare_output(target, "--out", folder=True, create=False)
-    report = gather([Path(d) for d in dirs], target, plot=not no_plot)
+    report = gather([Path(d) for d in dirs], target, plot=not no_plot, on_skip=_warn_skipped)
     click.echo(report["markdown"])
     click.echo(f"{report['runs']} runs; tables and plots in {target}")
 
@@ -516,16 +516,23 @@ def report(path: str, out: str | None, screenshot_path: str | None) -> None:
     for label, given in (("--out", out), ("--screenshot", screenshot_path)):
         if given:
             prepare_output(Path(given), label, folder=False, create=False)
-    target = write_report(Path(path), Path(out) if out else None)
+    target = write_report(Path(path), Path(out) if out else None, on_skip=_warn_skipped)
     click.echo(f"report: {target}")
     if screenshot_path:
         click.echo(f"screenshot: {screenshot(target, Path(screenshot_path))}")
 
 
+def _warn_skipped(path: Path, reason: str) -> None:
+    click.echo(f"opro: warning: skipped the unreadable run {path}: {reason}", err=True)
+
+
 def _summary_line(summary: dict, path: Path) -> str:
     parts = [f"best {summary['best_score']:.6g}"]
     if summary["optimum"] is not None:
-        parts.append(f"optimum {summary['optimum']:.6g} (gap {summary['gap_percent']:.2f}%)")
+        gap = summary.get("gap_percent")
+        # an optimum of 0 has no percentage gap: the difference in the score's units instead
+        parts.append(f"optimum {summary['optimum']:.6g} (" + (f"gap {gap:.2f}%)" if gap is not None else
+                     f"difference {summary['best_score'] - summary['optimum']:.6g})"))
     rate = summary["valid_rate"]
     parts.append(f"{summary['steps_run']} steps, stop: {summary['stop_reason']}")
     parts.append("valid " + ("-" if rate is None else f"{rate:.0%}"))

@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from opro.analysis import Results, find_runs, load
+from opro.config import checked_config
+from opro.errors import OproError
 from opro.stats import format_mean_se, mean_se
 
 __all__ = ["compare", "comparison_table", "find_runs", "run_records", "run_table"]
@@ -55,11 +58,13 @@ def baseline_records(run: dict[str, Any]) -> list[dict[str, Any]]:
         from opro.baselines import linreg_baselines
         from opro.problems import build_problem
 
-        config = run["config"]
-        problem = build_problem("linreg", dict(config["problem_settings"]), config["seed"])
-        loop = config["loop"]
-        for result in linreg_baselines(problem, config["seed"], loop["steps"], loop["num_initial"],
-                                       loop["candidates_per_step"]):
+        try:
+            config = checked_config(run["config"])
+            problem = build_problem("linreg", dict(config.problem_settings), config.seed)
+        except OproError:  # settings that do not build an instance (an edited config.json): no baselines
+            return []
+        loop = config.loop
+        for result in linreg_baselines(problem, config.seed, loop.steps, loop.num_initial, loop.candidates_per_step):
             out.append({
                 "group": run["group"], "method": result["method"], "seed": run["seed"],
                 "gap_percent": _gap(result["best_score"], run["optimum"], True), "solved": result["solved"],
@@ -113,9 +118,11 @@ def comparison_table(results: Results) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
-def compare(paths: list[Path], out: Path, plot: bool = True) -> dict[str, Any]:
-    """Write runs.csv, table.csv, table.md and one PNG per group to `out`; return what was written."""
-    results = load(paths, candidates=False, finished=True)
+def compare(paths: list[Path], out: Path, plot: bool = True,
+            on_skip: Callable[[Path, str], None] | None = None) -> dict[str, Any]:
+    """Write runs.csv, table.csv, table.md and one PNG per group to `out`; return what was written.
+    Unreadable runs are left out and reported to `on_skip` (see `opro.analysis.load`)."""
+    results = load(paths, candidates=False, finished=True, on_skip=on_skip)
     frame = comparison_table(results)
     table = frame.to_dict("records")
     out.mkdir(parents=True, exist_ok=True)

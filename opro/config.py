@@ -182,6 +182,31 @@ class RunConfig:
         return cls(**data)
 
 
+def checked_config(data: Any) -> RunConfig:
+    """A RunConfig from its stored form (config.json's "config"), every name, type and range checked as
+    `build_config` checks them; a one-line OproError otherwise."""
+    if not isinstance(data, dict):
+        raise OproError(f"the run config must be a JSON object, got {type(data).__name__}")
+    values = dict(data)
+    sections = {}
+    for name, cls in (("loop", LoopConfig), ("optimizer", LLMConfig), ("scorer", LLMConfig)):
+        section = values.get(name, {} if name != "scorer" else None)
+        if section is None and name == "scorer":
+            sections[name] = None
+            continue
+        if not isinstance(section, dict):
+            raise OproError(f"{name} must be a table of settings, got {section!r}")
+        sections[name] = _checked(cls, dict(section), name)
+    for name in sections:
+        values.pop(name, None)
+    for name in ("task", "problem", "template"):
+        if not isinstance(values.get(name), str):
+            raise OproError(f"{name} must be str, got {values.get(name)!r}")
+    config = _checked(RunConfig, values, "", sections["loop"], sections["optimizer"], sections["scorer"])
+    check_run_ranges(config)
+    return config
+
+
 def preset_names() -> list[str]:
     """The packaged presets, by name."""
     return sorted(p.name.removesuffix(".toml") for p in resources.files("opro.tasks").iterdir()

@@ -60,16 +60,26 @@ class Trajectory:
 
     @classmethod
     def from_rows(cls, problem: Problem, rows: list[dict[str, str]]) -> Trajectory:
+        """The trajectory recorded in candidates.csv rows; a solution that is not one of `problem`'s (a
+        config.json edited to another problem) is a one-line OproError."""
         trajectory = cls(problem)
-        for row in rows:
+        for number, row in enumerate(rows, 1):
             if row["valid"] == "True" and row["duplicate"] == "False":
-                trajectory.add(problem.decode(row["solution"]), float(row["score"]))
+                try:
+                    solution = problem.decode(row["solution"])
+                    same = problem.render(solution) == row["solution"]
+                except (ValueError, TypeError, IndexError, KeyError):
+                    same = False
+                if not same:
+                    raise OproError(f"candidates.csv row {number}: {row['solution'][:40]!r} is not a solution of "
+                                    f"the {problem.name} problem in config.json")
+                trajectory.add(solution, float(row["score"]))
         return trajectory
 
 
 def optimize(
     problem: Problem,
-    llm: LLM,
+    llm: LLM | None,
     loop: LoopConfig,
     seed: int,
     templates: tuple[str, str],
@@ -81,9 +91,9 @@ def optimize(
 
     `price` turns token counts into cost (cost_usd in steps.csv); `loop.max_cost` needs it. Budgets count
     the tokens each proposal is recorded with, cached replays included, so a budget stops a rerun at the
-    same step as the original run.
+    same step as the original run. `llm` may be None when no step is left to sample (see `needs_llm`).
     """
-    if loop.max_cost is not None and price is None:
+    if llm is not None and loop.max_cost is not None and price is None:
         raise OproError(f"loop.max_cost needs the price of {llm.spec}; add it to a price table (optimizer.prices)")
     last_step = run.state()["last_step"]
     trajectory = Trajectory.from_rows(problem, run.read_candidates())
@@ -93,25 +103,43 @@ def optimize(
         if on_step:
             on_step(step_row)
     tokens, cost = _spent(run)
-    stop_reason = "steps"
-    for step in range(last_step + 1, loop.steps + 1):
-        if loop.stop_at_optimum and trajectory.best is not None and problem.is_optimal(trajectory.best):
-            stop_reason = "optimum"
-            break
-        if (loop.max_tokens_total is not None and tokens >= loop.max_tokens_total) or (
-                loop.max_cost is not None and cost >= loop.max_cost):
-            stop_reason = "budget"
-            break
+    step = last_step + 1
+    while (stop_reason := _stop_reason(problem, loop, trajectory, step, tokens, cost)) is None:
+        if llm is None:
+            raise ValueError(f"step {step} needs an optimizer LLM")
         step_row = _step(problem, llm, loop, seed, templates, trajectory, run, step, price)
         tokens += step_row.prompt_tokens + step_row.completion_tokens
         cost += step_row.cost_usd or 0.0
+        step += 1
         if on_step:
             on_step(step_row)
-    if loop.stop_at_optimum and trajectory.best is not None and problem.is_optimal(trajectory.best):
-        stop_reason = "optimum"
     summary = summarize(problem, run, stop_reason)
     run.write_summary(summary)
     return summary
+
+
+def needs_llm(problem: Problem, loop: LoopConfig, run: RunDir) -> bool:
+    """Whether continuing `run` samples anything: False when it already stopped (step limit, optimum or
+    budget), so that a resume that only rewrites summary.json does not load a model."""
+    last_step = run.state()["last_step"]
+    if last_step < 0:
+        return True
+    tokens, cost = _spent(run)
+    trajectory = Trajectory.from_rows(problem, run.read_candidates())
+    return _stop_reason(problem, loop, trajectory, last_step + 1, tokens, cost) is None
+
+
+def _stop_reason(problem: Problem, loop: LoopConfig, trajectory: Trajectory, step: int, tokens: int,
+                 cost: float) -> str | None:
+    """Why the loop stops before `step` ("optimum", "steps" or "budget"), or None when it runs that step."""
+    if loop.stop_at_optimum and trajectory.best is not None and problem.is_optimal(trajectory.best):
+        return "optimum"
+    if step > loop.steps:
+        return "steps"
+    if (loop.max_tokens_total is not None and tokens >= loop.max_tokens_total) or (
+            loop.max_cost is not None and cost >= loop.max_cost):
+        return "budget"
+    return None
 
 
 def _spent(run: RunDir) -> tuple[int, float]:
@@ -276,6 +304,7 @@ def summarize(problem: Problem, run: RunDir, stop_reason: str) -> dict[str, Any]
         "gap_percent": _gap(best, optimum, problem.minimize),
         "initial_best": initial_best,
         "initial_gap_percent": None if initial_best is None else _gap(initial_best, optimum, problem.minimize),
+        "gap_absolute": _difference(best, optimum, problem.minimize),
         "solved": solved_at is not None,
         "steps_to_optimum": solved_at,
         "steps_run": int(steps[-1]["step"]),
@@ -295,6 +324,14 @@ def summarize(problem: Problem, run: RunDir, stop_reason: str) -> dict[str, Any]
         "baseline_gaps_percent": {k: _gap(v, optimum, problem.minimize) for k, v in baselines.items()},
         "instance": problem.describe(),
     }
+
+
+def _difference(value: float, optimum: float | None, minimize: bool) -> float | None:
+    """How far `value` is from the optimum, in the score's units (>= 0; defined where a percentage is not,
+    at an optimum of 0); None when the optimum is unknown."""
+    if optimum is None:
+        return None
+    return value - optimum if minimize else optimum - value
 
 
 def _gap(value: float, optimum: float | None, minimize: bool) -> float | None:

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,13 @@ pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.8em; }
 """
 
 
-def write_report(path: Path | str, out: Path | str | None = None) -> Path:
-    """Write the report of the run or tree at `path` to `out` (default: `path/report.html`)."""
+def write_report(path: Path | str, out: Path | str | None = None,
+                 on_skip: Callable[[Path, str], None] | None = None) -> Path:
+    """Write the report of the run or tree at `path` to `out` (default: `path/report.html`). Unreadable runs
+    are left out and reported to `on_skip` (see `opro.analysis.load`)."""
     path = Path(path)
     target = Path(out) if out else path / "report.html"
-    text = render_report(load(path), str(path))
+    text = render_report(load(path, on_skip=on_skip), str(path))
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     return target

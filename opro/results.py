@@ -18,12 +18,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import platform
 import re
 import subprocess
 import tempfile
 import time
+import types
+import typing
 from dataclasses import dataclass, fields
 from importlib import metadata
 from pathlib import Path
@@ -157,11 +160,14 @@ def git_revision(folder: Path) -> dict[str, Any] | None:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file and rename it over `path`."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=2, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as handle:
+            json.dump(data, handle, indent=2, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as error:
+        raise OproError(f"cannot write {path}: {error.strerror or error}") from error
 
 
 class RunDir:
@@ -197,16 +203,94 @@ class RunDir:
 
     @classmethod
     def open(cls, path: Path) -> RunDir:
-        """An existing run, cut back to its last completed step."""
+        """An existing run, checked (see `check`) but not yet changed: `restore` cuts it back."""
         run = cls(path)
         for name in ("config.json", "state.json", *LOG_FILES):
             if not (path / name).is_file():
                 raise OproError(f"not a run directory (no {name}): {path}")
-        state = run.state()
-        for name, length in state["lengths"].items():
-            with open(path / name, "r+b") as handle:
-                handle.truncate(length)
+        run.check()
         return run
+
+    def check(self) -> dict[str, Any]:
+        """state.json, checked against the logs: a `last_step` and the byte length of exactly the log files,
+        none longer than its file. A file shorter than its recorded length lost completed steps: that is
+        corruption, not a step cut by a kill. Returns the state; raises OproError, changing nothing."""
+        state = self.state()
+        if not isinstance(state, dict) or set(state) != {"last_step", "lengths"}:
+            raise OproError(f"state.json in {self.path} is not a run state (expected last_step and lengths)")
+        last_step, lengths = state["last_step"], state["lengths"]
+        if not _is_int(last_step) or last_step < -1:
+            raise OproError(f"state.json in {self.path}: last_step must be an integer >= -1, got {last_step!r}")
+        if not isinstance(lengths, dict) or set(lengths) != set(LOG_FILES):
+            names = sorted(lengths) if isinstance(lengths, dict) else lengths
+            raise OproError(f"state.json in {self.path}: lengths must name exactly {', '.join(LOG_FILES)}, "
+                            f"got {names!r}")
+        for name in LOG_FILES:
+            length, size = lengths[name], (self.path / name).stat().st_size
+            if not _is_int(length) or length < 0:
+                raise OproError(f"state.json in {self.path}: the length of {name} must be an integer >= 0, "
+                                f"got {length!r}")
+            if size < length:
+                raise OproError(f"{self.path / name} is shorter than state.json records ({size} < {length} "
+                                "bytes): completed steps are missing")
+        return state
+
+    def check_logs(self) -> None:
+        """The logs up to their recorded lengths, as a resume reads them: each CSV has its header and cells of
+        its columns' types, steps.csv holds steps 0..last_step, llm_calls.jsonl one JSON object a line."""
+        state = self.check()
+        last_step, lengths = state["last_step"], state["lengths"]
+        steps = self._checked_rows("steps.csv", StepRow, lengths["steps.csv"])
+        candidates = self._checked_rows("candidates.csv", CandidateRow, lengths["candidates.csv"])
+        if len(steps) != last_step + 1 or any(int(row["step"]) != i for i, row in enumerate(steps)):
+            raise OproError(f"{self.path / 'steps.csv'} does not hold steps 0..{last_step} (state.json's last step)")
+        if any(int(row["step"]) > last_step for row in candidates) or (
+                last_step >= 0 and not any(row["valid"] == "True" for row in candidates)):
+            raise OproError(f"{self.path / 'candidates.csv'} does not match steps 0..{last_step} of state.json")
+        for number, line in enumerate(self._text("llm_calls.jsonl", lengths["llm_calls.jsonl"]).splitlines(), 1):
+            try:
+                if not isinstance(json.loads(line), dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as error:
+                raise OproError(f"{self.path / 'llm_calls.jsonl'} line {number}: {error}") from error
+
+    def _text(self, name: str, length: int) -> str:
+        try:
+            with open(self.path / name, "rb") as handle:
+                return handle.read(length).decode("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise OproError(f"unreadable {self.path / name}: {error}") from error
+
+    def _checked_rows(self, name: str, record: type, length: int) -> list[dict[str, str]]:
+        """The rows of a CSV log, each cell checked against the type of its `record` field."""
+        hints = typing.get_type_hints(record)
+        where = self.path / name
+        try:
+            reader = csv.reader(io.StringIO(self._text(name, length), newline=""))
+            header = next(reader, None)
+            if header != list(hints):
+                raise OproError(f"{where}: the header is not {','.join(hints)}")
+            rows = []
+            for row in reader:
+                if len(row) != len(header):
+                    raise OproError(f"{where} line {reader.line_num}: {len(row)} cells, expected {len(header)}")
+                for column, value in zip(header, row, strict=True):
+                    if not _fits(value, hints[column]):
+                        raise OproError(f"{where} line {reader.line_num}: {column} {value[:40]!r} is not "
+                                        f"{_type_name(hints[column])}")
+                rows.append(dict(zip(header, row, strict=True)))
+        except csv.Error as error:
+            raise OproError(f"{where}: malformed CSV: {error}") from error
+        if name == "candidates.csv" and any(r["valid"] == "True" and r["score"] == "" for r in rows):
+            raise OproError(f"{where}: a valid candidate has no score")
+        return rows
+
+    def restore(self) -> None:
+        """Cut every log back to its length after the last completed step (dropping a step cut short)."""
+        for name, length in self.check()["lengths"].items():
+            if (self.path / name).stat().st_size > length:
+                with open(self.path / name, "r+b") as handle:
+                    handle.truncate(length)
 
     def config(self) -> dict[str, Any]:
         return json.loads((self.path / "config.json").read_text())
@@ -215,10 +299,10 @@ class RunDir:
         """Rewrite config.json (a resumed run that was given more steps or a larger budget)."""
         write_json_atomic(self.path / "config.json", record)
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> Any:
         try:
             return json.loads((self.path / "state.json").read_text())
-        except (OSError, json.JSONDecodeError) as error:
+        except (OSError, ValueError) as error:
             raise OproError(f"unreadable state.json in {self.path}: {error}") from error
 
     def append_step(
@@ -231,12 +315,15 @@ class RunDir:
         self._write_state(last_step=step.step)
 
     def read_candidates(self) -> list[dict[str, str]]:
-        with open(self.path / "candidates.csv", newline="") as handle:
-            return list(csv.DictReader(handle))
+        """candidates.csv up to its last completed step (its length in state.json)."""
+        return self._read_log("candidates.csv")
 
     def read_steps(self) -> list[dict[str, str]]:
-        with open(self.path / "steps.csv", newline="") as handle:
-            return list(csv.DictReader(handle))
+        """steps.csv up to its last completed step."""
+        return self._read_log("steps.csv")
+
+    def _read_log(self, name: str) -> list[dict[str, str]]:
+        return list(csv.DictReader(io.StringIO(self._text(name, self.state()["lengths"][name]), newline="")))
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json_atomic(self.path / "summary.json", summary)
@@ -252,12 +339,69 @@ class RunDir:
         write_json_atomic(self.path / "state.json", {"last_step": last_step, "lengths": lengths})
 
 
+def remove_unstarted(path: Path) -> None:
+    """Delete the folder of a run that `RunDir.create` began but that stopped before its first state.json,
+    once it is certain to hold only what create writes: config.json, the logs with at most their headers,
+    and temporary files of an atomic write. Anything else is someone's data: a one-line OproError, and
+    nothing is deleted."""
+    written = {"candidates.csv": ",".join(CANDIDATE_COLUMNS) + "\n", "steps.csv": ",".join(STEP_COLUMNS) + "\n",
+               "llm_calls.jsonl": ""}
+    entries = sorted(path.iterdir())
+    for entry in entries:
+        if entry.is_symlink() or not entry.is_file() or entry.name not in {*written, "config.json",
+                                                                           "config.json.tmp", "state.json.tmp"}:
+            raise OproError(f"{path} has no state.json but holds {entry.name}: not an unstarted run, left as it is "
+                            "(move it away to start this run again)")
+        data = entry.read_bytes()
+        if entry.name in written and not written[entry.name].encode().startswith(data):
+            raise OproError(f"{path} has no state.json but its {entry.name} has content: not an unstarted run, "
+                            "left as it is (move it away to start this run again)")
+        if entry.name == "config.json" and not _is_run_record(data):
+            raise OproError(f"{path} has no state.json and its config.json is not a run's: not an unstarted run, "
+                            "left as it is (move it away to start this run again)")
+    for entry in entries:
+        entry.unlink()
+    path.rmdir()
+
+
+def _is_run_record(data: bytes) -> bool:
+    try:
+        record = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and isinstance(record.get("config"), dict)
+
+
 def _csv_rows(rows: list[Any], columns: list[str]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for row in rows:
         writer.writerow(["" if getattr(row, c) is None else _cell(getattr(row, c)) for c in columns])
     return buffer.getvalue()
+
+
+def _fits(text: str, hint: Any) -> bool:
+    """Whether a CSV cell holds a value of the type `hint` (as `_csv_rows` writes it)."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if text == "":
+        return type(None) in allowed or str in allowed
+    for kind in allowed:
+        if kind is str or (kind is bool and text in ("True", "False")):
+            return True
+        try:
+            if kind is int and str(int(text)) == text or kind is float and not math.isnan(float(text)):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", str(hint))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _cell(value: Any) -> Any:

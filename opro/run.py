@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import shutil
+import math
 import time
-import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,18 +14,16 @@ from typing import Any
 from opro.config import (
     MAX_REPEATS,
     LLMConfig,
-    LoopConfig,
     RunConfig,
     build_config,
-    check_run_ranges,
-    check_type,
+    checked_config,
     load_templates,
 )
 from opro.errors import OproError
 from opro.llm import LLM, build_llm, price_of_llm
-from opro.loop import optimize
-from opro.problems import build_problem
-from opro.results import RunDir, StepRow, check_run_id, environment, write_json_atomic
+from opro.loop import needs_llm, optimize
+from opro.problems import build_problem, check_problem_settings
+from opro.results import RunDir, StepRow, check_run_id, environment, remove_unstarted, write_json_atomic
 
 
 def task_label(task: str) -> str:
@@ -46,9 +44,10 @@ def start_run(
     `record_extra` adds fields to config.json (a sweep's cell and its values).
     """
     templates = load_templates(config.template)
-    problem = build_run_problem(config, api_key)
-    llm = optimizer or build_llm_from(config.optimizer, api_key)
-    try:
+    with contextlib.ExitStack() as models:  # every model built is shut down, whatever fails after it
+        problem = build_run_problem(config, api_key, models)
+        llm = optimizer or build_llm_from(config.optimizer, api_key)
+        models.callback(llm.close)
         record = {
             "config": config.to_dict(),
             "templates": {"meta": templates[0], "entry": templates[1]},
@@ -66,9 +65,6 @@ def start_run(
         if on_start:
             on_start(run, config)
         summary = optimize(problem, llm, config.loop, config.seed, templates, run, on_step, price_of_llm(llm))
-    finally:
-        llm.close()
-        _close_problem(problem)
     return run, summary
 
 
@@ -80,44 +76,100 @@ def resume_run(
     path: Path, changes: dict[str, Any] | None = None, on_start: Callable[[RunDir, RunConfig], None] | None = None,
     on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None,
 ) -> tuple[RunDir, dict[str, Any]]:
-    """Continue a stopped run from its last complete step; `changes` may raise its step limit or budgets."""
-    if not path.is_dir():
-        raise OproError(f"no run directory at {path}")
-    run = RunDir.open(path)
-    stored = run.config()
-    try:
-        config = RunConfig.from_dict(stored["config"])
-    except (KeyError, TypeError) as error:
-        raise OproError(f"config.json in {path} is not a run config: {error}") from error
-    changes = {k: v for k, v in (changes or {}).items() if v is not None}
-    if changes:
-        unknown = sorted(set(changes) - set(RESUMABLE))
-        if unknown:
-            raise OproError(f"--resume can only change {', '.join(RESUMABLE)}, not {unknown[0]}")
-        for key in changes:
-            check_type(f"loop.{key}", changes[key], typing.get_type_hints(LoopConfig)[key])
-        loop = {**config.to_dict()["loop"], **changes}
-        config = RunConfig.from_dict({**config.to_dict(), "loop": loop})
-        check_run_ranges(config)
-        run.update_config({**stored, "config": config.to_dict()})
+    """Continue a stopped run from its last complete step; `changes` may raise its step limit or budgets.
+
+    Everything is checked before anything changes (see `open_run`); the logs are cut back to the last
+    completed step only once the problem and the optimizer are built. A run with no step left to sample
+    (e.g. `--steps` equal to the steps done) only rewrites summary.json, without loading a model.
+    """
+    run, stored, config = open_run(path)
+    resumed = with_changes(config, changes)
     templates = (stored["templates"]["meta"], stored["templates"]["entry"])
-    problem = build_run_problem(config, api_key)
-    llm = build_llm_from(config.optimizer, api_key)
-    try:
+    with contextlib.ExitStack() as models:
+        problem = build_run_problem(resumed, api_key, models)
+        _check_instance(stored.get("instance"), problem.describe(), path)
+        llm = None
+        if needs_llm(problem, resumed.loop, run):
+            llm = build_llm_from(started_threads(resumed.optimizer, stored.get("optimizer")), api_key)
+            models.callback(llm.close)
+        run.restore()
+        if resumed != config:
+            run.update_config({**stored, "config": resumed.to_dict()})
         if hasattr(problem, "attach_run"):
             problem.attach_run(run.path)
         if on_start:
-            on_start(run, config)
-        summary = optimize(problem, llm, config.loop, config.seed, templates, run, on_step, price_of_llm(llm))
-    finally:
-        llm.close()
-        _close_problem(problem)
+            on_start(run, resumed)
+        price = price_of_llm(llm) if llm is not None else None
+        summary = optimize(problem, llm, resumed.loop, resumed.seed, templates, run, on_step, price)
     return run, summary
 
 
-def build_run_problem(config: RunConfig, api_key: str | None = None):
-    """The problem; a prompt problem gets its scorer LLM here (see `scorer_config`)."""
+def started_threads(options: LLMConfig, described: Any) -> LLMConfig:
+    """The optimizer as the run started it: a thread count timed at start-up (`threads` unset; see
+    LlamaCppLLM) is kept for the resume, since llama.cpp's samples depend on it."""
+    threads = described.get("threads") if isinstance(described, dict) else None
+    if options.threads is not None or not isinstance(threads, int) or threads < 1:
+        return options
+    return dataclasses.replace(options, threads=threads)
+
+
+def open_run(path: Path) -> tuple[RunDir, dict[str, Any], RunConfig]:
+    """A run directory to resume, its config.json record and its RunConfig, all checked and nothing changed:
+    state.json against the logs, every cell of the logs, the config's names, types and ranges."""
+    if not path.is_dir():
+        raise OproError(f"no run directory at {path}")
+    run = RunDir.open(path)
+    try:
+        stored = run.config()
+    except (OSError, ValueError) as error:
+        raise OproError(f"unreadable config.json in {path}: {error}") from error
+    templates = stored.get("templates") if isinstance(stored, dict) else None
+    if not isinstance(templates, dict) or not all(isinstance(templates.get(k), str) for k in ("meta", "entry")):
+        raise OproError(f"config.json in {path} is not a run record (no config and templates)")
+    try:
+        config = checked_config(stored.get("config"))
+        check_problem_settings(config.problem, dict(config.problem_settings))
+    except OproError as error:
+        raise OproError(f"config.json in {path}: {error}") from error
+    run.check_logs()
+    return run, stored, config
+
+
+def with_changes(config: RunConfig, changes: dict[str, Any] | None) -> RunConfig:
+    """`config` with the loop settings a resume may change (`RESUMABLE`; None values are left out), checked."""
+    changes = {k: v for k, v in (changes or {}).items() if v is not None}
+    if not changes:
+        return config
+    unknown = sorted(set(changes) - set(RESUMABLE))
+    if unknown:
+        raise OproError(f"--resume can only change {', '.join(RESUMABLE)}, not {unknown[0]}")
+    data = config.to_dict()
+    return checked_config({**data, "loop": {**data["loop"], **changes}})
+
+
+def _check_instance(stored: Any, instance: dict[str, Any], path: Path) -> None:
+    """The problem config.json describes now is the one the run started on: the same fields in its instance
+    record, with the same scalar values (a tour of equal length may stand for the optimal one)."""
+    if stored is None:
+        return
+    same = isinstance(stored, dict) and set(stored) == set(instance)
+    for key, value in instance.items() if same else ():
+        if isinstance(value, float) and isinstance(stored[key], int | float):
+            same = same and math.isclose(value, stored[key], rel_tol=1e-9)
+        elif isinstance(value, str | int | bool | None) and key != "optimal_solution":
+            same = same and value == stored[key]
+    if not same:
+        raise OproError(f"config.json in {path} describes another problem than the run was started on "
+                        "(its instance record differs)")
+
+
+def build_run_problem(config: RunConfig, api_key: str | None = None,
+                      closing: contextlib.ExitStack | None = None):
+    """The problem; a prompt problem gets its scorer LLM here (see `scorer_config`). With `closing`, the
+    problem is closed (its scorer shut down) when that stack exits."""
     problem = build_problem(config.problem, dict(config.problem_settings), config.seed)
+    if closing is not None:
+        closing.callback(_close_problem, problem)
     if getattr(problem, "uses_scorer", False):
         if "screen_top_k" not in config.problem_settings:  # --screen's k is the meta-prompt's top-k
             problem.screen_top_k = config.loop.top_k
@@ -206,8 +258,6 @@ def _finish_group(parent, plan, configs, changes, on_start, on_step, api_key):
             done.append(resume_run(path, changes, on_start, on_step, api_key))
             continue
         if path.exists():  # created but killed before its first state.json: start it over
-            shutil.rmtree(path)
-        if changes:
-            config = RunConfig.from_dict({**config.to_dict(), "loop": {**config.to_dict()["loop"], **changes}})
-        done.append(start_run(config, run_id, on_start, on_step, api_key, parent=parent))
+            remove_unstarted(path)
+        done.append(start_run(with_changes(config, changes), run_id, on_start, on_step, api_key, parent=parent))
     return done

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
 import time
 import traceback
@@ -45,7 +44,7 @@ from typing import Any
 from opro.config import MAX_REPEATS, Range, build_config, check_type, read_toml
 from opro.errors import OproError
 from opro.extras import require
-from opro.results import environment, prepare_output, write_json_atomic
+from opro.results import environment, prepare_output, remove_unstarted, write_json_atomic
 from opro.stats import parse_seeds
 
 SWEEP_KEYS = {"name", "task", "description", "results", "set", "axes", "cells", "resources"}
@@ -228,8 +227,8 @@ def _run_or_resume(parent: Path, cell: dict[str, Any], sweep_name: str, threads:
         return None
     if (path / "state.json").is_file():
         return resume_run(path)[1]
-    if path.exists():
-        shutil.rmtree(path)
+    if path.exists():  # created but killed before its first state.json: start it over
+        remove_unstarted(path)
     overrides = dict(cell["overrides"])
     if threads is not None and not any(k in overrides for k in ("optimizer.threads", "llm.threads")):
         overrides["llm.threads"] = threads  # the cell's CPU share, so that cells do not oversubscribe

@@ -112,5 +112,7 @@ def test_resume_cuts_a_half_written_step(tmp_path):
         handle.write("3,0,0,999,abc,w=1, b=1")  # a kill in the middle of a row
     with open(run.path / "llm_calls.jsonl", "a") as handle:
         handle.write('{"step": 3')
-    reopened = RunDir.open(run.path)
+    reopened = RunDir.open(run.path)  # checked, not yet changed
+    assert (reopened.path / "llm_calls.jsonl").read_bytes() != before["llm_calls.jsonl"]
+    reopened.restore()
     assert {n: (reopened.path / n).read_bytes() for n in before} == before

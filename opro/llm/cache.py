@@ -23,8 +23,9 @@ from opro.llm.models import cache_dir
 from opro.results import prepare_output
 
 # describe() keys that do not change what a backend samples, so they stay out of the key.
+# llama.cpp's thread count stays in: it changes float rounding, and so samples (tested).
 OPERATIONAL_KEYS = frozenset({"concurrency", "timeout", "max_attempts", "backoff_base", "backoff_cap", "poll",
-                              "threads", "thread_probe"})
+                              "thread_probe"})
 SCHEMA = "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, spec TEXT NOT NULL, value TEXT NOT NULL)"
 
 
@@ -112,11 +113,13 @@ class CachedLLM:
         return {**self.inner.describe(), "cache": str(self.path)}
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
-        self.inner.close()
+        try:
+            db = getattr(self._local, "db", None)
+            if db is not None:
+                db.close()
+                self._local.db = None
+        finally:
+            self.inner.close()  # the model is shut down even when the cache file fails
 
 
 def _cacheable(request: Request) -> bool:

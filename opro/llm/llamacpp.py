@@ -79,10 +79,17 @@ class LlamaCppLLM:
         params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(path), 1.0) for path in self.adapters]
         params.warmup = False
         params.verbosity = -1  # llama.cpp's own logging would flood the terminal
+        params.endpoint_metrics = True  # a metrics request is answered by the task loop (below)
         try:
-            return xllamacpp.Server(params)
+            server = xllamacpp.Server(params)
         except Exception as error:  # the binding raises plain exceptions for unloadable files
             raise OproError(f"llama.cpp could not load {self.path}: {error}") from error
+        # `Server()` returns when the model is loaded but before its task loop starts, and destroying it in
+        # that window loses the stop signal: the destructor then waits for the loop forever (a run that fails
+        # right after loading the model would hang at exit). A metrics request goes through the task queue,
+        # so its answer means the loop is running.
+        server.handle_metrics()
+        return server
 
     def _fastest(self, cores: int) -> tuple[int, Any]:
         """The thread count that decodes fastest now, and its server: all cores, and one fewer, each timed on
@@ -102,7 +109,7 @@ class LlamaCppLLM:
                 raise OproError(f"{self.spec}: {result['error'].get('message', result['error'])}")
             self.thread_probe[threads] = round(seconds, 4)
             if best is None or seconds < best[0]:
-                best = (seconds, threads, server)
+                best = (seconds, threads, server)  # a slower server is dropped here (its loop is running)
         assert best is not None
         return best[1], best[2]
 
