@@ -37,14 +37,15 @@ def mean_se(values: list[float]) -> tuple[float, float]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
 
 
-def run_cell(out: Path, task: str, label: str, seeds: list[int], threads: int, parallel: int) -> list[dict]:
+def run_cell(out: Path, task: str, label: str, seeds: list[int], threads: int, parallel: int,
+             cache_prompt: bool) -> list[dict]:
     """The runs of one model on one task (resumed when the group exists); their summaries, by seed."""
     parent = out / task / label
     if parent.exists():
         resume_group(parent)
     else:
         run_group(task, {"optimizer.spec": MODELS[label], "optimizer.threads": threads, "optimizer.parallel": parallel,
-                   "results_root": str(out)},
+                   "optimizer.cache_prompt": cache_prompt, "results_root": str(out)},
                   seeds, None, group_id=label)
     return [json.loads((parent / f"seed{s}" / "summary.json").read_text()) for s in seeds]
 
@@ -86,13 +87,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads per run.")
     parser.add_argument("--parallel", type=int, default=1,
                         help="llama.cpp slots: a step's proposals decoded together (faster, not bit-reproducible).")
+    parser.add_argument("--cache-prompt", action="store_true",
+                        help="llama.cpp reuses a shared prompt prefix (faster, not bit-reproducible).")
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
     assert all(s < TRAINING_SEEDS[0] for s in seeds), "evaluation seeds must lie below the training seeds"
     rows = {}
     for task in args.tasks.split(","):
         for label in args.models.split(","):
-            rows[task, label] = figures(run_cell(args.out, task, label, seeds, args.threads, args.parallel))
+            rows[task, label] = figures(run_cell(args.out, task, label, seeds, args.threads, args.parallel,
+                                                  args.cache_prompt))
     lines = table(rows)
     markdown = "\n".join("| " + " | ".join(line) + " |" for line in [lines[0], ["---"] * len(lines[0]), *lines[1:]])
     print(markdown)
