@@ -15,7 +15,7 @@ from opro.cli import main  # noqa: E402
 from opro.config import build_config  # noqa: E402
 from opro.rl.episodes import HELD_OUT_SEEDS, TRAINING_SEEDS, fresh_episodes, neighbor_step, problem_from  # noqa: E402
 from opro.rl.export import sft_rows  # noqa: E402
-from opro.rl.lora import export_gguf, import_gguf  # noqa: E402
+from opro.rl.lora import GGUF_NAMES, export_gguf, import_gguf  # noqa: E402
 from opro.rl.train import DPOTrainConfig, GRPOTrainConfig, SFTTrainConfig, episodes_for, train  # noqa: E402
 from tests.test_rl_train import TINY_LINREG  # noqa: E402
 from tests.tiny_lm import build_tiny_model  # noqa: E402
@@ -87,6 +87,9 @@ def test_export_gguf_round_trips_and_merges_like_peft(lora_sft, tmp_path):
     original, restored = _tensors(sft / "adapter_model.safetensors"), _tensors(back / "adapter_model.safetensors")
     assert set(original) == set(restored)
     assert all(np.array_equal(original[k], restored[k]) for k in original)
+    settings = json.loads((back / "adapter_config.json").read_text())
+    assert sorted(settings["target_modules"]) == sorted(m.split(".")[-1] for m in GGUF_NAMES)
+    assert (settings["r"], settings["lora_alpha"]) == (4, 8)
     permuted = next(t for t in reader.tensors if t.name == "blk.0.attn_q.weight.lora_b")
     q = original["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"]
     assert not np.array_equal(np.array(permuted.data).reshape(q.shape), q)  # rows reordered for llama.cpp

@@ -40,11 +40,14 @@ class HFLLM:
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
             dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-            self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(self.path)
+            source = self.path
             if model_object is None and adapter:
-                from opro.rl.lora import merged_model
+                from opro.rl.lora import adapter_base, merged_model
 
                 model_object = merged_model(self.path, dtype)
+                if not (self.path / "tokenizer_config.json").is_file():  # an adapter alone: its base's tokenizer
+                    source = adapter_base(self.path)
+            self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(source)
             self.model = (model_object or AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)).to(self.device)
         except (OSError, ValueError) as error:
             raise OproError(f"hf: could not load {self.path}: {error}") from error

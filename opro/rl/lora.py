@@ -135,7 +135,7 @@ def import_gguf(adapter_gguf: Path, base: Path, out: Path) -> Path:
         rank = array.shape[0] if kind == "lora_a" else rank
         weights[f"base_model.model.model.layers.{layer}.{module}.lora_{kind[-1].upper()}.weight"] = array
     out.mkdir(parents=True, exist_ok=True)
-    targets = sorted({key.split(".")[-4] for key in weights})
+    targets = sorted({key.split(".")[-3] for key in weights})  # q_proj, ..., down_proj
     LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets, task_type="CAUSAL_LM",
                base_model_name_or_path=str(base)).save_pretrained(str(out))
     save_file(weights, str(out / "adapter_model.safetensors"))
