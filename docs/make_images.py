@@ -2,10 +2,10 @@
 
     python docs/make_images.py [REAL_TSP_RUNS]
 
-REAL_TSP_RUNS is a group of real TSP runs (the optimization curve, the tours and the report screenshot
-come from it), e.g. made with
-    opro run --task tsp --seeds 0-2 --steps 6 --candidates 4 --max-tokens 80 --threads 1 \\
-        --results /tmp/realruns --run-id tsp-smollm2
+REAL_TSP_RUNS is a folder of real TSP runs (the optimization curve, the tours and the report screenshot
+come from it), e.g. the TSP runs of the default-optimizer benchmark, base and tuned on the same seeds:
+    python -m benchmarks.default_optimizer --out results/default-optimizer --threads 1 --cache-prompt
+    python docs/make_images.py results/default-optimizer/tsp
 Without it, those come from the scripted tree too. The regression landscape, the method comparison and the
 instruction plot use the scripted tree of the tests (tests/analysis_runs.py: the real loop driven by a
 scripted optimizer; the prompt-optimization run is synthetic).
