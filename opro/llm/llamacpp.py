@@ -29,10 +29,9 @@ PROBE = {"messages": [{"role": "user", "content": "Count from 1 to 20."}], "temp
 
 
 class LlamaCppLLM:
-    """An embedded llama.cpp server. `threads` defaults to the faster now of all cores and one fewer (timed at
-    start-up, see `_fastest`); `n_ctx` is the context
-    shared by all slots; `parallel` is the number of slots decoding at once; `lora` is a GGUF LoRA adapter
-    applied at scale 1 (in addition to the one a model name such as smollm2-opro brings)."""
+    """An embedded llama.cpp server. `threads` defaults to the faster, at start-up, of all cores and one fewer
+    (see `_fastest`); `n_ctx` is the context shared by all slots; `parallel` is the number of slots decoding
+    at once; `lora` is a GGUF LoRA adapter applied at scale 1 (besides the one smollm2-opro brings)."""
 
     def __init__(
         self,
