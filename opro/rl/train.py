@@ -134,7 +134,8 @@ def model_dir(spec: str) -> Path:
     """The local directory of `hf:DIR` or `DIR` (a model, or a LoRA adapter); no hub downloads."""
     path = Path(spec.removeprefix("hf:")).expanduser()
     if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
-        raise OproError(f"not a Hugging Face model or adapter directory (no config.json): {path}")
+        raise OproError(f"not a Hugging Face model directory (no config.json, nor a LoRA adapter's "
+                        f"adapter_config.json): {path}")
     return path
 
 
