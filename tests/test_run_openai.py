@@ -47,14 +47,15 @@ def run_dir(tmp: Path, run_id: str) -> Path:
 def test_a_run_with_30_percent_faults_equals_a_fault_free_run(tmp_path, base_url):
     # A retried request must not reuse the KV cache its first attempt left: a different prompt batching
     # changes the logits in the last bits, and a temperature-1 sample can then flip. Uncached, a request
-    # takes about 2.3 s on one thread here, hence the client timeout of 8 s.
-    common = [*ARGS, "--steps", "2", "--optimizer", "openai:smollm2", "--no-cache", "--concurrency", "2",
+    # takes about 2.3 s on one thread here. One request at a time: the server has one slot, and a queued
+    # request's wait would count against its timeout; the timeout of 30 s leaves room for a slow machine.
+    common = [*ARGS, "--steps", "2", "--optimizer", "openai:smollm2", "--no-cache", "--concurrency", "1",
               "--set", "optimizer.sampling={cache_prompt=false}", "--set", "loop.resample_rounds=0"]
     clean = opro(tmp_path, *common, "--base-url", base_url, "--run-id", "clean")
     assert clean.returncode == 0, clean.stderr
-    with FaultProxy(base_url.removesuffix("/v1"), fault_rate=0.3, seed=1, stall_seconds=9.0) as proxy:
+    with FaultProxy(base_url.removesuffix("/v1"), fault_rate=0.3, seed=1, stall_seconds=31.0) as proxy:
         faulty = opro(tmp_path, *common, "--base-url", proxy.url + "/v1", "--run-id", "faulty",
-                      "--set", "optimizer.timeout=8")
+                      "--set", "optimizer.timeout=30")
     assert faulty.returncode == 0, faulty.stderr
     assert sum(proxy.injected.values()) >= 2, proxy.injected
     clean_csv = (run_dir(tmp_path, "clean") / "candidates.csv").read_bytes()

@@ -149,7 +149,7 @@ def test_a_garbled_steps_csv_and_llm_calls_are_refused(run, made):
 
 
 def test_a_bad_steps_value_is_refused_before_anything_changes(run):
-    refused(run, "--steps", "-1", message="loop.steps must be >= 0")
+    refused(run, "--steps", "-1", message="loop.steps must be in [0, 1000000], got -1")
     refused(run, "--max-cost", "0", message="loop.max_cost must be > 0")
 
 
@@ -201,5 +201,8 @@ def test_an_optimum_of_zero_reports_the_difference_not_a_gap(tmp_path, shared_da
     done = opro("run", "--resume", str(path), "--quiet")
     assert done.code == 0, done
     assert "optimum 0 (difference 0)" in done.stdout
-    same = make_run(tmp_path / "same", "tsp", 0, **{"problem.coord_range": 0, "problem.n": 4})
+    four = tmp_path / "four.tsp"  # four cities on one point: every tour is optimal, of length 0
+    four.write_text("NAME : four\nTYPE : TSP\nDIMENSION : 4\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n"
+                    + "".join(f"{i} 5 5\n" for i in range(1, 5)) + "EOF\n")
+    same = make_run(tmp_path / "same", "tsp", 0, **{"problem.instance": str(four)})
     assert json.loads((same / "summary.json").read_text())["gap_absolute"] == 0
