@@ -319,7 +319,17 @@ def check_config(config: RunConfig) -> None:
     for llm in (config.optimizer, config.scorer):
         if llm is not None and isinstance(llm.cache, str):
             prepare_output(Path(llm.cache), "LLM-call cache", folder=False, create=False)
-    check_templates(*load_templates(config.template), PROBLEMS[config.problem].TEMPLATE_FIELDS, config.template)
+    check_templates(*config_templates(config), PROBLEMS[config.problem].TEMPLATE_FIELDS, config.template)
+
+
+def config_templates(config: RunConfig) -> tuple[str, str]:
+    """The run's (meta-prompt, history entry) templates: `config.template`, after the problem's
+    `resolve_template(template, settings)` where it has one (prompt optimization's "instructions" picks the
+    optimizer family's wording from its settings)."""
+    from opro.problems import PROBLEMS  # the problems import this module
+
+    resolve = getattr(PROBLEMS.get(config.problem), "resolve_template", None)
+    return load_templates(resolve(config.template, dict(config.problem_settings)) if resolve else config.template)
 
 
 def _section(preset: dict[str, Any], name: str, task: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from opro.config import (
     RunConfig,
     build_config,
     checked_config,
-    load_templates,
+    config_templates,
 )
 from opro.errors import OproError
 from opro.llm import LLM, build_llm, price_of_llm
@@ -43,7 +43,7 @@ def start_run(
     (the RL hook's, which it updates between steps) in place of the one config.optimizer describes.
     `record_extra` adds fields to config.json (a sweep's cell and its values).
     """
-    templates = load_templates(config.template)
+    templates = config_templates(config)
     with contextlib.ExitStack() as models:  # every model built is shut down, whatever fails after it
         problem = build_run_problem(config, api_key, models)
         llm = optimizer or build_llm_from(config.optimizer, api_key)

@@ -101,7 +101,7 @@ def test_meta_prompt_shows_top_instructions_ascending_with_exemplars(shared_data
     meta, entry = "{history}\n--\n{exemplars}", "\ntext:\n{solution}\nscore:\n{score}\n"
     text = render_meta_prompt(problem, shown, meta, entry, problem.step_fields(1, shown))
     assert "score:\n61\n" in text and "Guess." not in text  # integer buckets; below threshold hidden
-    assert text.count("input:\nQ: <INS>\n") == 3 and text.count("output:\n") == 3
+    assert text.count("input:\nQ: <INS>\n") == 3 and text.count("\nGround truth answer:\n") == 3
     assert problem.step_fields(1, shown) == problem.step_fields(1, shown) != problem.step_fields(2, shown)
     hidden = shown_solutions(PromptOptimization(data=str(shared_data), train_limit=2, shown_threshold=50.0),
                              history, 3)

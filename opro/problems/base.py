@@ -53,8 +53,8 @@ class Problem(Protocol):
         """The solution as shown in the meta-prompt and stored in `candidates.csv`."""
         ...
 
-    def render_score(self, score: float) -> str:
-        """The score as shown in the meta-prompt."""
+    def render_score(self, score: float) -> str | None:
+        """The score as shown in the meta-prompt; None: not shown (its entry lines are left out)."""
         ...
 
     def prompt_fields(self) -> dict[str, str]:

@@ -91,7 +91,9 @@ class LinearRegression:
         return f"w={solution[0]}, b={solution[1]}"
 
     def render_score(self, score: float) -> str:
-        return str(round(score))  # the paper shows integer-rounded values
+        """The value truncated to an integer, as the reference shows it (optimize_linear_regression.py:
+        num_output_decimals = 0, int(z))."""
+        return str(int(score))
 
     def prompt_fields(self) -> dict[str, str]:
         return {}

@@ -1,17 +1,20 @@
 """Prompt optimization (paper §4-5): find an instruction that makes a scorer LLM answer more questions right.
 
 A solution is an instruction (a string). Its score is the scorer's accuracy on the training split, in
-percent (0-100, higher is better); the meta-prompt shows it rounded to an integer, the paper's 100 score
-buckets (reference: num_score_buckets = 100). The problem calls its scorer LLM inside `score`, through the
-persistent score cache, and writes each instruction's per-example results to the run directory.
+percent (0-100, higher is better); the meta-prompt shows it in `num_score_buckets` buckets, by default 100:
+the accuracy rounded to an integer (reference: opt_utils._bucketize_float, num_score_buckets = 100). The
+problem calls its scorer LLM inside `score`, through the persistent score cache, and writes each
+instruction's per-example results to the run directory.
 
-Meta-prompt types (setting `meta_prompt_type`, reference: optimize_instructions.py):
-- "both_instructions_and_exemplars" (instruction-tuned optimizers): the top instructions with scores, then
+Meta-prompt types (setting `meta_prompt_type`, reference: opt_utils.gen_meta_prompt):
+- "both_instructions_and_exemplars" (instruction-tuned optimizers): the top instructions with scores, and
   `num_exemplars` questions with their answers, picked per step (random, or the ones the shown instructions
-  got wrong). The optimizer writes `<INS>...</INS>` (templates `instructions`) or `[...]`
-  (`instructions-bison`, the paper's Figure 3 wording).
+  got wrong). Two wordings (setting `meta_prompt_family`; the reference picks it from the optimizer's name):
+  "gpt" (templates `instructions-gpt`, answers in `<INS>...</INS>`, and `instructions-gpt-start` for A_begin,
+  answers in `<Start>...</Start>`) and "bison" (`instructions-bison`, the paper's Figure 3, answers in `[...]`).
 - "instructions_only" (pre-trained optimizers): only the instructions, as `Precision: 61 <TEXT>...</TEXT>`
   (template `instructions-only`).
+A preset's `template = "instructions"` picks the template from these settings (`resolve_template`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,12 +40,26 @@ from opro.prompting.scoring import (
     accuracy,
     instruction_id,
     scorer_identity,
-    scorer_prompt,
     write_results_csv,
 )
 from opro.prompting.screen import kth_best, passes_screen, screen_positions
 
 META_PROMPT_TYPES = ("both_instructions_and_exemplars", "instructions_only")
+#: Optimizer families of the meta-prompt wording (reference: "gpt-3.5-turbo"/"gpt-4" and "text-bison").
+META_PROMPT_FAMILIES = ("gpt", "bison")
+#: The templates of each (meta_prompt_type, family); None: any family.
+FAMILY_TEMPLATES = {"instructions-gpt": ("both_instructions_and_exemplars", "gpt"),
+                    "instructions-gpt-start": ("both_instructions_and_exemplars", "gpt"),
+                    "instructions-bison": ("both_instructions_and_exemplars", "bison"),
+                    "instructions-only": ("instructions_only", None)}
+#: The exemplar block's heading, per family (reference: opt_utils.gen_meta_prompt).
+EXEMPLAR_HEADINGS = {
+    "gpt": "Below are some problems.\n",
+    "bison": "The following exemplars show how to apply your text: you replace <INS> in each input with your "
+             "text, then read the input and give an output. We say your output is wrong if your output is "
+             "different from the given output, and we say your output is correct if they are the same. When "
+             "replacing <INS> with an old piece of text above, we get wrong outputs on the following inputs.\n\n",
+}
 EXEMPLAR_SELECTIONS = ("random", "wrong")
 POSITION_WORDS = {"before_Q": "before the question", "Q_begin": "at the beginning of the question",
                   "Q_end": "at the end of the question", "A_begin": "at the beginning of the answer"}
@@ -79,6 +96,31 @@ def parse_instruction(text: str, meta_prompt_type: str) -> str | Invalid:
     return polish(text)  # no tag at all: the whole output, as the reference code reads GPT optimizers
 
 
+def exemplar_text(question: str, answer: str, position: str, qa_format: bool, family: str) -> str:
+    """One exemplar of the meta-prompt, as the reference's gen_meta_prompt writes it.
+
+    With QA format: "\\ninput:\\n" and the question with <INS> in place ("Q: <INS>\\n{q}\\nA:" for Q_begin,
+    one newline before "A:", unlike the scorer's prompt); GPT wording at A_begin: "\\nQ: {q}\\nA: <Start>",
+    without the input label. Without it (the reference has only Q_begin and Q_end): "\\nProblem:\\n" (GPT) or
+    "\\ninput:\\n" (bison), then "<INS>\\n{q}\\n" or "{q}\\n<INS>\\n"; before_Q is laid out as Q_begin and
+    A_begin as Q_end here (beyond the reference). Then the answer: "\\nGround truth answer:\\n{a}\\n" (GPT)
+    or "\\noutput:\\n{a}\\n" (bison).
+    """
+    gpt = family == "gpt"
+    slot = "<Start>" if gpt and position == "A_begin" else "<INS>"
+    if qa_format:
+        if position == "A_begin":
+            prompt = f"\nQ: {question}\nA: <Start>" if gpt else f"\ninput:\nQ: {question}\nA: <INS>"
+        else:
+            prompt = "\ninput:\n" + {"before_Q": f"<INS>\nQ: {question}\nA:", "Q_begin": f"Q: <INS>\n{question}\nA:",
+                                    "Q_end": f"Q: {question}\n<INS>\nA:"}[position]
+    else:
+        label = "\nProblem:\n" if gpt else "\ninput:\n"
+        before = position in ("before_Q", "Q_begin")
+        prompt = label + (f"{slot}\n{question}\n" if before else f"{question}\n{slot}\n")
+    return prompt + (f"\nGround truth answer:\n{answer}\n" if gpt else f"\noutput:\n{answer}\n")
+
+
 def polish(sentence: str) -> str:
     """Stripped, without markdown bold, first letter capitalized (reference: eval_utils.polish_sentence)."""
     sentence = sentence.strip().replace("**", "")
@@ -108,6 +150,14 @@ class PromptOptimization:
     """Wrap the scorer prompt in "Q: ... A:"."""
     meta_prompt_type: str = "both_instructions_and_exemplars"
     """"both_instructions_and_exemplars" or "instructions_only" (must match the template)."""
+    meta_prompt_family: str = "gpt"
+    """The meta-prompt's wording: "gpt" (the reference's for gpt-3.5-turbo and gpt-4) or "bison" (its
+    text-bison one, the paper's Figure 3). The reference picks it from the optimizer's name."""
+    num_score_buckets: int | str = 100
+    """Scores are shown as round(accuracy * buckets), accuracy in [0, 1] (reference num_score_buckets = 100,
+    the paper's default; §5.3 also tries 20); "none": no scores shown, only the ascending order (§5.3)."""
+    instructions_before_exemplars: bool = True
+    """The old instructions come before the exemplars (reference meta_prompt_instructions_before_exemplars)."""
     initial_instructions: list[str] = field(default_factory=lambda: ["Let's solve the problem."])
     """Step 0's instructions (reference: "Let's solve the problem.")."""
     num_exemplars: int = 3
@@ -135,7 +185,8 @@ class PromptOptimization:
 
     minimize = False
     uses_scorer = True
-    TEMPLATE_FIELDS: ClassVar[tuple[str, ...]] = ("task_description", "position_description", "exemplars")
+    TEMPLATE_FIELDS: ClassVar[tuple[str, ...]] = ("task_description", "position_description", "exemplars",
+                                                  "exemplars_before", "exemplars_after")
 
     def __post_init__(self) -> None:
         self.name = self.dataset
@@ -159,12 +210,37 @@ class PromptOptimization:
     @staticmethod
     def check_settings(settings: dict[str, Any]) -> None:
         choices = {"dataset": DATASETS, "position": POSITIONS, "meta_prompt_type": META_PROMPT_TYPES,
-                   "exemplar_selection": EXEMPLAR_SELECTIONS}
+                   "exemplar_selection": EXEMPLAR_SELECTIONS, "meta_prompt_family": META_PROMPT_FAMILIES}
         for name, known in choices.items():
             if settings[name] not in known:
                 raise OproError(f"problem.{name} must be one of {', '.join(known)}, got {settings[name]!r}")
+        buckets = settings["num_score_buckets"]
+        if buckets != "none" and not (isinstance(buckets, int) and 1 <= buckets <= 1_000_000):
+            raise OproError(f'problem.num_score_buckets must be an integer in [1, 1000000] or "none", got {buckets!r}')
         if settings["meta_prompt_type"] == "instructions_only" and settings["position"] == "before_Q":
             raise OproError("instructions_only meta-prompts describe Q_begin, Q_end or A_begin positions")
+
+    @classmethod
+    def resolve_template(cls, template: str, settings: dict[str, Any]) -> str:
+        """The template for `template` under `settings`: "instructions" picks `instructions-only`,
+        `instructions-gpt` (`instructions-gpt-start` for A_begin) or `instructions-bison`; a named family
+        template must agree with the settings; any other name or path is used as it is."""
+        defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        merged = {**defaults, **settings}
+        kind, family = merged["meta_prompt_type"], merged["meta_prompt_family"]
+        if template == "instructions":
+            if kind == "instructions_only":
+                return "instructions-only"
+            return "instructions-gpt-start" if family == "gpt" and merged["position"] == "A_begin" else (
+                f"instructions-{family}")
+        if template in FAMILY_TEMPLATES:
+            want_kind, want_family = FAMILY_TEMPLATES[template]
+            if kind != want_kind or want_family not in (None, family):
+                wanted = f"problem.meta_prompt_type = {want_kind!r}" + (
+                    f" and problem.meta_prompt_family = {want_family!r}" if want_family else "")
+                raise OproError(f"template {template!r} needs {wanted}; or use template = \"instructions\", "
+                                "which follows those settings")
+        return template
 
     # ---- data ---------------------------------------------------------------------------------------------
 
@@ -254,22 +330,36 @@ class PromptOptimization:
     def render(self, solution: str) -> str:
         return solution
 
-    def render_score(self, score: float) -> str:
-        return str(round(score))  # 100 buckets: accuracy in percent, as an integer
+    def render_score(self, score: float) -> str | None:
+        """round(accuracy * num_score_buckets), accuracy in [0, 1], with Python's round (half to even), as
+        the reference's _bucketize_float; None (not shown) for "none"."""
+        if self.num_score_buckets == "none":
+            return None
+        return str(round(score / 100 * self.num_score_buckets))
 
     def prompt_fields(self) -> dict[str, str]:
         task = "grade school math" if self.dataset == "gsm8k" else (
             " ".join(self.bbh_task.split("_")) if self.dataset == "bbh" and self.bbh_task else self.dataset)
-        return {"task_description": task, "position_description": POSITION_WORDS[self.position], "exemplars": ""}
+        return {"task_description": task, "position_description": POSITION_WORDS[self.position],
+                **self._exemplar_fields("")}
 
     def step_fields(self, step: int, shown: list[tuple[str, float]]) -> dict[str, str]:
-        """The step's exemplars: `num_exemplars` training questions with their answers, in the scorer's layout
-        with <INS> where the instruction goes."""
+        """The step's exemplars: `num_exemplars` training questions with their answers, as the reference's
+        meta-prompt lays them out, with <INS> (GPT wording at A_begin: <Start>) where the instruction goes.
+        No exemplars (none asked for, or no training data): no exemplar block at all, heading included."""
         self.step = step
-        if self.meta_prompt_type == "instructions_only" or not self.num_exemplars:
-            return {"exemplars": ""}
+        if self.meta_prompt_type == "instructions_only" or not self.num_exemplars or not self.train:
+            return self._exemplar_fields("")
         picks = self.pick_exemplars(step, [instruction for instruction, _ in shown])
-        return {"exemplars": "".join(self._exemplar(self.train[i]) for i in picks)}
+        block = EXEMPLAR_HEADINGS[self.meta_prompt_family] + "".join(self._exemplar(self.train[i]) for i in picks)
+        return self._exemplar_fields(block)
+
+    def _exemplar_fields(self, block: str) -> dict[str, str]:
+        """`exemplars` (the block alone), and the block with the reference's blank line (two newlines) on the
+        side facing the instructions: `exemplars_after` or `exemplars_before` (instructions_before_exemplars)."""
+        after = self.instructions_before_exemplars
+        return {"exemplars": block, "exemplars_after": "\n\n" + block if block and after else "",
+                "exemplars_before": block + "\n\n" if block and not after else ""}
 
     def pick_exemplars(self, step: int, shown: list[str]) -> list[int]:
         """Training positions of the step's exemplars, seeded by (seed, step)."""
@@ -290,8 +380,8 @@ class PromptOptimization:
         return sorted(int(i) for i in rng.choice(len(self.train), size=n, replace=False))
 
     def _exemplar(self, example: Example) -> str:
-        prompt = scorer_prompt(example.question, "<INS>", self.position, self.qa_format)
-        return f"\ninput:\n{prompt}\noutput:\n{example.answer}\n"
+        return exemplar_text(example.question, example.answer, self.position, self.qa_format,
+                             self.meta_prompt_family)
 
     def score(self, solutions: list[str]) -> list[float]:
         return [self._score_one(instruction) for instruction in solutions]
@@ -307,9 +397,10 @@ class PromptOptimization:
             bar = kth_best(self.full_scores, self.screen_top_k)
             bar_correct = None if bar is None else sum(self.correct[bar][i] for i in self.screen_at)
             if not passes_screen(sum(r.correct for r in first), bar_correct, self.screen_margin):
-                # recorded with its subset accuracy, capped at the k-th best full score so that it never
-                # displaces a fully scored instruction from the meta-prompt (ties rank the earlier one higher)
-                score = min(accuracy(first), self.full_scores[bar])
+                # recorded with its subset accuracy, capped just below the k-th best full score so that it
+                # never displaces a fully scored instruction from the meta-prompt (there, at equal scores the
+                # newer one stays in)
+                score = min(accuracy(first), float(np.nextafter(self.full_scores[bar], -np.inf)))
                 self.n_screened_out += 1
                 self._record(instruction, score, first, False, calls, prompt_tokens, completion_tokens)
                 return score

@@ -118,7 +118,8 @@ class TravelingSalesman:
         return ",".join(str(v) for v in solution)
 
     def render_score(self, score: float) -> str:
-        return str(round(score))  # the paper shows integer lengths
+        """The length truncated to an integer, as the reference shows it (optimize_tsp.py: int(dis))."""
+        return str(int(score))
 
     def prompt_fields(self) -> dict[str, str]:
         points = ", ".join(f"({i}): ({_number(x)}, {_number(y)})" for i, (x, y) in enumerate(self.coords))
@@ -150,4 +151,5 @@ class TravelingSalesman:
 
 
 def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    """A coordinate as the reference prints it: an integer as one, else the shortest repr (NumPy's str)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from opro.config import RunConfig, build_config, load_templates
+from opro.config import RunConfig, build_config, config_templates
 from opro.errors import OproError
 from opro.metaprompt import render_meta_prompt, shown_solutions
 from opro.problems import Problem, better, build_problem
@@ -117,7 +117,7 @@ def fresh_episodes(
     if history not in HISTORIES:
         raise OproError(f"unknown history {history!r}; known: {', '.join(HISTORIES)}")
     config = build_config(task, overrides or {})
-    templates = load_templates(config.template)
+    templates = config_templates(config)
     rng = np.random.default_rng(seed)
     preset_line = (config.problem_settings.get("w_true"), config.problem_settings.get("b_true"))
     episodes = []
