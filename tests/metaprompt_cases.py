@@ -62,7 +62,7 @@ class InstructionCase:
     qa_format: bool = True
     num_exemplars: int = 3
     instructions_before_exemplars: bool = True
-    num_score_buckets: int = 100
+    num_score_buckets: int | str = 100  # "raw": the reference's np.inf
     shown_threshold: float = 0.0  # percent; the reference's old_instruction_score_threshold is a fraction
 
     @property
@@ -94,8 +94,10 @@ def instruction_cases() -> list[InstructionCase]:
         for position in ("Q_begin", "A_begin"):
             cases.append(InstructionCase(family, position=position, instructions_before_exemplars=False))
         cases.append(InstructionCase(family, num_score_buckets=20))
+        cases.append(InstructionCase(family, num_score_buckets="raw"))
         cases.append(InstructionCase(family, shown_threshold=30.0))
         for position in ("Q_begin", "Q_end", "A_begin"):
             cases.append(InstructionCase(family, "instructions_only", position=position))
         cases.append(InstructionCase(family, "instructions_only", num_score_buckets=20))
+        cases.append(InstructionCase(family, "instructions_only", num_score_buckets="raw"))
     return cases

@@ -103,7 +103,7 @@ def test_template_names_follow_the_family_or_say_what_they_need():
     with pytest.raises(OproError, match="needs problem.meta_prompt_type = 'both_instructions_and_exemplars' and "
                                         "problem.meta_prompt_family = 'bison'"):
         build_config("gsm8k", {"template": "instructions-bison"})
-    with pytest.raises(OproError, match=r'num_score_buckets must be an integer in \[1, 1000000\] or "none"'):
+    with pytest.raises(OproError, match=r'num_score_buckets must be an integer in \[1, 1000000\], "none" or "raw"'):
         build_config("gsm8k", {"problem.num_score_buckets": 0})
     with pytest.raises(OproError, match="meta_prompt_family must be one of gpt, bison"):
         build_config("gsm8k", {"problem.meta_prompt_family": "palm"})

@@ -155,7 +155,8 @@ class PromptOptimization:
     text-bison one, the paper's Figure 3). The reference picks it from the optimizer's name."""
     num_score_buckets: int | str = 100
     """Scores are shown as round(accuracy * buckets), accuracy in [0, 1] (reference num_score_buckets = 100,
-    the paper's default; §5.3 also tries 20); "none": no scores shown, only the ascending order (§5.3)."""
+    the paper's default; §5.3 also tries 20); "none": no scores shown, only the ascending order (§5.3);
+    "raw": the accuracy as a fraction, 3 decimals (instructions_only: 2), the reference's np.inf."""
     instructions_before_exemplars: bool = True
     """The old instructions come before the exemplars (reference meta_prompt_instructions_before_exemplars)."""
     initial_instructions: list[str] = field(default_factory=lambda: ["Let's solve the problem."])
@@ -215,8 +216,9 @@ class PromptOptimization:
             if settings[name] not in known:
                 raise OproError(f"problem.{name} must be one of {', '.join(known)}, got {settings[name]!r}")
         buckets = settings["num_score_buckets"]
-        if buckets != "none" and not (isinstance(buckets, int) and 1 <= buckets <= 1_000_000):
-            raise OproError(f'problem.num_score_buckets must be an integer in [1, 1000000] or "none", got {buckets!r}')
+        if buckets not in ("none", "raw") and not (isinstance(buckets, int) and 1 <= buckets <= 1_000_000):
+            raise OproError('problem.num_score_buckets must be an integer in [1, 1000000], "none" or "raw", '
+                            f"got {buckets!r}")
         if settings["meta_prompt_type"] == "instructions_only" and settings["position"] == "before_Q":
             raise OproError("instructions_only meta-prompts describe Q_begin, Q_end or A_begin positions")
 
@@ -332,9 +334,12 @@ class PromptOptimization:
 
     def render_score(self, score: float) -> str | None:
         """round(accuracy * num_score_buckets), accuracy in [0, 1], with Python's round (half to even), as
-        the reference's _bucketize_float; None (not shown) for "none"."""
+        the reference's _bucketize_float; None (not shown) for "none"; for "raw" the fraction rounded to 3
+        decimals (instructions_only: 2), as the reference shows it with num_score_buckets = np.inf."""
         if self.num_score_buckets == "none":
             return None
+        if self.num_score_buckets == "raw":
+            return str(round(score / 100, 2 if self.meta_prompt_type == "instructions_only" else 3))
         return str(round(score / 100 * self.num_score_buckets))
 
     def prompt_fields(self) -> dict[str, str]:

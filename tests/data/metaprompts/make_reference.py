@@ -72,7 +72,7 @@ def main(ref: Path) -> None:
             data=data,
             few_shot_index_list=list(range(case.num_exemplars)),
             instructions_before_exemplars=case.instructions_before_exemplars,
-            num_score_buckets=case.num_score_buckets,
+            num_score_buckets=np.inf if case.num_score_buckets == "raw" else case.num_score_buckets,
             dataset_name="bbh",
             task_name=cases.BBH_TASK,
         ))
