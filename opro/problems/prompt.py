@@ -440,6 +440,8 @@ class PromptOptimization:
             "n_train": len(self.train), "train_uids": [e.uid for e in self.train[:3]] + (
                 ["..."] if len(self.train) > 3 else []),
             "position": self.position, "qa_format": self.qa_format, "meta_prompt_type": self.meta_prompt_type,
+            "meta_prompt_family": self.meta_prompt_family, "num_score_buckets": self.num_score_buckets,
+            "instructions_before_exemplars": self.instructions_before_exemplars,
             "screen": self.screen, "n_screened_out": self.n_screened_out,
             "n_fully_scored": len(self.full_scores),
         }
