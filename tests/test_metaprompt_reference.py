@@ -100,9 +100,11 @@ def test_template_names_follow_the_family_or_say_what_they_need():
     assert resolved("instructions", meta_prompt_type="instructions_only") == "instructions-only"
     assert resolved("instructions-bison", meta_prompt_family="bison") == "instructions-bison"
     assert resolved("my/own.meta.txt") == "my/own.meta.txt"
-    with pytest.raises(OproError, match="needs problem.meta_prompt_type = 'both_instructions_and_exemplars' and "
-                                        "problem.meta_prompt_family = 'bison'"):
+    with pytest.raises(OproError, match="template 'instructions-bison' does not fit .* meta_prompt_family 'gpt' "
+                                        "and position 'Q_begin', which call for 'instructions-gpt'"):
         build_config("gsm8k", {"template": "instructions-bison"})
+    with pytest.raises(OproError, match="call for 'instructions-gpt-start'"):
+        build_config("gsm8k", {"template": "instructions-gpt", "problem.position": "A_begin"})
     with pytest.raises(OproError, match=r'num_score_buckets must be an integer in \[1, 1000000\], "none" or "raw"'):
         build_config("gsm8k", {"problem.num_score_buckets": 0})
     with pytest.raises(OproError, match="meta_prompt_family must be one of gpt, bison"):

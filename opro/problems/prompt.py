@@ -47,11 +47,8 @@ from opro.prompting.screen import kth_best, passes_screen, screen_positions
 META_PROMPT_TYPES = ("both_instructions_and_exemplars", "instructions_only")
 #: Optimizer families of the meta-prompt wording (reference: "gpt-3.5-turbo"/"gpt-4" and "text-bison").
 META_PROMPT_FAMILIES = ("gpt", "bison")
-#: The templates of each (meta_prompt_type, family); None: any family.
-FAMILY_TEMPLATES = {"instructions-gpt": ("both_instructions_and_exemplars", "gpt"),
-                    "instructions-gpt-start": ("both_instructions_and_exemplars", "gpt"),
-                    "instructions-bison": ("both_instructions_and_exemplars", "bison"),
-                    "instructions-only": ("instructions_only", None)}
+#: The shipped instruction templates, one per (meta_prompt_type, family, A_begin or not); see resolve_template.
+FAMILY_TEMPLATES = ("instructions-gpt", "instructions-gpt-start", "instructions-bison", "instructions-only")
 #: The exemplar block's heading, per family (reference: opt_utils.gen_meta_prompt).
 EXEMPLAR_HEADINGS = {
     "gpt": "Below are some problems.\n",
@@ -229,19 +226,18 @@ class PromptOptimization:
         template must agree with the settings; any other name or path is used as it is."""
         defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
         merged = {**defaults, **settings}
-        kind, family = merged["meta_prompt_type"], merged["meta_prompt_family"]
+        kind, family, position = merged["meta_prompt_type"], merged["meta_prompt_family"], merged["position"]
+        fitting = f"instructions-{family}"
+        if kind == "instructions_only":
+            fitting = "instructions-only"
+        elif family == "gpt" and position == "A_begin":
+            fitting = "instructions-gpt-start"
         if template == "instructions":
-            if kind == "instructions_only":
-                return "instructions-only"
-            return "instructions-gpt-start" if family == "gpt" and merged["position"] == "A_begin" else (
-                f"instructions-{family}")
-        if template in FAMILY_TEMPLATES:
-            want_kind, want_family = FAMILY_TEMPLATES[template]
-            if kind != want_kind or want_family not in (None, family):
-                wanted = f"problem.meta_prompt_type = {want_kind!r}" + (
-                    f" and problem.meta_prompt_family = {want_family!r}" if want_family else "")
-                raise OproError(f"template {template!r} needs {wanted}; or use template = \"instructions\", "
-                                "which follows those settings")
+            return fitting
+        if template in FAMILY_TEMPLATES and template != fitting:
+            raise OproError(f"template {template!r} does not fit meta_prompt_type {kind!r}, meta_prompt_family "
+                            f"{family!r} and position {position!r}, which call for {fitting!r}; use "
+                            'template = "instructions", which follows the settings')
         return template
 
     # ---- data ---------------------------------------------------------------------------------------------
