@@ -7,9 +7,12 @@ the framework records, not about a model. Real scoring is in tests/test_prompt_r
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
+from opro.cli import main
 from opro.config import build_config
 from opro.problems.prompt import PromptOptimization
 from opro.prompting.data import Example
@@ -42,7 +45,25 @@ def test_truncation_warning_above_five_percent():
     assert truncation_warning(0.05, 256) is None
     message = truncation_warning(0.24, 256)
     assert message is not None and "24%" in message and "problem.scorer_max_tokens=256" in message
-    assert "\n" not in message
+    assert "\n" not in message and truncation_warning(None) is None
+
+
+def test_opro_eval_warns_on_cut_answers(shared_data, tmp_path, monkeypatch, capsys):
+    import opro.run
+
+    def scripted(options, api_key=None):
+        return ScriptedLLM([LONG], cut=True)
+
+    monkeypatch.setattr(opro.run, "build_llm_from", scripted)
+    with pytest.raises(SystemExit) as done:
+        main(["eval", "--task", "gsm8k", "--data", str(shared_data), "--instruction", "Think.", "--limit", "2",
+              "--set", "problem.scorer_max_tokens=10", "--set", "problem.score_cache=false", "--out",
+              str(tmp_path / "eval")])
+    assert done.value.code == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["opro: warning: 100% of the scorer's answers stopped at problem.scorer_max_tokens=10 "
+                     "(finish_reason \"length\"), so most of them read as wrong; raise it with --set "
+                     "problem.scorer_max_tokens=N"]
 
 
 def test_score_cache_reads_entries_without_a_finish_reason(tmp_path):
@@ -132,3 +153,24 @@ def test_scorer_completion_limit_is_the_references(task):
     assert PromptOptimization.scorer_max_tokens == 1024
     assert build_config(task).problem_settings.get("scorer_max_tokens", 1024) == 1024
     assert PromptOptimization.extract_final_answer_by_prompting_again is False
+
+
+def test_opro_run_reports_and_warns_on_cut_answers(shared_data, tmp_path, monkeypatch, capsys):
+    import opro.run
+
+    built = []
+
+    def scripted(options, api_key=None):  # the scorer is built first, then the optimizer
+        built.append(ScriptedLLM([LONG], cut=True) if not built else ScriptedLLM(["<INS>Think twice.</INS>"]))
+        return built[-1]
+
+    monkeypatch.setattr(opro.run, "build_llm_from", scripted)
+    with pytest.raises(SystemExit) as done:
+        main(["run", "--task", "gsm8k", "--data", str(shared_data), "--steps", "1", "--candidates", "1", "--quiet",
+              "--results", str(tmp_path), "--run-id", "r", "--set", "problem.train_limit=2",
+              "--set", "problem.scorer_max_tokens=10", "--set", "problem.score_cache=false"])
+    assert done.value.code == 0
+    summary = json.loads((tmp_path / "gsm8k" / "r" / "summary.json").read_text())
+    assert summary["instance"]["scorer_truncated_rate"] == 1.0
+    assert "scorer_truncated_rate" not in json.loads((tmp_path / "gsm8k" / "r" / "config.json").read_text())["instance"]
+    assert capsys.readouterr().err.count("opro: warning: 100% of the scorer's answers stopped") == 1

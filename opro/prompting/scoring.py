@@ -106,12 +106,13 @@ def truncated_rate(results: list[ExampleResult]) -> float:
     return sum(r.finish_reason == "length" for r in results) / len(results) if results else 0.0
 
 
-def truncation_warning(rate: float, max_tokens: int) -> str | None:
+def truncation_warning(rate: float | None, max_tokens: int | None = None) -> str | None:
     """One line for stderr when more than TRUNCATION_WARN_AT of the scorer's answers were cut, else None."""
-    if rate <= TRUNCATION_WARN_AT:
+    if rate is None or rate <= TRUNCATION_WARN_AT:
         return None
-    return (f"{rate:.0%} of the scorer's answers stopped at problem.scorer_max_tokens={max_tokens} "
-            f"(finish_reason \"length\"), so they read as wrong; raise it with --set problem.scorer_max_tokens=N")
+    limit = "problem.scorer_max_tokens" + ("" if max_tokens is None else f"={max_tokens}")
+    return (f"{rate:.0%} of the scorer's answers stopped at {limit} (finish_reason \"length\"), so most of them "
+            "read as wrong; raise it with --set problem.scorer_max_tokens=N")
 
 
 def default_score_cache_path() -> Path:
