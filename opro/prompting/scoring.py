@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from opro.errors import OproError
-from opro.llm import LLM, Request
+from opro.llm import LLM, Completion, Request
 from opro.llm.cache import OPERATIONAL_KEYS, default_cache_path, thread_connection
 from opro.prompting.data import Example
 from opro.prompting.extract import extract_answer, is_correct
@@ -229,7 +229,7 @@ class InstructionScorer:
             return answer["finish_reason"]
         return "length" if answer["completion_tokens"] >= self.max_tokens else "stop"
 
-    def _ask(self, prompts: list[str], max_tokens: int) -> list:
+    def _ask(self, prompts: list[str], max_tokens: int) -> list[Completion]:
         requests = [Request(({"role": "user", "content": p},), 0.0, max_tokens, 0) for p in prompts]
         started = time.perf_counter()
         completions = self.llm.generate(requests)
