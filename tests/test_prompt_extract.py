@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from opro.problems import Invalid
 from opro.problems.prompt import PromptOptimization, parse_instruction
 from opro.prompting.data import load_examples
-from opro.prompting.extract import extract_answer, is_correct
+from opro.prompting.extract import extract_answer, is_correct, question_options
 from opro.prompting.scoring import scorer_prompt
 
 NUMBER_CASES = [
@@ -206,3 +206,9 @@ def test_instruction_filters(shared_data):
     assert gsm.parse("<INS>Think step by step.</INS>") == "Think step by step."
     bbh = PromptOptimization(dataset="bbh", bbh_task="navigate", data=str(shared_data), train_ratio=0.2)
     assert bbh.parse("<INS>Count 3 steps.</INS>") == "Count 3 steps."  # digits are fine outside GSM8K
+
+
+def test_options_on_one_line():
+    question = "From which direction does the sun rise? (A) west (B) east (C) north (D) south"
+    assert question_options(question) == {"a": "west", "b": "east", "c": "north", "d": "south"}
+    assert is_correct(extract_answer("It rises in the east.", "choice"), "(B)", "choice", question)
