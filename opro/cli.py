@@ -414,6 +414,7 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
         problem.close()
     click.echo(format_rows(rows))
     click.echo(f"results: {target}")
+    _warn_truncated(max(r.truncated_rate for r in rows), problem.scorer_max_tokens)
 
 
 @cli.command()
@@ -526,7 +527,18 @@ def _warn_skipped(path: Path, reason: str) -> None:
     click.echo(f"opro: warning: skipped the unreadable run {path}: {reason}", err=True)
 
 
+def _warn_truncated(rate: float | None, max_tokens: int | None = None) -> None:
+    """One stderr line when a prompt task's scorer answers were cut at their limit too often."""
+    from opro.prompting.scoring import truncation_warning
+
+    message = truncation_warning(rate, max_tokens)
+    if message:
+        click.echo(f"opro: warning: {message}", err=True)
+
+
 def _summary_line(summary: dict, path: Path) -> str:
+    instance = summary.get("instance")
+    _warn_truncated(instance.get("scorer_truncated_rate") if isinstance(instance, dict) else None)
     parts = [f"best {summary['best_score']:.6g}"]
     if summary["optimum"] is not None:
         gap = summary.get("gap_percent")

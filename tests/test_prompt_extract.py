@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from opro.problems import Invalid
 from opro.problems.prompt import PromptOptimization, parse_instruction
-from opro.prompting.extract import extract_answer, is_correct
+from opro.prompting.data import load_examples
+from opro.prompting.extract import extract_answer, is_correct, question_options
 from opro.prompting.scoring import scorer_prompt
 
 NUMBER_CASES = [
@@ -72,6 +75,89 @@ def test_multiple_choice_answers(text, right):
     assert is_correct(extract_answer(text, "choice"), "(B)", "choice", QUESTION) is right
 
 
+# Outputs the reference code misreads (evaluation/metrics.py get_normalized_prediction, then eval_utils's
+# parsing and _get_accuracy): (kind, output, gold, our reading). The reference's readings are in the README.
+READ_RIGHT = [
+    ("number", "The temperature drops to -5°C.", "-5", "-5"),  # reference: "5" (the "°" stops it, digits kept)
+    ("number", "Answer: 18\nShe had 20 eggs at first.", "18", "18"),  # reference: "" (it looks for "answer: ")
+    ("number", "Total: 392", "392", "392"),  # reference: "" (it cuts at the first ":")
+    ("number", "The answer is nineteen.", "19", "19"),  # reference: "9" ("nine" replaced inside "nineteen")
+    ("choice", "From the hint (see above), we get (B).", "(B)", "(b)"),  # reference: "(see above)"
+    ("number", "Q: How many eggs? A: The answer is 7.", "7", "7"),  # reference: "" (all before "Q:" is empty)
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "gold", "parsed"), READ_RIGHT)
+def test_answers_the_reference_misreads(kind, text, gold, parsed):
+    assert extract_answer(text, kind) == parsed
+    assert is_correct(parsed, gold, kind, QUESTION)
+
+
+def _aqua_question(tmp_path, options: list[str]) -> str:
+    """An AQuA question as opro.prompting.data formats it (options, then the closing "What's the answer" line)."""
+    record = {"question": "How much work?", "options": options, "rationale": "", "correct": "B"}
+    (tmp_path / "AQuA.json").write_text(json.dumps(record) + "\n")
+    (example,) = load_examples("aqua", "test", str(tmp_path))
+    return example.question
+
+
+def test_aqua_option_text_scores(tmp_path):
+    question = _aqua_question(tmp_path, ["A)x2/y2 units", "B)y3/x2 units", "C)x3/y2 units", "D)2(x+1) units",
+                                         "E)None of these"])
+    assert question.endswith("What's the answer in (A) (B) (C) (D) (E)?")
+    assert is_correct(extract_answer("The answer is y3/x2 units", "choice"), "(B)", "choice", question)
+    assert not is_correct(extract_answer("The answer is x3/y2 units", "choice"), "(B)", "choice", question)
+    # an option's text may hold brackets
+    assert is_correct(extract_answer("The answer is 2(x+1) units.", "choice"), "(D)", "choice", question)
+
+
+def test_aqua_option_text_on_the_shared_data(shared_data):
+    example = load_examples("aqua", "test", str(shared_data))[107]
+    assert "(B)y3/x2 units" in example.question and example.answer == "(B)"
+    assert is_correct(extract_answer("The answer is y3/x2 units", "choice"), "(B)", "choice", example.question)
+
+
+def test_an_option_inside_another_option_is_not_enough():
+    question = "Where is it reported?\nOptions:\n(A) west\n(B) east west"
+    answer = extract_answer("east west is reported", "choice")
+    assert not is_correct(answer, "(A)", "choice", question)
+    assert is_correct(answer, "(B)", "choice", question)
+    assert is_correct(extract_answer("It is reported in the west.", "choice"), "(A)", "choice", question)
+
+
+def test_option_text_matches_whole_words_only():
+    question = "How many?\n(A) 5\n(B) 10\n(C) 25"
+    assert not is_correct(extract_answer("The answer is 15", "choice"), "(A)", "choice", question)
+    assert is_correct(extract_answer("The answer is 5", "choice"), "(A)", "choice", question)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("The answer is ninety-one.", "91"),
+    ("The answer is forty-two apples", "42"),
+    ("The answer is twenty one.", "21"),
+])
+def test_hyphenated_number_words(text, expected):
+    assert extract_answer(text, "number") == expected
+
+
+def test_no_last_number_after_an_answer_marker_with_no_number():
+    assert extract_answer("So 5 + 8 = 13. The answer is not clear from the question.", "number") == ""
+    # nothing follows the marker: the last number before it
+    assert extract_answer("So 5 + 8 = 13. The answer is\nQ: What is 99 + 1?", "number") == "13"
+    assert extract_answer("I do not know.\nQ: Another question with 99 apples?", "number") == ""
+
+
+@pytest.mark.parametrize(("text", "kind", "expected"), [
+    ("So she has \\boxed{18} eggs, and 20 in all.", "number", "18"),
+    ("$\\boxed{\\$1,200}$", "number", "1200"),
+    ("First \\boxed{3}, then the final count is \\boxed{7}.", "number", "7"),  # the last one
+    ("The answer is \\boxed{B}", "choice", "(b)"),
+    ("\\boxed{\\text{True}}", "bool", "true"),
+])
+def test_boxed_answers(text, kind, expected):
+    assert extract_answer(text, kind) == expected
+
+
 def test_text_answers():
     assert is_correct(extract_answer("The answer is ] ].", "text"), "] ]", "text")
     assert is_correct(extract_answer("syndrome therefrom", "text"), "syndrome therefrom", "text")
@@ -120,3 +206,9 @@ def test_instruction_filters(shared_data):
     assert gsm.parse("<INS>Think step by step.</INS>") == "Think step by step."
     bbh = PromptOptimization(dataset="bbh", bbh_task="navigate", data=str(shared_data), train_ratio=0.2)
     assert bbh.parse("<INS>Count 3 steps.</INS>") == "Count 3 steps."  # digits are fine outside GSM8K
+
+
+def test_options_on_one_line():
+    question = "From which direction does the sun rise? (A) west (B) east (C) north (D) south"
+    assert question_options(question) == {"a": "west", "b": "east", "c": "north", "d": "south"}
+    assert is_correct(extract_answer("It rises in the east.", "choice"), "(B)", "choice", question)

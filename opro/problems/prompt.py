@@ -40,6 +40,7 @@ from opro.prompting.scoring import (
     accuracy,
     instruction_id,
     scorer_identity,
+    truncated_rate,
     write_results_csv,
 )
 from opro.prompting.screen import kth_best, passes_screen, screen_positions
@@ -61,7 +62,7 @@ EXEMPLAR_SELECTIONS = ("random", "wrong")
 POSITION_WORDS = {"before_Q": "before the question", "Q_begin": "at the beginning of the question",
                   "Q_end": "at the end of the question", "A_begin": "at the beginning of the answer"}
 INSTRUCTION_COLUMNS = ["step", "instruction_id", "instruction", "score", "n_scored", "full", "screened_out",
-                       "scorer_calls", "scorer_prompt_tokens", "scorer_completion_tokens"]
+                       "scorer_calls", "scorer_prompt_tokens", "scorer_completion_tokens", "truncated_rate"]
 
 _BRACKETS = re.compile(r"\[(.*?)\]", re.DOTALL)
 _TEXT_TAG = re.compile(r"<TEXT>(.*?)</TEXT>", re.DOTALL)
@@ -166,8 +167,16 @@ class PromptOptimization:
     """Old instructions scoring below this (percent) are not shown (reference: 0 for text-bison, 30 for GPT)."""
     max_instruction_length: int = 500
     """Longer instructions are invalid (reference: 500 characters)."""
-    scorer_max_tokens: int = 256
-    """Completion limit of each scorer answer (decoding is greedy)."""
+    scorer_max_tokens: int = 1024
+    """Completion limit of each scorer answer (decoding is greedy). Reference: optimize_instructions.py and
+    evaluate_instructions.py give both their scorer families 1024 tokens (text-bison:
+    scorer_finetuned_palm_max_decode_steps = 1024; gpt-3.5-turbo / gpt-4: scorer_gpt_max_decode_steps = 1024).
+    Every scorer here is asked through a chat template (openai:, llamacpp:, hf:), as an instruction-tuned one,
+    so every scorer gets 1024; a pre-trained model that rambles on past its answer may take less."""
+    extract_final_answer_by_prompting_again: bool = False
+    """Ask the scorer a second time, "<prompt> <its answer> So the final answer is" (50 tokens), and parse that
+    answer (reference: eval_utils.evaluate_single_instruction; False for both its scorers,
+    optimize_instructions.py). The extra calls count in the scorer's calls and tokens."""
     score_cache: bool | str = True
     """The persistent score cache: true (prompt_scores.sqlite beside the LLM-call cache), false, or a path."""
     screen: bool = False
@@ -197,6 +206,7 @@ class PromptOptimization:
         self.n_screened_out = 0
         self.step = 0
         self.run_path: Path | None = None
+        self._columns = INSTRUCTION_COLUMNS  # those of the run's instructions.csv
 
     LIMITS: ClassVar[dict[str, Range]] = {
         "train_ratio": Range(0, 1, above=True), "train_limit": Range(1, None), "num_exemplars": Range(0, 1000),
@@ -274,7 +284,8 @@ class PromptOptimization:
         cache = None
         if self.score_cache:
             cache = ScoreCache(None if self.score_cache is True else Path(str(self.score_cache)))
-        self.scorer = InstructionScorer(llm, self.position, self.qa_format, self.scorer_max_tokens, cache)
+        self.scorer = InstructionScorer(llm, self.position, self.qa_format, self.scorer_max_tokens, cache,
+                                        prompt_again=self.extract_final_answer_by_prompting_again)
 
     def attach_run(self, path: Path) -> None:
         """Write instructions.csv and instructions/<id>.csv into the run directory at `path`."""
@@ -284,7 +295,9 @@ class PromptOptimization:
             index.write_text(",".join(INSTRUCTION_COLUMNS) + "\n")
             return
         with open(index, newline="") as handle:  # a resumed run: what screening and exemplars need
-            for row in csv.DictReader(handle):
+            reader = csv.DictReader(handle)
+            self._columns = list(reader.fieldnames or INSTRUCTION_COLUMNS)  # a run started before a new column
+            for row in reader:
                 results = path / "instructions" / f"{row['instruction_id']}.csv"
                 if row["full"] == "True" and results.is_file():
                     with open(results, newline="") as outcomes:
@@ -418,11 +431,22 @@ class PromptOptimization:
             return
         ident = instruction_id(instruction)
         write_results_csv(self.run_path / "instructions" / f"{ident}.csv", results)
+        values = [self.step, ident, instruction, repr(score), len(results), full, not full,
+                  self.scorer.calls - calls, self.scorer.prompt_tokens - prompt_tokens,
+                  self.scorer.completion_tokens - completion_tokens, truncated_rate(results)]
+        row = dict(zip(INSTRUCTION_COLUMNS, values, strict=True))
         with open(self.run_path / "instructions.csv", "a", newline="") as handle:
-            csv.writer(handle).writerow([
-                self.step, ident, instruction, repr(score), len(results), full, not full,
-                self.scorer.calls - calls, self.scorer.prompt_tokens - prompt_tokens,
-                self.scorer.completion_tokens - completion_tokens])
+            csv.writer(handle).writerow([row.get(column, "") for column in self._columns])
+
+    def _truncated_rate(self) -> float | None:
+        """Share of the run's scorer answers cut at max_tokens, from instructions.csv (so a resumed run counts
+        every step); None without a run directory or a scored instruction."""
+        if self.run_path is None or "truncated_rate" not in self._columns:
+            return None
+        with open(self.run_path / "instructions.csv", newline="") as handle:
+            rows = [(int(r["n_scored"]), float(r["truncated_rate"])) for r in csv.DictReader(handle)]
+        total = sum(n for n, _ in rows)
+        return round(sum(round(n * rate) for n, rate in rows) / total, 6) if total else None
 
     def is_optimal(self, score: float) -> bool:
         return score >= 100.0
@@ -444,6 +468,9 @@ class PromptOptimization:
         if self.scorer is not None:
             info["scorer"] = scorer_identity(self.scorer.llm)
             info.update(self.scorer.usage())
+        rate = self._truncated_rate()
+        if rate is not None:  # in summary.json; not in config.json's instance (no run is attached yet)
+            info["scorer_truncated_rate"] = rate
         return info
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from opro.config import RunConfig
 from opro.errors import OproError
-from opro.prompting.scoring import accuracy, instruction_id, write_results_csv
+from opro.prompting.scoring import accuracy, instruction_id, truncated_rate, write_results_csv
 
 #: The baseline instructions of the paper's Table 1/4 (GSM8K, BBH), for `opro eval --baselines`.
 PAPER_BASELINES = ("", "Let's think step by step.", "Let's solve the problem.",
@@ -40,6 +40,9 @@ class EvalRow:
     correct: int
     accuracy: float
     """Percent correct, 0-100."""
+    truncated_rate: float
+    """Share (0-1) of the answers cut at problem.scorer_max_tokens (finish_reason "length" in the
+    per-example file)."""
     scorer_calls: int
     """Requests sent to the scorer (the rest came from the score cache)."""
     seconds: float
@@ -81,7 +84,8 @@ def evaluate_instructions(problem: Any, instructions: list[tuple[str, str]], spl
         ident = instruction_id(instruction)
         write_results_csv(out / "instructions" / f"{ident}.csv", results)
         rows.append(EvalRow(source, instruction, ident, problem.name, split, len(results),
-                            sum(r.correct for r in results), accuracy(results), problem.scorer.calls - calls,
+                            sum(r.correct for r in results), accuracy(results), truncated_rate(results),
+                            problem.scorer.calls - calls,
                             round(time.perf_counter() - started, 3)))
         with open(out / "eval.csv", "w", newline="") as handle:  # rewritten after each instruction
             writer = csv.writer(handle)

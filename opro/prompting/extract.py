@@ -2,16 +2,20 @@
 and eval_utils.py of google-deepmind/opro).
 
 `extract_answer(text, kind)` turns a scorer's raw output into a short normalized answer; `is_correct(parsed,
-gold, kind, question)` compares it with the gold answer. Answer kinds:
+gold, kind, question)` compares it with the gold answer. A `\\boxed{...}` in the output is the answer (the
+last one; the reference reads the first, for GPT scorers only). Answer kinds:
 
 - "number" (GSM8K, MultiArith, BBH object_counting / multistep_arithmetic_two): the text after "the answer
   is" / "####" / "answer:", then after the last "=", without currency, thousands separators, percent signs
-  and units, number words read as digits ("eight" -> 8); without an answer marker the last number. Compared as
-  numbers rounded to the gold's decimals.
+  and units, number words read as digits ("eight" -> 8, "ninety-one" -> 91). Without an answer marker, or
+  with nothing after it, the last number; a marker followed by text without a number gives "" (as the
+  reference). Compared as numbers rounded to the gold's decimals.
 - "bool" (BBH boolean_expressions, causal_judgement, formal_fallacies, navigate, sports_understanding,
   web_of_lies): true/yes/valid/1 against false/no/invalid/0.
 - "choice" (BBH multiple choice, AQuA): the option letter "(B)" or "B", or the option's text when it names
-  exactly the gold option.
+  the gold option and no other one (the options are the question's lines that start with "(A)", "(B)", ...;
+  texts match as whole words; an option whose text holds the gold's, "east west" beside "west", counts as
+  named).
 - "text" (BBH dyck_languages, word_sorting): exact match after lower-casing (and again without punctuation),
   or the gold contained in the answer (the reference code's `treat_include_as_correct` for non-numeric targets).
 
@@ -37,18 +41,23 @@ _WORD_TO_NUMBER = {
     "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
 }
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(_WORD_TO_NUMBER) + r")\b")
+_TENS, _UNITS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"), (
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_COMPOUND_WORD = re.compile(r"\b(" + "|".join(_TENS) + r")[- ](" + "|".join(_UNITS) + r")\b")
 _NUMBER = re.compile(r"(?<!\d)-?\d+(?:\.\d+)?")
 _CHOICE = re.compile(r"\(([a-z])\)")
-_OPTION = re.compile(r"\(([A-Z])\)\s*([^\n(]*)")
+_OPTION_LINE = re.compile(r"^\(([A-Z])\)[ \t]*(.*)$", re.MULTILINE)
+_OPTION_INLINE = re.compile(r"\(([A-Z])\)\s*(.*?)(?=\s*\([A-Z]\)|\n|$)")
+_BOXED = "\\boxed{"
 _TRUE, _FALSE = ("true", "yes", "valid", "1"), ("false", "no", "invalid", "0")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def extract_answer(text: str, kind: str) -> str:
     """The normalized final answer in a raw scorer output (empty when there is none)."""
-    answer, indicated = _answer_span(text)
+    answer, indicated, whole = _answer_span(text)
     if kind == "number":
-        return _number_answer(answer, indicated, text)
+        return _number_answer(answer, indicated, whole)
     if kind == "choice":
         return _choice_answer(answer)
     if kind == "bool":
@@ -73,13 +82,18 @@ def is_correct(parsed: str, gold: str, kind: str, question: str = "") -> bool:
     return bool(target) and pred == target
 
 
-def _answer_span(text: str) -> tuple[str, bool]:
-    """Lower-cased text cut to the answer: after an "answer is" marker, before "is the answer"; and whether a
-    marker was found. A next question the model started on its own is cut off."""
+def _answer_span(text: str) -> tuple[str, bool, str]:
+    """Lower-cased text cut to the answer: the last \\boxed{...}, else after an "answer is" marker, before
+    "is the answer"; whether a marker was found; and the whole output. A next question the model started on
+    its own is cut off (unless the output starts with it)."""
     span = text.lower().strip()
     for mark in _NEXT_QUESTION:
         head = span.split(mark)[0]
         span = head if head.strip() else span
+    whole = span
+    boxed = _last_boxed(span)
+    if boxed is not None:
+        return boxed.strip(), True, whole
     indicated = False
     behind = _BEHIND_PRIMARY if any(m in span for m in _BEHIND_PRIMARY) else _BEHIND_SECONDARY
     for mark in (_GSM8K_MARK, *behind):
@@ -89,19 +103,42 @@ def _answer_span(text: str) -> tuple[str, bool]:
         if mark in span:
             span, indicated = span.split(mark)[0], True
     span = span.strip().rstrip(".").rstrip("'").strip()
-    return span, indicated
+    return span, indicated, whole
 
 
-def _number_answer(span: str, indicated: bool, text: str) -> str:
-    """A number as a plain decimal string ("1,200 dollars" -> "1200"), or "" when the text has none."""
-    span = span.split("=")[-1]
+def _last_boxed(text: str) -> str | None:
+    """The content of the last \\boxed{...} (braces balanced: \\boxed{\\frac{1}{2}} holds \\frac{1}{2}), or None."""
+    start = text.rfind(_BOXED)
+    if start < 0:
+        return None
+    depth, begin = 1, start + len(_BOXED)
+    for at in range(begin, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[at], 0)
+        if depth == 0:
+            content = text[begin:at]
+            for wrapper in ("\\text{", "\\textbf{", "\\mathrm{"):  # \\boxed{\\text{(B)}}
+                if content.startswith(wrapper) and content.endswith("}"):
+                    content = content[len(wrapper):-1]
+            return content
+    return None
+
+
+def _numbers(text: str) -> list[str]:
+    """The numbers in a text, in order, with number words read as digits."""
     for symbol in ("$", ",", "%", "€", "£"):
-        span = span.replace(symbol, "")
-    span = _NUMBER_WORD.sub(lambda m: str(_WORD_TO_NUMBER[m.group(1)]), span.lower())
-    found = _NUMBER.findall(span)
-    if not found:  # the last number anywhere in the output
-        found = _NUMBER.findall(text.lower().replace(",", ""))
-        indicated = False
+        text = text.replace(symbol, "")
+    text = _COMPOUND_WORD.sub(lambda m: str(_WORD_TO_NUMBER[m.group(1)] + _WORD_TO_NUMBER[m.group(2)]), text.lower())
+    return _NUMBER.findall(_NUMBER_WORD.sub(lambda m: str(_WORD_TO_NUMBER[m.group(1)]), text))
+
+
+def _number_answer(span: str, indicated: bool, whole: str) -> str:
+    """A number as a plain decimal string ("1,200 dollars" -> "1200"), or "" when there is none: the first
+    number after the last "=" of a marked answer, else the last one. The last number of the whole output
+    stands in only where there is no marker or nothing follows it (the reference: a marked answer without a
+    number is no answer)."""
+    found = _numbers(span.split("=")[-1])
+    if not found and (not indicated or not span):
+        found, indicated = _numbers(whole), False
     if not found:
         return ""
     number = found[0] if indicated else found[-1]
@@ -134,13 +171,36 @@ def _choice_correct(parsed: str, gold: str, question: str) -> bool:
     letter = gold.strip().strip("()").lower()
     if parsed == f"({letter})":
         return True
-    options = {key.lower(): text.strip().lower().rstrip(".") for key, text in _OPTION.findall(question)}
+    options = question_options(question)
     gold_text = options.get(letter)
-    if not gold_text or _CHOICE.fullmatch(parsed):
+    if not gold_text or _CHOICE.fullmatch(parsed) or not _names(parsed, gold_text):
         return False
     others = [t for k, t in options.items() if k != letter and t]
-    rest = parsed.replace(gold_text, "")
-    return gold_text in parsed and not any(t in rest for t in others)
+    # reference (_get_accuracy): the gold's text is taken out before looking for the others, unless another
+    # option's text holds it ("east west" beside "west"): then that option named anywhere is another answer
+    inside_other = any(_names(t, gold_text) for t in others)
+    rest = parsed if inside_other else re.sub(_word(gold_text), " ", parsed)
+    return not any(_names(rest, t) for t in others)
+
+
+def question_options(question: str) -> dict[str, str]:
+    """Option letter (lower case) -> option text (lower case, no final period) of a multiple-choice question:
+    its lines that start with "(A)", "(B)", ... (the first line of each letter: AQuA's closing line "What's
+    the answer in (A) (B) ...?" names no option); options on one line when there are no such lines."""
+    found = _OPTION_LINE.findall(question) or _OPTION_INLINE.findall(question)
+    options: dict[str, str] = {}
+    for key, text in found:
+        options.setdefault(key.lower(), text.strip().lower().rstrip(".").strip())
+    return options
+
+
+def _word(text: str) -> str:
+    """A pattern for `text` standing on its own (not inside a longer word or number)."""
+    return r"(?<![a-z0-9])" + re.escape(text) + r"(?![a-z0-9])"
+
+
+def _names(answer: str, text: str) -> bool:
+    return re.search(_word(text), answer) is not None
 
 
 def _bool_answer(span: str) -> str:

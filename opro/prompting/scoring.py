@@ -2,9 +2,10 @@
 
 An instruction's score is its accuracy on a set of examples, each answered once by the scorer LLM with
 greedy decoding (temperature 0, paper §5.1). Per-example outcomes are cached in SQLite under (scorer model
-identity, max_tokens, instruction, position, QA format, example uid), so an identical instruction is never
-scored twice, across steps, runs and processes. The cache stores the raw answer; parsing and correctness are
-recomputed on read, so a better answer extractor applies to cached answers too.
+identity, max_tokens, instruction, position, QA format, example uid, and whether the scorer is prompted
+again for the final answer), so an identical instruction is never scored twice, across steps, runs and
+processes. The cache stores the raw answer and its finish reason ("length": cut at max_tokens); parsing and
+correctness are recomputed on read, so a better answer extractor applies to cached answers too.
 """
 
 from __future__ import annotations
@@ -20,13 +21,20 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from opro.errors import OproError
-from opro.llm import LLM, Request
+from opro.llm import LLM, Completion, Request
 from opro.llm.cache import OPERATIONAL_KEYS, default_cache_path, thread_connection
 from opro.prompting.data import Example
 from opro.prompting.extract import extract_answer, is_correct
 from opro.results import prepare_output
 
 POSITIONS = ("before_Q", "Q_begin", "Q_end", "A_begin")
+#: Prompting again (reference: eval_utils.evaluate_single_instruction with
+#: extract_final_answer_by_prompting_again): the first prompt, the answer up to a "Q:" it started, then this,
+#: decoded for at most SECOND_ROUND_TOKENS (reference: max_decode_steps=50).
+FINAL_ANSWER_PROMPT = "So the final answer is"
+SECOND_ROUND_TOKENS = 50
+#: `truncation_warning` speaks up when more than this share of the answers was cut at max_tokens.
+TRUNCATION_WARN_AT = 0.05
 
 
 def scorer_prompt(question: str, instruction: str, position: str, qa_format: bool = True) -> str:
@@ -82,9 +90,29 @@ class ExampleResult:
     completion_tokens: int
     cached: bool
     """Read from the score cache instead of asking the scorer."""
+    finish_reason: str = "stop"
+    """Why the scorer's answer ended: "stop", or "length" when it was cut at max_tokens (an answer cut
+    mid-derivation usually parses as a wrong number)."""
+    second_answer: str = ""
+    """With prompting again: the scorer's answer to "<prompt> <answer> So the final answer is" (parsed in
+    place of the first answer); else empty. Tokens count both rounds."""
 
 
 RESULT_COLUMNS = [f.name for f in fields(ExampleResult)]
+
+
+def truncated_rate(results: list[ExampleResult]) -> float:
+    """Share (0-1) of the answers cut at max_tokens; 0 for no results."""
+    return sum(r.finish_reason == "length" for r in results) / len(results) if results else 0.0
+
+
+def truncation_warning(rate: float | None, max_tokens: int | None = None) -> str | None:
+    """One line for stderr when more than TRUNCATION_WARN_AT of the scorer's answers were cut, else None."""
+    if rate is None or rate <= TRUNCATION_WARN_AT:
+        return None
+    limit = "problem.scorer_max_tokens" + ("" if max_tokens is None else f"={max_tokens}")
+    return (f"{rate:.0%} of the scorer's answers stopped at {limit} (finish_reason \"length\"), so most of them "
+            "read as wrong; raise it with --set problem.scorer_max_tokens=N")
 
 
 def default_score_cache_path() -> Path:
@@ -146,15 +174,17 @@ def scorer_identity(llm: LLM) -> dict[str, object]:
 class InstructionScorer:
     """Scores instructions with a scorer LLM, through the score cache.
 
-    `calls` counts the requests sent to the scorer LLM (cache misses); `lookups` every (instruction,
-    example) pair asked for. Token counts cover the generated answers only.
+    `calls` counts the requests sent to the scorer LLM (cache misses; with `prompt_again`, two per
+    example); `lookups` every (instruction, example) pair asked for. Token counts cover the generated answers
+    only. `prompt_again` is the reference's extract_final_answer_by_prompting_again: a second request per
+    example asks for the final answer (FINAL_ANSWER_PROMPT), and that answer is parsed.
     """
 
-    def __init__(self, llm: LLM, position: str = "Q_begin", qa_format: bool = True, max_tokens: int = 256,
-                 cache: ScoreCache | None = None, batch_size: int = 8) -> None:
+    def __init__(self, llm: LLM, position: str = "Q_begin", qa_format: bool = True, max_tokens: int = 1024,
+                 cache: ScoreCache | None = None, batch_size: int = 8, prompt_again: bool = False) -> None:
         scorer_prompt("", "", position, qa_format)  # validates the position
         self.llm, self.position, self.qa_format, self.max_tokens = llm, position, qa_format, max_tokens
-        self.cache, self.batch_size = cache, batch_size
+        self.cache, self.batch_size, self.prompt_again = cache, batch_size, prompt_again
         self.calls = self.lookups = self.prompt_tokens = self.completion_tokens = 0
         self.seconds = 0.0
         self._identity: str | None = None
@@ -163,6 +193,8 @@ class InstructionScorer:
         if self._identity is None:
             self._identity = json.dumps(scorer_identity(self.llm), sort_keys=True, default=str)
         payload = [self._identity, self.max_tokens, instruction, self.position, self.qa_format, example.uid]
+        if self.prompt_again:  # appended only when on, so the keys of earlier entries stay as they were
+            payload.append("prompt_again")
         return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 
     def evaluate(self, instruction: str, examples: list[Example], cached_only: bool = False) -> list[ExampleResult]:
@@ -178,31 +210,58 @@ class InstructionScorer:
             if key not in stored:
                 continue
             answer = stored[key]
-            parsed = extract_answer(answer["text"], example.kind)
+            second = answer.get("second_text", "")
+            # reference (_extract_second_round_answer_for_parsing): the second answer's first line, before "Q:"
+            to_parse = second.strip(":").strip().split("\n")[0].split("Q:")[0] if self.prompt_again else answer["text"]
+            parsed = extract_answer(to_parse, example.kind)
             results.append(ExampleResult(
                 example.index, example.uid,
                 scorer_prompt(example.question, instruction, self.position, self.qa_format), answer["text"], parsed,
                 example.answer, is_correct(parsed, example.answer, example.kind, example.question),
-                answer["prompt_tokens"], answer["completion_tokens"], not answer.get("new", False)))
+                answer["prompt_tokens"], answer["completion_tokens"], not answer.get("new", False),
+                self._finish_reason(answer), second))
         return results
 
-    def _generate(self, instruction: str, examples: list[Example], keys: list[str], todo: list[int]) -> dict:
-        """Ask the scorer for the examples at `todo`; store the answers in the cache at once (a long evaluation
-        that is stopped keeps what it had)."""
-        prompts = [scorer_prompt(examples[i].question, instruction, self.position, self.qa_format) for i in todo]
-        requests = [Request(({"role": "user", "content": p},), 0.0, self.max_tokens, 0) for p in prompts]
+    def _finish_reason(self, answer: dict) -> str:
+        """The stored finish reason; an entry cached before finish reasons were stored counts as cut when it
+        used every one of max_tokens (part of its key)."""
+        if "finish_reason" in answer:
+            return answer["finish_reason"]
+        return "length" if answer["completion_tokens"] >= self.max_tokens else "stop"
+
+    def _ask(self, prompts: list[str], max_tokens: int) -> list[Completion]:
+        requests = [Request(({"role": "user", "content": p},), 0.0, max_tokens, 0) for p in prompts]
         started = time.perf_counter()
         completions = self.llm.generate(requests)
         self.seconds += time.perf_counter() - started
         self.calls += len(requests)
-        fresh = {}
-        for i, completion in zip(todo, completions, strict=True):
+        for completion in completions:
             self.prompt_tokens += completion.prompt_tokens
             self.completion_tokens += completion.completion_tokens
+        return completions
+
+    def _generate(self, instruction: str, examples: list[Example], keys: list[str], todo: list[int]) -> dict:
+        """Ask the scorer for the examples at `todo` (and again for the final answers, with `prompt_again`);
+        store the answers in the cache at once (a long evaluation that is stopped keeps what it had)."""
+        prompts = [scorer_prompt(examples[i].question, instruction, self.position, self.qa_format) for i in todo]
+        completions = self._ask(prompts, self.max_tokens)
+        fresh = {}
+        for i, completion in zip(todo, completions, strict=True):
             fresh[keys[i]] = {"text": completion.text, "prompt_tokens": completion.prompt_tokens,
-                              "completion_tokens": completion.completion_tokens, "new": True}
+                              "completion_tokens": completion.completion_tokens,
+                              "finish_reason": completion.finish_reason, "new": True}
             if completion.finish_reason == "error":
                 fresh[keys[i]]["error"] = True
+        if self.prompt_again:  # reference: eval_utils.evaluate_single_instruction, second round
+            again = [f"{prompt} {first.text.split('Q:')[0].strip()} {FINAL_ANSWER_PROMPT}"
+                     for prompt, first in zip(prompts, completions, strict=True)]
+            for i, completion in zip(todo, self._ask(again, SECOND_ROUND_TOKENS), strict=True):
+                entry = fresh[keys[i]]
+                entry["second_text"] = completion.text
+                entry["prompt_tokens"] += completion.prompt_tokens
+                entry["completion_tokens"] += completion.completion_tokens
+                if completion.finish_reason == "error":
+                    entry["error"] = True
         if self.cache:
             self.cache.put_many({k: {**v, "new": False} for k, v in fresh.items() if not v.get("error")})
         return fresh
