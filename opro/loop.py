@@ -28,7 +28,7 @@ from opro.errors import OproError
 from opro.llm import LLM, Completion, Request
 from opro.llm.pricing import Price
 from opro.metaprompt import render_meta_prompt, shown_solutions
-from opro.problems import Invalid, Problem, better
+from opro.problems import Invalid, Problem, StepValues, better
 from opro.results import CandidateRow, RunDir, StepRow
 
 #: Seed offset between a proposal and its re-samples; large so the seeds never meet another step's.
@@ -160,7 +160,7 @@ def _initial_step(problem: Problem, loop: LoopConfig, seed: int, trajectory: Tra
     _dedupe_and_score(problem, trajectory, rows, solutions)
     step_row = StepRow(0, trajectory.best, len(rows), len(rows), sum(not r.duplicate for r in rows), 0, 0, 0, 0,
                        0.0, time.perf_counter() - started, problem.is_optimal(trajectory.best))
-    run.append_step(rows, step_row, [])
+    run.append_step(rows, step_row, [], _step_values(problem, 0))
     return step_row
 
 
@@ -225,8 +225,13 @@ def _step(
         seconds=time.perf_counter() - started,
         optimal=problem.is_optimal(trajectory.best),
     )
-    run.append_step(rows, step_row, calls)
+    run.append_step(rows, step_row, calls, _step_values(problem, step))
     return step_row
+
+
+def _step_values(problem: Problem, step: int) -> dict[str, float | None] | None:
+    """The problem's own steps.csv values (StepValues: a prompt problem's validation accuracies), if any."""
+    return problem.step_values(step) if isinstance(problem, StepValues) and problem.step_columns else None
 
 
 def _dedupe_and_score(problem: Problem, trajectory: Trajectory, rows: list[CandidateRow], solutions: list[Any]) -> None:

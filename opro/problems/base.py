@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -71,6 +71,19 @@ class Problem(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """Instance metadata for config.json and summary.json (sizes, optimum, instance name)."""
+        ...
+
+
+@runtime_checkable
+class StepValues(Protocol):
+    """A problem that records values of its own in steps.csv, after the standard columns (a prompt problem's
+    validation accuracies, opro/problems/prompt.py). `step_columns` may be empty: then nothing is added."""
+
+    step_columns: tuple[str, ...]
+    """The extra steps.csv columns, numbers (empty cells: no value at that step)."""
+
+    def step_values(self, step: int) -> dict[str, float | None]:
+        """The values of `step_columns` once `step` is scored."""
         ...
 
 
