@@ -8,7 +8,7 @@ Each step:
 4. dedupe against every solution seen in the run;
 5. score the new ones as one batch;
 6. append the step to the run directory, durably;
-7. stop at the known optimum, after `steps` steps, or once a token or cost budget is spent.
+7. stop at the known optimum, after `steps` steps, or once a token, cost or evaluation budget is spent.
 
 The loop knows nothing of any task: the Problem parses and scores, the LLM samples.
 """
@@ -103,13 +103,15 @@ def optimize(
         if on_step:
             on_step(step_row)
     tokens, cost = _spent(run)
+    evaluated = _evaluated(run)
     step = last_step + 1
-    while (stop_reason := _stop_reason(problem, loop, trajectory, step, tokens, cost)) is None:
+    while (stop_reason := _stop_reason(problem, loop, trajectory, step, tokens, cost, evaluated)) is None:
         if llm is None:
             raise ValueError(f"step {step} needs an optimizer LLM")
         step_row = _step(problem, llm, loop, seed, templates, trajectory, run, step, price)
         tokens += step_row.prompt_tokens + step_row.completion_tokens
         cost += step_row.cost_usd or 0.0
+        evaluated += step_row.n_new
         step += 1
         if on_step:
             on_step(step_row)
@@ -126,20 +128,26 @@ def needs_llm(problem: Problem, loop: LoopConfig, run: RunDir) -> bool:
         return True
     tokens, cost = _spent(run)
     trajectory = Trajectory.from_rows(problem, run.read_candidates())
-    return _stop_reason(problem, loop, trajectory, last_step + 1, tokens, cost) is None
+    return _stop_reason(problem, loop, trajectory, last_step + 1, tokens, cost, _evaluated(run)) is None
 
 
 def _stop_reason(problem: Problem, loop: LoopConfig, trajectory: Trajectory, step: int, tokens: int,
-                 cost: float) -> str | None:
+                 cost: float, evaluated: int = 0) -> str | None:
     """Why the loop stops before `step` ("optimum", "steps" or "budget"), or None when it runs that step."""
     if loop.stop_at_optimum and trajectory.best is not None and problem.is_optimal(trajectory.best):
         return "optimum"
     if step > loop.steps:
         return "steps"
     if (loop.max_tokens_total is not None and tokens >= loop.max_tokens_total) or (
-            loop.max_cost is not None and cost >= loop.max_cost):
+            loop.max_cost is not None and cost >= loop.max_cost) or (
+            loop.max_evaluated is not None and evaluated >= loop.max_evaluated):
         return "budget"
     return None
+
+
+def _evaluated(run: RunDir) -> int:
+    """Proposals scored by the run's completed steps (new, valid ones; the initial solutions not counted)."""
+    return sum(int(s["n_new"]) for s in run.read_steps() if s["step"] != "0")
 
 
 def _spent(run: RunDir) -> tuple[int, float]:

@@ -70,7 +70,7 @@ def start_run(
 
 
 #: The loop settings `--resume` may change: how long the run goes on, nothing about how it samples.
-RESUMABLE = ("steps", "max_tokens_total", "max_cost")
+RESUMABLE = ("steps", "max_tokens_total", "max_cost", "max_evaluated")
 
 
 def resume_run(

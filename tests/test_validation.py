@@ -133,3 +133,26 @@ def test_validation_off_leaves_the_files_as_before(tmp_path, shared_data, level_
     assert (run.path / "instructions.csv").read_text().splitlines()[0] == ",".join(INSTRUCTION_COLUMNS)
     assert RunDir.open(run.path).step_extras == ()
     assert not (run.path / "few_shot.csv").exists()
+
+
+# ---- §5.3 knobs: plain settings a sweep crosses -----------------------------------------------------------
+
+def test_a_sweep_crosses_instructions_per_step_at_a_fixed_evaluation_budget():
+    from opro.sweep import plan_cells
+
+    spec = {"task": "mmlu", "set": {"loop.max_evaluated": 16, "loop.steps": 1000},
+            "axes": {"loop.candidates_per_step": [1, 2, 4, 8, 16], "loop.temperature": [0.5, 1.0],
+                     "problem.initial_instructions": [["Let's solve the problem."], [""]]}}
+    cells = plan_cells(spec)
+    assert len(cells) == 5 * 2 * 2 and len({c.id for c in cells}) == 20
+    assert cells[0].overrides["loop.max_evaluated"] == 16 and cells[0].values["problem.initial_instructions"] == [
+        "Let's solve the problem."]
+    assert {c.values["loop.candidates_per_step"] for c in cells} == {1, 2, 4, 8, 16}
+
+
+def test_max_evaluated_stops_at_the_step_boundary(tmp_path, shared_data, level_scorer):
+    run, summary = _run(tmp_path, shared_data, **{"loop.max_evaluated": 3, "loop.steps": 10,
+                                                  "problem.eval_interval": 0, "problem.eval_test": False})
+    steps = pd.read_csv(run.path / "steps.csv")
+    assert summary["stop_reason"] == "budget" and steps["step"].tolist() == [0, 1, 2]  # 2 + 2 new >= 3
+    assert steps["n_new"][1:].sum() == 4
