@@ -5,10 +5,15 @@ percent (0-100, higher is better); the meta-prompt shows it rounded to an intege
 buckets (reference: num_score_buckets = 100). The problem calls its scorer LLM inside `score`, through the
 persistent score cache, and writes each instruction's per-example results to the run directory.
 
+Datasets: GSM8K, BBH and MMLU (one category or subject) for optimization, MultiArith and AQuA for transfer. With
+`validation_ratio` and `eval_interval`, the instructions of every N-th step are also scored on a validation
+split (paper §5.4), recorded in instructions.csv and, through `step_values` (problems.StepValues), in
+steps.csv.
+
 Meta-prompt types (setting `meta_prompt_type`, reference: optimize_instructions.py):
 - "both_instructions_and_exemplars" (instruction-tuned optimizers): the top instructions with scores, then
-  `num_exemplars` questions with their answers, picked per step (random, or the ones the shown instructions
-  got wrong). The optimizer writes `<INS>...</INS>` (templates `instructions`) or `[...]`
+  `num_exemplars` questions with their answers, picked per step (`exemplar_selection`: random, constant, or
+  from the ones instructions got wrong). The optimizer writes `<INS>...</INS>` (templates `instructions`) or `[...]`
   (`instructions-bison`, the paper's Figure 3 wording).
 - "instructions_only" (pre-trained optimizers): only the instructions, as `Precision: 61 <TEXT>...</TEXT>`
   (template `instructions-only`).
@@ -29,6 +34,7 @@ from opro.config import MAX_SEED, Range
 from opro.errors import OproError
 from opro.problems.base import Invalid
 from opro.prompting.data import DATASETS, MMLU_CATEGORIES, Example, load_examples, split_with_validation
+from opro.prompting.exemplars import most_frequent_picks
 from opro.prompting.scoring import (
     POSITIONS,
     ExampleResult,
@@ -340,12 +346,8 @@ class PromptOptimization:
         (reference: opt_utils.run_evolution, few_shot_selection_criteria; its seeds are the step, or 0):
         - "random": `num_exemplars` distinct training questions, sorted.
         - "constant": the same questions every step (the random pick seeded by (seed, 0)).
-        - "current_most_frequent": the questions the shown instructions got wrong most often: a random pick
-          among those missed by the most of them when there are enough, else the most missed first (in that
-          order); none when the shown instructions answered everything right.
-        - "accumulative_most_frequent": the questions any fully scored instruction of the run got wrong: all of
-          them (most missed first) when there are at most `num_exemplars`, else a random pick among them
-          (the reference picks uniformly among every missed question, whatever its count).
+        - "current_most_frequent" / "accumulative_most_frequent": from the questions the shown instructions,
+          or every fully scored one of the run, got wrong (see opro.prompting.exemplars).
         - "wrong": as current_most_frequent, but picks are sorted and, with no missed question, random.
         """
         rng = np.random.default_rng([self.seed, step])
@@ -354,19 +356,8 @@ class PromptOptimization:
             rng = np.random.default_rng([self.seed, 0])
         elif self.exemplar_selection in ("current_most_frequent", "accumulative_most_frequent"):
             counted = shown if self.exemplar_selection == "current_most_frequent" else list(self.correct)
-            missed: Counter[int] = Counter()
-            for instruction in counted:
-                missed.update(i for i, right in enumerate(self.correct.get(instruction, ())) if not right)
-            ranked = sorted(missed, key=lambda i: (-missed[i], i))
-            if self.exemplar_selection == "accumulative_most_frequent":
-                pool = ranked
-                if len(pool) <= n:
-                    return pool
-            else:
-                pool = [i for i in ranked if missed[i] == missed[ranked[0]]] if ranked else []
-                if len(pool) < n:
-                    return ranked[:n]
-            return sorted(int(i) for i in rng.choice(pool, size=n, replace=False))
+            outcomes = [self.correct[i] for i in counted if i in self.correct]
+            return most_frequent_picks(self.exemplar_selection, outcomes, n, rng)
         if self.exemplar_selection == "wrong":
             wrong: Counter[int] = Counter()
             for instruction in shown:
