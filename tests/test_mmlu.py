@@ -117,3 +117,10 @@ def test_opro_run_and_eval_on_mmlu(tmp_path, shared_data, scripted, capsys):
     _main(["eval", "--task", "mmlu", "--data", data, "--set", "problem.mmlu_task=abstract_algebra",
           "--set", "problem.score_cache=false", "--instruction", "Go!", "--limit", "4", "--out", str(tmp_path / "e")])
     assert pd.read_csv(tmp_path / "e" / "eval.csv")["n"].tolist() == [4]
+
+
+def test_run_without_data_offline_is_one_line(capsys, tmp_path):
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", "--task", "mmlu", "--results", str(tmp_path)])
+    stderr = capsys.readouterr().err
+    assert stopped.value.code == 2 and stderr.count("\n") == 1 and "cais/mmlu" in stderr and "--data PATH" in stderr
