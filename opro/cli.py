@@ -347,14 +347,14 @@ def compare(dirs: tuple[str, ...], out: str | None, no_plot: bool) -> None:
 
 
 @cli.command("eval")
-@click.option("--task", default=None, help="Prompt task preset (gsm8k, bbh) or .toml path (default gsm8k).")
+@click.option("--task", default=None, help="Prompt task preset (gsm8k, bbh, mmlu) or .toml path (default gsm8k).")
 @click.option("--instruction", "instructions", multiple=True, help="An instruction to evaluate (repeatable).")
 @click.option("--baselines", "with_baselines", is_flag=True,
               help="Also the paper's baselines: \"\", step by step, solve the problem, deep breath.")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Evaluate this run's best instruction.")
-@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True)
 @click.option("--limit", type=int, help="Only the first N examples of the split.")
-@click.option("--dataset", type=click.Choice(["gsm8k", "bbh", "multiarith", "aqua"]),
+@click.option("--dataset", type=click.Choice(["gsm8k", "bbh", "mmlu", "multiarith", "aqua"]),
               help="Evaluate on another dataset (transfer: multiarith, aqua) than the task's.")
 @click.option("--data", "data_path", type=click.Path(), help="Local data file or folder (problem.data).")
 @click.option("--scorer", help="Scorer LLM spec (default: the task's or run's scorer, else its optimizer).")

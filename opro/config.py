@@ -89,12 +89,15 @@ class LoopConfig:
     """Budget: stop at the step boundary once the run's prompt + completion tokens reach this."""
     max_cost: float | None = None
     """Budget: stop at the step boundary once the run's estimated cost (USD) reaches this."""
+    max_evaluated: int | None = None
+    """Budget: stop at the step boundary once this many proposals were scored (new, valid ones after step 0):
+    the paper's §5.3 comparison of instructions per step at a fixed number of evaluated instructions."""
 
     LIMITS: ClassVar[dict[str, Range]] = {
         "steps": Range(0, 1_000_000), "candidates_per_step": Range(1, 1024), "temperature": Range(0, 5),
         "top_k": Range(1, 10_000), "num_initial": Range(1, 10_000), "max_tokens": Range(1, 1_000_000),
         "resample_rounds": Range(0, 100), "max_tokens_total": Range(0, None, above=True),
-        "max_cost": Range(0, None, above=True),
+        "max_cost": Range(0, None, above=True), "max_evaluated": Range(1, None),
     }
 
 

@@ -8,7 +8,7 @@ Each step:
 4. dedupe against every solution seen in the run;
 5. score the new ones as one batch;
 6. append the step to the run directory, durably;
-7. stop at the known optimum, after `steps` steps, or once a token or cost budget is spent.
+7. stop at the known optimum, after `steps` steps, or once a token, cost or evaluation budget is spent.
 
 The loop knows nothing of any task: the Problem parses and scores, the LLM samples.
 """
@@ -28,7 +28,7 @@ from opro.errors import OproError
 from opro.llm import LLM, Completion, Request
 from opro.llm.pricing import Price
 from opro.metaprompt import render_meta_prompt, shown_solutions
-from opro.problems import Invalid, Problem, better
+from opro.problems import Invalid, Problem, StepValues, better
 from opro.results import CandidateRow, RunDir, StepRow
 
 #: Seed offset between a proposal and its re-samples; large so the seeds never meet another step's.
@@ -103,13 +103,15 @@ def optimize(
         if on_step:
             on_step(step_row)
     tokens, cost = _spent(run)
+    evaluated = _evaluated(run)
     step = last_step + 1
-    while (stop_reason := _stop_reason(problem, loop, trajectory, step, tokens, cost)) is None:
+    while (stop_reason := _stop_reason(problem, loop, trajectory, step, tokens, cost, evaluated)) is None:
         if llm is None:
             raise ValueError(f"step {step} needs an optimizer LLM")
         step_row = _step(problem, llm, loop, seed, templates, trajectory, run, step, price)
         tokens += step_row.prompt_tokens + step_row.completion_tokens
         cost += step_row.cost_usd or 0.0
+        evaluated += step_row.n_new
         step += 1
         if on_step:
             on_step(step_row)
@@ -126,20 +128,26 @@ def needs_llm(problem: Problem, loop: LoopConfig, run: RunDir) -> bool:
         return True
     tokens, cost = _spent(run)
     trajectory = Trajectory.from_rows(problem, run.read_candidates())
-    return _stop_reason(problem, loop, trajectory, last_step + 1, tokens, cost) is None
+    return _stop_reason(problem, loop, trajectory, last_step + 1, tokens, cost, _evaluated(run)) is None
 
 
 def _stop_reason(problem: Problem, loop: LoopConfig, trajectory: Trajectory, step: int, tokens: int,
-                 cost: float) -> str | None:
+                 cost: float, evaluated: int = 0) -> str | None:
     """Why the loop stops before `step` ("optimum", "steps" or "budget"), or None when it runs that step."""
     if loop.stop_at_optimum and trajectory.best is not None and problem.is_optimal(trajectory.best):
         return "optimum"
     if step > loop.steps:
         return "steps"
     if (loop.max_tokens_total is not None and tokens >= loop.max_tokens_total) or (
-            loop.max_cost is not None and cost >= loop.max_cost):
+            loop.max_cost is not None and cost >= loop.max_cost) or (
+            loop.max_evaluated is not None and evaluated >= loop.max_evaluated):
         return "budget"
     return None
+
+
+def _evaluated(run: RunDir) -> int:
+    """Proposals scored by the run's completed steps (new, valid ones; the initial solutions not counted)."""
+    return sum(int(s["n_new"]) for s in run.read_steps() if s["step"] != "0")
 
 
 def _spent(run: RunDir) -> tuple[int, float]:
@@ -160,7 +168,7 @@ def _initial_step(problem: Problem, loop: LoopConfig, seed: int, trajectory: Tra
     _dedupe_and_score(problem, trajectory, rows, solutions)
     step_row = StepRow(0, trajectory.best, len(rows), len(rows), sum(not r.duplicate for r in rows), 0, 0, 0, 0,
                        0.0, time.perf_counter() - started, problem.is_optimal(trajectory.best))
-    run.append_step(rows, step_row, [])
+    run.append_step(rows, step_row, [], _step_values(problem, 0))
     return step_row
 
 
@@ -225,8 +233,13 @@ def _step(
         seconds=time.perf_counter() - started,
         optimal=problem.is_optimal(trajectory.best),
     )
-    run.append_step(rows, step_row, calls)
+    run.append_step(rows, step_row, calls, _step_values(problem, step))
     return step_row
+
+
+def _step_values(problem: Problem, step: int) -> dict[str, float | None] | None:
+    """The problem's own steps.csv values (StepValues: a prompt problem's validation accuracies), if any."""
+    return problem.step_values(step) if isinstance(problem, StepValues) and problem.step_columns else None
 
 
 def _dedupe_and_score(problem: Problem, trajectory: Trajectory, rows: list[CandidateRow], solutions: list[Any]) -> None:

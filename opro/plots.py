@@ -6,6 +6,7 @@ Each function returns the `Figure` and, given `path`, also saves it (PNG or SVG 
 - `linreg_landscape`: a run's (w, b) proposals, coloured by step, over the contours of the objective.
 - `prompt_accuracy`: each instruction's training accuracy against step, the best instructions quoted.
 - `method_comparison`: the optimality gap per method and setting, baselines included (bars ± SE).
+- `validation_curve`: a prompt run's train / validation / test accuracy against step (paper §5.4).
 """
 
 from __future__ import annotations
@@ -269,6 +270,43 @@ def method_comparison(table: pd.DataFrame, metric: str = "gap", title: str | Non
     for axes in panels[len(groups):]:
         axes.axis("off")
     figure.suptitle(title or "OPRO against baselines (* baseline, hatched)", fontsize=11)
+    return _done(figure, path)
+
+
+def validation_curve(run_dir: Path | str, title: str | None = None, path: Path | str | None = None) -> Figure:
+    """Training, validation and test accuracy (%) against step, for a prompt run with `problem.eval_interval`
+    (paper §5.4, Figure 9's overfitting study): the best training accuracy so far, the validation accuracy
+    of that instruction at each evaluation step and, with `problem.eval_test`, its test accuracy; every
+    instruction scored on validation is a point. Read from the run's steps.csv and instructions.csv."""
+    run_dir = Path(run_dir)
+    try:
+        steps = pd.read_csv(run_dir / "steps.csv")
+    except (OSError, ValueError) as error:
+        raise OproError(f"no readable steps.csv in {run_dir}: {error}") from None
+    if "validation_of_best" not in steps:
+        raise OproError(f"{run_dir} has no validation accuracies (run with problem.eval_interval > 0)")
+    figure = Figure(figsize=(7.0, 4.4), layout="constrained")
+    axes = figure.add_subplot()
+    axes.plot(steps["step"], steps["best_so_far"], drawstyle="steps-post", color="C0", linewidth=2,
+              label="train (best so far)")
+    at = steps[steps["validation_of_best"].notna()]
+    axes.plot(at["step"], at["validation_of_best"], marker="o", color="C1", label="validation (of the best)")
+    if "test_of_best" in steps and steps["test_of_best"].notna().any():
+        tested = steps[steps["test_of_best"].notna()]
+        axes.plot(tested["step"], tested["test_of_best"], marker="s", color="C2", label="test (of the best)")
+    index = run_dir / "instructions.csv"
+    if index.is_file():
+        each = pd.read_csv(index, keep_default_na=False)
+        each = each[pd.to_numeric(each.get("validation_score", pd.Series(dtype=str)), errors="coerce").notna()]
+        if len(each):
+            axes.scatter(each["step"], each["validation_score"].astype(float), s=14, alpha=0.4, color="C1",
+                         linewidths=0, label="validation (each instruction)")
+    axes.set_xlabel("optimization step (0 = initial instructions)")
+    axes.set_ylabel("accuracy (%)")
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    axes.set_title(title or f"{run_dir.name}: train, validation and test accuracy")
     return _done(figure, path)
 
 

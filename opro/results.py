@@ -173,12 +173,16 @@ def write_json_atomic(path: Path, data: Any) -> None:
 class RunDir:
     """A run directory being written; see the module docstring for its files."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, step_extras: tuple[str, ...] = ()) -> None:
         self.path = path
+        self.step_extras = step_extras
+        """Columns of steps.csv after STEP_COLUMNS, numbers a problem records (see problems.StepValues)."""
 
     @classmethod
-    def create(cls, root: Path, task: str, run_id: str | None, config: dict[str, Any]) -> RunDir:
-        """A new directory `root/task/run_id` (run_id: time and seed, made unique) with config.json."""
+    def create(cls, root: Path, task: str, run_id: str | None, config: dict[str, Any],
+               step_extras: tuple[str, ...] = ()) -> RunDir:
+        """A new directory `root/task/run_id` (run_id: time and seed, made unique) with config.json;
+        `step_extras` are extra steps.csv columns (none by default: the standard header)."""
         parent = root / task
         if run_id is not None:
             check_run_id(run_id)
@@ -193,9 +197,10 @@ class RunDir:
             path.mkdir(parents=True)
         except OSError as error:
             raise OproError(f"cannot create run directory {path}: {error.strerror}") from error
-        run = cls(path)
+        run = cls(path, tuple(step_extras))
         write_json_atomic(path / "config.json", config)
-        for name, columns in (("candidates.csv", CANDIDATE_COLUMNS), ("steps.csv", STEP_COLUMNS)):
+        steps = STEP_COLUMNS + list(run.step_extras)
+        for name, columns in (("candidates.csv", CANDIDATE_COLUMNS), ("steps.csv", steps)):
             (path / name).write_text(",".join(columns) + "\n")
         (path / "llm_calls.jsonl").write_text("")
         run._write_state(last_step=-1)
@@ -209,6 +214,9 @@ class RunDir:
             if not (path / name).is_file():
                 raise OproError(f"not a run directory (no {name}): {path}")
         run.check()
+        header = _header_line(path / "steps.csv")
+        if header[:len(STEP_COLUMNS)] == STEP_COLUMNS:
+            run.step_extras = tuple(header[len(STEP_COLUMNS):])
         return run
 
     def check(self) -> dict[str, Any]:
@@ -268,6 +276,8 @@ class RunDir:
         try:
             reader = csv.reader(io.StringIO(self._text(name, length), newline=""))
             header = next(reader, None)
+            if name == "steps.csv" and self.step_extras:
+                hints = {**hints, **dict.fromkeys(self.step_extras, float | None)}
             if header != list(hints):
                 raise OproError(f"{where}: the header is not {','.join(hints)}")
             rows = []
@@ -306,11 +316,17 @@ class RunDir:
             raise OproError(f"unreadable state.json in {self.path}: {error}") from error
 
     def append_step(
-        self, candidates: list[CandidateRow], step: StepRow, llm_calls: list[dict[str, Any]]
+        self, candidates: list[CandidateRow], step: StepRow, llm_calls: list[dict[str, Any]],
+        extras: dict[str, float | None] | None = None,
     ) -> None:
-        """Append one step to every log, make it durable, then record it as complete."""
+        """Append one step to every log, make it durable, then record it as complete. `extras` holds the
+        values of `step_extras` (missing ones are empty cells)."""
         self._append("candidates.csv", _csv_rows(candidates, CANDIDATE_COLUMNS))
-        self._append("steps.csv", _csv_rows([step], STEP_COLUMNS))
+        row = _csv_rows([step], STEP_COLUMNS)
+        if self.step_extras:
+            cells = [(extras or {}).get(c) for c in self.step_extras]
+            row = row[:-1] + "".join("," + ("" if v is None else repr(float(v))) for v in cells) + "\n"
+        self._append("steps.csv", row)
         self._append("llm_calls.jsonl", "".join(json.dumps(c, default=str) + "\n" for c in llm_calls))
         self._write_state(last_step=step.step)
 
@@ -353,6 +369,8 @@ def remove_unstarted(path: Path) -> None:
             raise OproError(f"{path} has no state.json but holds {entry.name}: not an unstarted run, left as it is "
                             "(move it away to start this run again)")
         data = entry.read_bytes()
+        if entry.name == "steps.csv" and data.startswith(written["steps.csv"][:-1].encode()):
+            written["steps.csv"] = data.decode("utf-8", "replace").split("\n")[0] + "\n"  # with extra columns
         if entry.name in written and not written[entry.name].encode().startswith(data):
             raise OproError(f"{path} has no state.json but its {entry.name} has content: not an unstarted run, "
                             "left as it is (move it away to start this run again)")
@@ -362,6 +380,11 @@ def remove_unstarted(path: Path) -> None:
     for entry in entries:
         entry.unlink()
     path.rmdir()
+
+
+def _header_line(path: Path) -> list[str]:
+    with open(path, newline="") as handle:
+        return next(csv.reader(handle), [])
 
 
 def _is_run_record(data: bytes) -> bool:

@@ -22,7 +22,7 @@ from opro.config import (
 from opro.errors import OproError
 from opro.llm import LLM, build_llm, price_of_llm
 from opro.loop import needs_llm, optimize
-from opro.problems import build_problem, check_problem_settings
+from opro.problems import StepValues, build_problem, check_problem_settings
 from opro.results import RunDir, StepRow, check_run_id, environment, remove_unstarted, write_json_atomic
 
 
@@ -56,10 +56,11 @@ def start_run(
             **environment(),
             **(record_extra or {}),
         }
+        extras = problem.step_columns if isinstance(problem, StepValues) else ()  # steps.csv columns of its own
         if parent is None:
-            run = RunDir.create(Path(config.results_root), task_label(config.task), run_id, record)
+            run = RunDir.create(Path(config.results_root), task_label(config.task), run_id, record, extras)
         else:
-            run = RunDir.create(parent.parent, parent.name, run_id, record)
+            run = RunDir.create(parent.parent, parent.name, run_id, record, extras)
         if hasattr(problem, "attach_run"):  # a prompt problem writes per-instruction results there
             problem.attach_run(run.path)
         if on_start:
@@ -69,7 +70,7 @@ def start_run(
 
 
 #: The loop settings `--resume` may change: how long the run goes on, nothing about how it samples.
-RESUMABLE = ("steps", "max_tokens_total", "max_cost")
+RESUMABLE = ("steps", "max_tokens_total", "max_cost", "max_evaluated")
 
 
 def resume_run(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,7 +26,8 @@ class Problem(Protocol):
 
     Optional, for prompt optimization: `step_fields(step, shown) -> dict[str, str]` (per-step meta-prompt
     fields, e.g. exemplars), `min_shown_score` (weaker solutions are not shown), `uses_scorer` with
-    `use_scorer(llm)`, `attach_run(path)` and `close()` (see opro/problems/prompt.py).
+    `use_scorer(llm)`, `attach_run(path)` and `close()` (see opro/problems/prompt.py); `StepValues` below
+    (columns of its own in steps.csv).
     """
 
     name: str
@@ -71,6 +72,19 @@ class Problem(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """Instance metadata for config.json and summary.json (sizes, optimum, instance name)."""
+        ...
+
+
+@runtime_checkable
+class StepValues(Protocol):
+    """A problem that records values of its own in steps.csv, after the standard columns (a prompt problem's
+    validation accuracies, opro/problems/prompt.py). `step_columns` may be empty: then nothing is added."""
+
+    step_columns: tuple[str, ...]
+    """The extra steps.csv columns, numbers (empty cells: no value at that step)."""
+
+    def step_values(self, step: int) -> dict[str, float | None]:
+        """The values of `step_columns` once `step` is scored."""
         ...
 
 

@@ -1,9 +1,10 @@
-"""Datasets for prompt optimization: GSM8K, the 27 BBH tasks, MultiArith and AQuA.
+"""Datasets for prompt optimization: GSM8K, the 27 BBH tasks, MMLU, MultiArith and AQuA.
 
 Sources, in order: a local path (`data`: a file, or a folder in the layout of the reference code's data/),
 else the Hugging Face hub through `datasets` (GSM8K `openai/gsm8k` `main`; BBH `lukaemon/bbh`; MultiArith
-`ChilleD/MultiArith`; AQuA `deepmind/aqua_rat` `raw`). Local files are read with pandas/json directly:
-.jsonl, .json, .parquet, and the reference's headerless .tsv (question, answer[, rationale]).
+`ChilleD/MultiArith`; AQuA `deepmind/aqua_rat` `raw`; MMLU `cais/mmlu`, one config per subject). Local files
+are read with pandas/json directly: .jsonl, .json, .parquet, the reference's headerless .tsv (question,
+answer[, rationale]) and MMLU's headerless per-subject .csv (see `load_mmlu`).
 
 Every example gets a stable `uid` (dataset/split/index/hash of the question), the key of the score cache.
 """
@@ -20,7 +21,7 @@ import numpy as np
 
 from opro.errors import OproError
 
-DATASETS = ("gsm8k", "bbh", "multiarith", "aqua")
+DATASETS = ("gsm8k", "bbh", "mmlu", "multiarith", "aqua")
 
 BBH_TASKS = (
     "boolean_expressions", "causal_judgement", "date_understanding", "disambiguation_qa", "dyck_languages",
@@ -72,7 +73,7 @@ class Example:
 def answer_kind(dataset: str, bbh_task: str | None = None) -> str:
     if dataset in ("gsm8k", "multiarith"):
         return "number"
-    if dataset == "aqua":
+    if dataset in ("aqua", "mmlu"):
         return "choice"
     if bbh_task in BBH_NUMBER:
         return "number"
@@ -87,6 +88,8 @@ def load_examples(dataset: str, split: str = "train", data: str | None = None,
     MultiArith and AQuA are read whole (they are for transfer evaluation)."""
     if dataset not in DATASETS:
         raise OproError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    if dataset == "mmlu":  # its own layout; the task (a category or a subject) comes as `bbh_task`
+        return load_mmlu(bbh_task, data)
     if dataset == "bbh" and bbh_task not in BBH_TASKS:
         raise OproError(f"unknown BBH task {bbh_task!r} (problem.bbh_task); known: {', '.join(BBH_TASKS)}")
     if data:
@@ -242,3 +245,124 @@ def _question_answer(dataset: str, record: dict[str, Any]) -> tuple[str, str]:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---- MMLU ---------------------------------------------------------------------------------------------------
+
+#: The 57 MMLU subjects by subcategory, and the subcategories of the four categories, as the reference code
+#: groups them (optimize_instructions.py `subcategories` / `categories`, from hendrycks/test categories.py).
+MMLU_SUBCATEGORIES = {
+    "math": ("abstract_algebra", "college_mathematics", "elementary_mathematics", "high_school_mathematics",
+             "high_school_statistics"),
+    "health": ("anatomy", "clinical_knowledge", "college_medicine", "human_aging", "medical_genetics", "nutrition",
+               "professional_medicine", "virology"),
+    "physics": ("astronomy", "college_physics", "conceptual_physics", "high_school_physics"),
+    "business": ("business_ethics", "management", "marketing"),
+    "biology": ("college_biology", "high_school_biology"),
+    "chemistry": ("college_chemistry", "high_school_chemistry"),
+    "computer science": ("college_computer_science", "computer_security", "high_school_computer_science",
+                         "machine_learning"),
+    "economics": ("econometrics", "high_school_macroeconomics", "high_school_microeconomics"),
+    "engineering": ("electrical_engineering",),
+    "philosophy": ("formal_logic", "logical_fallacies", "moral_disputes", "moral_scenarios", "philosophy",
+                   "world_religions"),
+    "other": ("global_facts", "miscellaneous", "professional_accounting"),
+    "history": ("high_school_european_history", "high_school_us_history", "high_school_world_history", "prehistory"),
+    "geography": ("high_school_geography",),
+    "politics": ("high_school_government_and_politics", "public_relations", "security_studies", "us_foreign_policy"),
+    "psychology": ("high_school_psychology", "professional_psychology"),
+    "culture": ("human_sexuality", "sociology"),
+    "law": ("international_law", "jurisprudence", "professional_law"),
+}
+MMLU_CATEGORIES = {
+    "STEM": ("physics", "chemistry", "biology", "computer science", "math", "engineering"),
+    "humanities": ("history", "philosophy", "law"),
+    "social sciences": ("politics", "culture", "economics", "geography", "psychology"),
+    "other (business, health, misc.)": ("other", "business", "health"),
+}
+MMLU_SUBJECTS = tuple(sorted(s for subjects in MMLU_SUBCATEGORIES.values() for s in subjects))
+
+
+def mmlu_subjects(task: str | None) -> list[str]:
+    """The subjects of `task`: one of the four categories (the reference's `--task`), or one subject's name."""
+    if task in MMLU_CATEGORIES:
+        return sorted(s for sub in MMLU_CATEGORIES[task] for s in MMLU_SUBCATEGORIES[sub])
+    if task in MMLU_SUBJECTS:
+        return [task]
+    raise OproError(f"unknown MMLU task {task!r} (problem.mmlu_task): one of the categories "
+                    f"{', '.join(map(repr, MMLU_CATEGORIES))}, or one of the 57 subjects, e.g. abstract_algebra")
+
+
+def load_mmlu(task: str | None, data: str | None = None) -> list[Example]:
+    """Every question of `task`'s subjects (see `mmlu_subjects`), subject by subject in alphabetical order.
+
+    Local data is the reference layout: one header-less CSV per subject, `<subject>_test.csv` (question, the
+    four options, the answer letter), in `data`, `data/test` or `data/mmlu/test`; else the hub's `cais/mmlu`.
+    A question reads as the reference's eval_utils._format_mmlu_example: the question, "(A) ..." to "(D) ...",
+    then "What's the answer in (A) (B) (C) (D)?"; the gold answer is "(B)".
+    """
+    examples: list[Example] = []
+    for subject in mmlu_subjects(task):
+        rows = _mmlu_local(subject, Path(data).expanduser()) if data else _mmlu_hub(subject)
+        for index, (question, options, letter) in enumerate(rows):
+            text = question + "".join(f"\n({k}) {o}" for k, o in zip("ABCD", options, strict=True))
+            text += "\nWhat's the answer in (A) (B) (C) (D)?"
+            digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+            examples.append(Example(f"mmlu-{subject}/test/{index}/{digest}", len(examples), text, f"({letter})",
+                                    "choice"))
+    return examples
+
+
+def _mmlu_local(subject: str, path: Path) -> list[tuple[str, list[str], str]]:
+    name = f"{subject}_test.csv"
+    found = next((f for f in (path / name, path / "test" / name, path / "mmlu" / "test" / name) if f.is_file()), None)
+    if found is None:
+        raise OproError(f"no MMLU data for {subject} in {path} (looked for {name}, test/{name}, mmlu/test/{name})")
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(found, header=None, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as error:
+        raise OproError(f"unreadable data file {found}: {str(error).splitlines()[0]}") from None
+    if frame.shape[1] != 6:
+        raise OproError(f"data file {found}: {frame.shape[1]} columns; expected question, A, B, C, D, answer")
+    rows = []
+    for number, row in enumerate(frame.itertuples(index=False), 1):
+        letter = str(row[5]).strip().upper()
+        if letter not in ("A", "B", "C", "D") or not str(row[0]).strip():
+            raise OproError(f"data file {found}: row {number}: expected a question and an answer letter A-D")
+        rows.append((str(row[0]), [str(o) for o in row[1:5]], letter))
+    return rows
+
+
+def _mmlu_hub(subject: str) -> list[tuple[str, list[str], str]]:
+    try:
+        import datasets
+
+        loaded = datasets.load_dataset("cais/mmlu", subject, split="test")
+        return [(str(r["question"]), [str(c) for c in r["choices"]], "ABCD"[int(r["answer"])]) for r in loaded]
+    except Exception as error:  # offline, hub errors: one message for the user
+        raise OproError(
+            f"cannot load mmlu from the Hugging Face hub (cais/mmlu {subject}: {type(error).__name__}); point at "
+            "local files with --data PATH (a folder holding test/<subject>_test.csv, the reference layout) or "
+            "--set problem.data=PATH") from error
+
+
+# ---- a validation split (paper §5.4) ------------------------------------------------------------------------
+
+def split_with_validation(n: int, train_ratio: float, validation_ratio: float,
+                          seed: int) -> tuple[list[int], list[int], list[int]]:
+    """(train, validation, rest) positions of range(n), each sorted. Train is `split_indices`' draw; the
+    validation split, `int(validation_ratio * n)` positions, is drawn next from the rest by the same generator
+    (reference: optimize_instructions.py, train_index then eval_index, both from np.random.seed(0))."""
+    if not 0.0 <= validation_ratio < 1.0 or train_ratio + validation_ratio > 1.0:
+        raise OproError(f"validation_ratio must be in [0, 1) with train_ratio + validation_ratio <= 1, got "
+                        f"{validation_ratio} (train_ratio {train_ratio})")
+    rng = np.random.default_rng(seed)
+    train = sorted(int(i) for i in rng.choice(n, size=max(1, int(train_ratio * n)), replace=False))
+    chosen = set(train)
+    rest = [i for i in range(n) if i not in chosen]
+    size = min(len(rest), int(validation_ratio * n))
+    validation = sorted(int(rest[i]) for i in rng.choice(len(rest), size=size, replace=False)) if size else []
+    taken = set(validation)
+    return train, validation, [i for i in rest if i not in taken]
