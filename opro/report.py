@@ -161,6 +161,12 @@ def _group_plots(results: Results, group: str) -> list[str]:
         elif not bool(runs["minimize"].iloc[0]):
             out.append(_figure(plots.prompt_accuracy(results), "Each instruction's training accuracy against "
                                                                "step; the best ones are numbered and quoted."))
+            validated = [run for run in runs["run"] if "validation_of_best" in results.steps.columns
+                         and results.steps.loc[results.steps["run"] == run, "validation_of_best"].notna().any()]
+            if validated:  # problem.eval_interval: the §5.4 curves of the group's first such run
+                out.append(_figure(plots.validation_curve(results.records[validated[0]]["path"], title=validated[0]),
+                                   "Training (best so far), validation and test accuracy against step (paper "
+                                   "§5.4), for one run; points are each instruction's validation accuracy."))
     except (OproError, OSError, ValueError) as error:
         out.append(f"<p class='note'>{_e(problem)} plot unavailable: {_e(error)}</p>")
     return out

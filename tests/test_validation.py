@@ -109,6 +109,10 @@ def test_a_run_with_eval_interval_1_records_and_plots_validation(tmp_path, share
     labels = [line.get_label() for line in figure.axes[0].get_lines()]
     assert labels[:3] == ["train (best so far)", "validation (of the best)", "test (of the best)"]
     assert (tmp_path / "curve.png").stat().st_size > 0
+    from opro.report import write_report
+
+    page = write_report(tmp_path, tmp_path / "report.html").read_text()
+    assert "validation and test accuracy against step" in page
     # the run resumes with its extra columns: the header is checked and kept
     resumed, _ = resume_run(run.path, {"steps": 4})
     again = pd.read_csv(resumed.path / "steps.csv")

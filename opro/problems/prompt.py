@@ -14,9 +14,10 @@ steps.csv.
 Meta-prompt types (setting `meta_prompt_type`, reference: opt_utils.gen_meta_prompt):
 - "both_instructions_and_exemplars" (instruction-tuned optimizers): the top instructions with scores, and
   `num_exemplars` questions with their answers, picked per step (`exemplar_selection`: random, constant, or
-  from the ones instructions got wrong). Two wordings (setting `meta_prompt_family`; the reference picks it from the optimizer's name):
-  "gpt" (templates `instructions-gpt`, answers in `<INS>...</INS>`, and `instructions-gpt-start` for A_begin,
-  answers in `<Start>...</Start>`) and "bison" (`instructions-bison`, the paper's Figure 3, answers in `[...]`).
+  from the ones instructions got wrong). Two wordings (setting `meta_prompt_family`; the reference picks it
+  from the optimizer's name): "gpt" (templates `instructions-gpt`, answers in `<INS>...</INS>`, and
+  `instructions-gpt-start` for A_begin, answers in `<Start>...</Start>`) and "bison" (`instructions-bison`,
+  the paper's Figure 3, answers in `[...]`).
 - "instructions_only" (pre-trained optimizers): only the instructions, as `Precision: 61 <TEXT>...</TEXT>`
   (template `instructions-only`).
 A preset's `template = "instructions"` picks the template from these settings (`resolve_template`).
