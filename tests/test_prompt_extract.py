@@ -9,9 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from opro.problems import Invalid
-from opro.problems.prompt import PromptOptimization, parse_instruction
+from opro.problems.prompt import PromptOptimization
 from opro.prompting.data import load_examples
 from opro.prompting.extract import extract_answer, is_correct, question_options
+from opro.prompting.instructions import parse_instruction
 from opro.prompting.scoring import scorer_prompt
 
 NUMBER_CASES = [

@@ -130,7 +130,7 @@ def test_eval_every_third_step_as_the_reference(tmp_path, shared_data, level_sco
 def test_validation_off_leaves_the_files_as_before(tmp_path, shared_data, level_scorer):
     run, _ = _run(tmp_path, shared_data, **{"problem.eval_interval": 0, "problem.eval_test": False,
                                             "problem.validation_ratio": 0.0})
-    from opro.problems.prompt import INSTRUCTION_COLUMNS
+    from opro.prompting.records import INSTRUCTION_COLUMNS
     from opro.results import STEP_COLUMNS
 
     assert (run.path / "steps.csv").read_text().splitlines()[0] == ",".join(STEP_COLUMNS)

@@ -4,7 +4,7 @@ A solution is an instruction (a string). Its score is the scorer's accuracy on t
 percent (0-100, higher is better); the meta-prompt shows it in `num_score_buckets` buckets, by default 100:
 the accuracy rounded to an integer (reference: opt_utils._bucketize_float, num_score_buckets = 100). The
 problem calls its scorer LLM inside `score`, through the persistent score cache, and writes each
-instruction's per-example results to the run directory.
+instruction's per-example results to the run directory (opro.prompting.records).
 
 Datasets: GSM8K, BBH and MMLU (one category or subject) for optimization, MultiArith and AQuA for transfer. With
 `validation_ratio` and `eval_interval`, the instructions of every N-th step are also scored on a validation
@@ -20,14 +20,12 @@ Meta-prompt types (setting `meta_prompt_type`, reference: opt_utils.gen_meta_pro
   the paper's Figure 3, answers in `[...]`).
 - "instructions_only" (pre-trained optimizers): only the instructions, as `Precision: 61 <TEXT>...</TEXT>`
   (template `instructions-only`).
-A preset's `template = "instructions"` picks the template from these settings (`resolve_template`).
+A preset's `template = "instructions"` picks the template from these settings (`resolve_template`). The
+optimizer's output is read by opro.prompting.instructions, the exemplars laid out by opro.prompting.exemplars.
 """
 
 from __future__ import annotations
 
-import csv
-import re
-from collections import Counter
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,18 +35,17 @@ import numpy as np
 from opro.config import MAX_SEED, Range
 from opro.errors import OproError
 from opro.problems.base import Invalid
+from opro.prompting import instructions  # the module, not its names: it imports opro.problems.base (a cycle)
 from opro.prompting.data import DATASETS, MMLU_CATEGORIES, Example, load_examples, split_with_validation
-from opro.prompting.exemplars import most_frequent_picks
+from opro.prompting.exemplars import EXEMPLAR_HEADINGS, exemplar_text, most_frequent_picks, wrong_picks
+from opro.prompting.records import InstructionRecords
 from opro.prompting.scoring import (
     POSITIONS,
     ExampleResult,
     InstructionScorer,
     ScoreCache,
     accuracy,
-    instruction_id,
     scorer_identity,
-    truncated_rate,
-    write_results_csv,
 )
 from opro.prompting.screen import kth_best, passes_screen, screen_positions
 
@@ -57,88 +54,14 @@ META_PROMPT_TYPES = ("both_instructions_and_exemplars", "instructions_only")
 META_PROMPT_FAMILIES = ("gpt", "bison")
 #: The shipped instruction templates, one per (meta_prompt_type, family, A_begin or not); see resolve_template.
 FAMILY_TEMPLATES = ("instructions-gpt", "instructions-gpt-start", "instructions-bison", "instructions-only")
-#: The exemplar block's heading, per family (reference: opt_utils.gen_meta_prompt).
-EXEMPLAR_HEADINGS = {
-    "gpt": "Below are some problems.\n",
-    "bison": "The following exemplars show how to apply your text: you replace <INS> in each input with your "
-             "text, then read the input and give an output. We say your output is wrong if your output is "
-             "different from the given output, and we say your output is correct if they are the same. When "
-             "replacing <INS> with an old piece of text above, we get wrong outputs on the following inputs.\n\n",
-}
 #: "random", "constant", "current_most_frequent", "accumulative_most_frequent": the reference's
 #: few_shot_selection_criteria (opt_utils.run_evolution); "wrong": this project's (see pick_exemplars).
 EXEMPLAR_SELECTIONS = ("random", "wrong", "constant", "current_most_frequent", "accumulative_most_frequent")
+#: The meta-prompt's {position_description}, per position (reference: opt_utils.gen_meta_prompt).
 POSITION_WORDS = {"before_Q": "before the question", "Q_begin": "at the beginning of the question",
                   "Q_end": "at the end of the question", "A_begin": "at the beginning of the answer"}
-INSTRUCTION_COLUMNS = ["step", "instruction_id", "instruction", "score", "n_scored", "full", "screened_out",
-                       "scorer_calls", "scorer_prompt_tokens", "scorer_completion_tokens", "truncated_rate"]
-#: instructions.csv's last column when problem.eval_interval > 0 (older runs' files lack it).
-VALIDATION_COLUMN = "validation_score"
-#: few_shot.csv (evaluate_generated_ins_on_few_shot / evaluate_old_ins_on_few_shot): one row per instruction
-#: scored on a step's meta-prompt exemplars; `kind` is "generated" or "old".
-FEW_SHOT_COLUMNS = ["step", "instruction_id", "kind", "n", "correct", "score"]
 #: steps.csv's extra columns when problem.eval_interval > 0 (test_of_best only with eval_test).
 VALIDATION_STEP_COLUMNS = ("validation_mean", "validation_of_best", "test_of_best")
-
-_BRACKETS = re.compile(r"\[(.*?)\]", re.DOTALL)
-_TEXT_TAG = re.compile(r"<TEXT>(.*?)</TEXT>", re.DOTALL)
-
-
-def parse_instruction(text: str, meta_prompt_type: str) -> str | Invalid:
-    """The instruction in an optimizer output, before the filters. Never raises.
-
-    both_instructions_and_exemplars: the text between <INS> and </INS> (either tag may be missing, as the
-    reference code reads it; <Start>/</Start> for A_begin too), else the first [...] (the text-bison
-    wording), else the whole output. instructions_only: the first <TEXT>...</TEXT>, or what follows a lone
-    <TEXT> on its line.
-    """
-    if meta_prompt_type == "instructions_only":
-        found = _TEXT_TAG.search(text)
-        if found:
-            return polish(found.group(1))
-        if "<TEXT>" in text:
-            return polish(text.split("<TEXT>", 1)[1].split("\n")[0])
-        return Invalid("no <TEXT> tag")
-    for opening, closing in (("<INS>", "</INS>"), ("<Start>", "</Start>")):
-        if opening in text or closing in text:
-            start = text.index(opening) + len(opening) if opening in text else 0
-            end = text.index(closing, start) if closing in text[start:] else len(text)
-            return polish(text[start:end])
-    found = _BRACKETS.search(text)
-    if found:
-        return polish(found.group(1))
-    return polish(text)  # no tag at all: the whole output, as the reference code reads GPT optimizers
-
-
-def exemplar_text(question: str, answer: str, position: str, qa_format: bool, family: str) -> str:
-    """One exemplar of the meta-prompt, as the reference's gen_meta_prompt writes it.
-
-    With QA format: "\\ninput:\\n" and the question with <INS> in place ("Q: <INS>\\n{q}\\nA:" for Q_begin,
-    one newline before "A:", unlike the scorer's prompt); GPT wording at A_begin: "\\nQ: {q}\\nA: <Start>",
-    without the input label. Without it (the reference has only Q_begin and Q_end): "\\nProblem:\\n" (GPT) or
-    "\\ninput:\\n" (bison), then "<INS>\\n{q}\\n" or "{q}\\n<INS>\\n"; before_Q is laid out as Q_begin and
-    A_begin as Q_end here (beyond the reference). Then the answer: "\\nGround truth answer:\\n{a}\\n" (GPT)
-    or "\\noutput:\\n{a}\\n" (bison).
-    """
-    gpt = family == "gpt"
-    slot = "<Start>" if gpt and position == "A_begin" else "<INS>"
-    if qa_format:
-        if position == "A_begin":
-            prompt = f"\nQ: {question}\nA: <Start>" if gpt else f"\ninput:\nQ: {question}\nA: <INS>"
-        else:
-            prompt = "\ninput:\n" + {"before_Q": f"<INS>\nQ: {question}\nA:", "Q_begin": f"Q: <INS>\n{question}\nA:",
-                                    "Q_end": f"Q: {question}\n<INS>\nA:"}[position]
-    else:
-        label = "\nProblem:\n" if gpt else "\ninput:\n"
-        before = position in ("before_Q", "Q_begin")
-        prompt = label + (f"{slot}\n{question}\n" if before else f"{question}\n{slot}\n")
-    return prompt + (f"\nGround truth answer:\n{answer}\n" if gpt else f"\noutput:\n{answer}\n")
-
-
-def polish(sentence: str) -> str:
-    """Stripped, without markdown bold, first letter capitalized (reference: eval_utils.polish_sentence)."""
-    sentence = sentence.strip().replace("**", "")
-    return sentence[0].upper() + sentence[1:] if len(sentence) > 1 else sentence
 
 
 @dataclass
@@ -241,12 +164,11 @@ class PromptOptimization:
         self.screen_at = screen_positions(len(self.train), self.screen_fraction, self.split_seed)
         self.n_screened_out = 0
         self.step = 0
-        self.run_path: Path | None = None
+        self.records: InstructionRecords | None = None  # the run directory's files, once a run is attached
         self.picks: list[int] = []  # the current step's exemplars (training positions)
         self.validation_scores: dict[str, float] = {}
         self.test_scores: dict[str, float] = {}
         self.step_validation: list[float] = []  # this step's validation accuracies, for steps.csv
-        self.instruction_columns = INSTRUCTION_COLUMNS + ([VALIDATION_COLUMN] if self.eval_interval else [])
         self.step_columns: tuple[str, ...] = (
             VALIDATION_STEP_COLUMNS if self.eval_test else VALIDATION_STEP_COLUMNS[:2]) if self.eval_interval else ()
 
@@ -346,26 +268,12 @@ class PromptOptimization:
                                         prompt_again=self.extract_final_answer_by_prompting_again)
 
     def attach_run(self, path: Path) -> None:
-        """Write instructions.csv and instructions/<id>.csv into the run directory at `path`."""
-        self.run_path = path
-        index = path / "instructions.csv"
-        if self._few_shot_scored() and not (path / "few_shot.csv").is_file():
-            (path / "few_shot.csv").write_text(",".join(FEW_SHOT_COLUMNS) + "\n")
-        if not index.is_file():
-            index.write_text(",".join(self.instruction_columns) + "\n")
-            return
-        with open(index, newline="") as handle:  # a resumed run: what screening and exemplars need
-            reader = csv.DictReader(handle)
-            self.instruction_columns = list(reader.fieldnames or INSTRUCTION_COLUMNS)  # as the run wrote it
-            for row in reader:
-                if row.get(VALIDATION_COLUMN):
-                    self.validation_scores[row["instruction"]] = float(row[VALIDATION_COLUMN])
-                results = path / "instructions" / f"{row['instruction_id']}.csv"
-                if row["full"] == "True" and results.is_file():
-                    with open(results, newline="") as outcomes:
-                        right = tuple(r["correct"] == "True" for r in csv.DictReader(outcomes))
-                    self.correct[row["instruction"]] = right
-                    self.full_scores[row["instruction"]] = float(row["score"])
+        """Write instructions.csv, instructions/<id>.csv (and few_shot.csv) into the run directory at `path`;
+        a resumed run's fully scored and validated instructions are read back (opro.prompting.records)."""
+        self.records, resumed = InstructionRecords.attach(path, bool(self.eval_interval), self._few_shot_scored())
+        self.validation_scores.update(resumed.validation_scores)
+        self.correct.update(resumed.correct)
+        self.full_scores.update(resumed.full_scores)
 
     def close(self) -> None:
         if self.scorer is not None:
@@ -384,7 +292,7 @@ class PromptOptimization:
         return list(self.initial_instructions)[:count]
 
     def parse(self, text: str) -> str | Invalid:
-        found = parse_instruction(text, self.meta_prompt_type)
+        found = instructions.parse_instruction(text, self.meta_prompt_type)
         if isinstance(found, Invalid):
             return found
         if not found:
@@ -433,7 +341,9 @@ class PromptOptimization:
         if self.evaluate_old_ins_on_few_shot:
             for instruction in list(self.full_scores):
                 self._score_on_few_shot(instruction, "old")
-        block = EXEMPLAR_HEADINGS[self.meta_prompt_family] + "".join(self._exemplar(self.train[i]) for i in picks)
+        block = EXEMPLAR_HEADINGS[self.meta_prompt_family] + "".join(
+            exemplar_text(self.train[i].question, self.train[i].answer, self.position, self.qa_format,
+                          self.meta_prompt_family) for i in picks)
         return self._exemplar_fields(block)
 
     def _exemplar_fields(self, block: str) -> dict[str, str]:
@@ -461,22 +371,10 @@ class PromptOptimization:
             outcomes = [self.correct[i] for i in counted if i in self.correct]
             return most_frequent_picks(self.exemplar_selection, outcomes, n, rng)
         if self.exemplar_selection == "wrong":
-            wrong: Counter[int] = Counter()
-            for instruction in shown:
-                outcome = self.correct.get(instruction)
-                if outcome:
-                    wrong.update(i for i, right in enumerate(outcome) if not right)
-            if wrong:  # reference: current_most_frequent
-                top = max(wrong.values())
-                most = sorted(i for i, c in wrong.items() if c == top)
-                if len(most) < n:
-                    return sorted(sorted(wrong, key=lambda i: (-wrong[i], i))[:n])
-                return sorted(int(i) for i in rng.choice(most, size=n, replace=False))
+            picks = wrong_picks([self.correct[i] for i in shown if self.correct.get(i)], n, rng)
+            if picks is not None:
+                return picks
         return sorted(int(i) for i in rng.choice(len(self.train), size=n, replace=False))
-
-    def _exemplar(self, example: Example) -> str:
-        return exemplar_text(example.question, example.answer, self.position, self.qa_format,
-                             self.meta_prompt_family)
 
     def score(self, solutions: list[str]) -> list[float]:
         return [self._score_one(instruction) for instruction in solutions]
@@ -486,8 +384,7 @@ class PromptOptimization:
             raise OproError("the prompt problem has no scorer LLM")
         if self.evaluate_generated_ins_on_few_shot and self.step > 0:
             self._score_on_few_shot(instruction, "generated")
-        calls, prompt_tokens, completion_tokens = (self.scorer.calls, self.scorer.prompt_tokens,
-                                                   self.scorer.completion_tokens)
+        start = self._usage()
         if self.screen:
             subset = [self.train[i] for i in self.screen_at]
             first = self.scorer.evaluate(instruction, subset)
@@ -499,7 +396,7 @@ class PromptOptimization:
                 # newer one stays in)
                 score = min(accuracy(first), float(np.nextafter(self.full_scores[bar], -np.inf)))
                 self.n_screened_out += 1
-                self._record(instruction, score, first, False, calls, prompt_tokens, completion_tokens)
+                self._record(instruction, score, first, False, start)
                 return score
         results = self.scorer.evaluate(instruction, self.train)
         score = accuracy(results)
@@ -507,13 +404,12 @@ class PromptOptimization:
         self.full_scores[instruction] = score
         validation = None
         if self.is_eval_step(self.step):  # its scorer usage is not the training score's: left out of the row
-            before = (self.scorer.calls, self.scorer.prompt_tokens, self.scorer.completion_tokens)
+            before = self._usage()
             validation = self.validation_score(instruction)
             self.step_validation.append(validation)
-            calls, prompt_tokens, completion_tokens = (
-                calls + self.scorer.calls - before[0], prompt_tokens + self.scorer.prompt_tokens - before[1],
-                completion_tokens + self.scorer.completion_tokens - before[2])
-        self._record(instruction, score, results, True, calls, prompt_tokens, completion_tokens, validation)
+            # start moved on by the validation's usage, so that the row counts the training score's alone
+            start = tuple(s + now - b for s, now, b in zip(start, self._usage(), before, strict=True))
+        self._record(instruction, score, results, True, start, validation)
         return score
 
     # ---- validation during the run (paper §5.4) ------------------------------------------------------------
@@ -555,34 +451,20 @@ class PromptOptimization:
         if not self.picks:
             return
         results = self.evaluate(instruction, [self.train[i] for i in self.picks])
-        if self.run_path is not None:
-            with open(self.run_path / "few_shot.csv", "a", newline="") as handle:
-                csv.writer(handle).writerow([self.step, instruction_id(instruction), kind, len(results),
-                                             sum(r.correct for r in results), repr(accuracy(results))])
+        if self.records is not None:
+            self.records.record_few_shot(self.step, instruction, kind, results)
 
-    def _record(self, instruction: str, score: float, results: list[ExampleResult], full: bool, calls: int,
-                prompt_tokens: int, completion_tokens: int, validation: float | None = None) -> None:
-        if self.run_path is None:
-            return
-        ident = instruction_id(instruction)
-        write_results_csv(self.run_path / "instructions" / f"{ident}.csv", results)
-        values = [self.step, ident, instruction, repr(score), len(results), full, not full,
-                  self.scorer.calls - calls, self.scorer.prompt_tokens - prompt_tokens,
-                  self.scorer.completion_tokens - completion_tokens, truncated_rate(results)]
-        row = dict(zip(INSTRUCTION_COLUMNS, values, strict=True))
-        row[VALIDATION_COLUMN] = "" if validation is None else repr(validation)
-        with open(self.run_path / "instructions.csv", "a", newline="") as handle:
-            csv.writer(handle).writerow([row.get(column, "") for column in self.instruction_columns])
+    def _usage(self) -> tuple[int, ...]:
+        """The scorer's calls, prompt tokens and completion tokens so far."""
+        assert self.scorer is not None
+        return self.scorer.calls, self.scorer.prompt_tokens, self.scorer.completion_tokens
 
-    def _truncated_rate(self) -> float | None:
-        """Share of the run's scorer answers cut at max_tokens, from instructions.csv (so a resumed run counts
-        every step); None without a run directory or a scored instruction."""
-        if self.run_path is None or "truncated_rate" not in self.instruction_columns:
-            return None
-        with open(self.run_path / "instructions.csv", newline="") as handle:
-            rows = [(int(r["n_scored"]), float(r["truncated_rate"])) for r in csv.DictReader(handle)]
-        total = sum(n for n, _ in rows)
-        return round(sum(round(n * rate) for n, rate in rows) / total, 6) if total else None
+    def _record(self, instruction: str, score: float, results: list[ExampleResult], full: bool,
+                start: tuple[int, ...], validation: float | None = None) -> None:
+        """instructions.csv's row, with the scorer usage since `start` (see _usage)."""
+        if self.records is not None:
+            usage = tuple(now - then for now, then in zip(self._usage(), start, strict=True))
+            self.records.record(self.step, instruction, score, results, full, usage, validation)
 
     def is_optimal(self, score: float) -> bool:
         return score >= 100.0
@@ -608,7 +490,7 @@ class PromptOptimization:
         if self.scorer is not None:
             info["scorer"] = scorer_identity(self.scorer.llm)
             info.update(self.scorer.usage())
-        rate = self._truncated_rate()
+        rate = None if self.records is None else self.records.truncated_rate()
         if rate is not None:  # in summary.json; not in config.json's instance (no run is attached yet)
             info["scorer_truncated_rate"] = rate
         return info
