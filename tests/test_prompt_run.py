@@ -99,3 +99,18 @@ def test_evaluation_cache_avoids_repeat_calls(default_model, shared_data, tmp_pa
         assert llm.requests == 5
     finally:
         llm.close()
+
+
+def test_mmlu_prompt_optimization_with_validation(default_model, shared_data, tmp_path):
+    overrides = {**TINY, "problem.data": str(shared_data / "mmlu"), "problem.mmlu_task": "abstract_algebra",
+                 "problem.validation_limit": 2, "problem.eval_interval": 1, "results_root": str(tmp_path),
+                 "loop.candidates_per_step": 1}
+    run, summary = start_run(build_config("mmlu", overrides))
+    _check_run(run, summary, 2, 2)
+    steps = pd.read_csv(run.path / "steps.csv")
+    assert steps["validation_of_best"].between(0, 100).all()  # every step is an evaluation step
+    index = pd.read_csv(run.path / "instructions.csv")
+    assert index["validation_score"].between(0, 100).all() and index["truncated_rate"].between(0, 1).all()
+    results = pd.read_csv(run.path / "instructions" / f"{index['instruction_id'].iloc[0]}.csv")
+    assert results["gold"].str.fullmatch(r"\([A-D]\)").all() and "(D)" in results["prompt"].iloc[0]
+    assert set(results["finish_reason"]) <= {"stop", "length"}  # 8 scorer tokens: most answers are cut
