@@ -383,8 +383,13 @@ def remove_unstarted(path: Path) -> None:
 
 
 def _header_line(path: Path) -> list[str]:
-    with open(path, newline="") as handle:
-        return next(csv.reader(handle), [])
+    """The CSV header of `path`: its first line only (bytes after it, e.g. a step cut by a kill, are not read)."""
+    with open(path, "rb") as handle:
+        first = handle.readline()
+    try:
+        return next(csv.reader([first.decode("utf-8")]), [])
+    except UnicodeDecodeError:
+        raise OproError(f"{path}: the header is not UTF-8 text") from None
 
 
 def _is_run_record(data: bytes) -> bool:

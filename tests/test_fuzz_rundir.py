@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from opro.results import LOG_FILES
@@ -112,6 +112,7 @@ def check_outcome(done, command: str) -> None:
 @settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(changes=st.lists(corruptions(), min_size=1, max_size=2), report=st.integers(0, 5))
+@example(changes=[("extend", "steps.csv", 0, 0, b"\x80")], report=0)  # a byte that is not UTF-8 after the header
 def test_corrupted_run_directories_fail_cleanly_and_lose_nothing(real_run, changes, report):
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "run"
