@@ -414,7 +414,8 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
         problem.close()
     click.echo(format_rows(rows))
     click.echo(f"results: {target}")
-    _warn_truncated(max(r.truncated_rate for r in rows), problem.scorer_max_tokens)
+    _warn_truncated(max((r.truncated_rate for r in rows if r.truncated_rate is not None), default=None),
+                    problem.scorer_max_tokens)
 
 
 @cli.command()
