@@ -96,8 +96,8 @@ def resume_run(
         run.restore()
         if resumed != config:
             run.update_config({**stored, "config": resumed.to_dict()})
-        if hasattr(problem, "attach_run"):
-            problem.attach_run(run.path)
+        if hasattr(problem, "attach_run"):  # its own files, cut back to the last completed step as the logs are
+            problem.attach_run(run.path, run.state()["last_step"])
         if on_start:
             on_start(run, resumed)
         price = price_of_llm(llm) if llm is not None else None

@@ -160,3 +160,17 @@ def test_max_evaluated_stops_at_the_step_boundary(tmp_path, shared_data, level_s
     steps = pd.read_csv(run.path / "steps.csv")
     assert summary["stop_reason"] == "budget" and steps["step"].tolist() == [0, 1, 2]  # 2 + 2 new >= 3
     assert steps["n_new"][1:].sum() == 4
+
+
+def test_resume_drops_the_rows_of_a_step_cut_short(tmp_path, shared_data, level_scorer):
+    run, _ = _run(tmp_path, shared_data)
+    index = run.path / "instructions.csv"
+    whole = index.read_bytes()
+    rows = whole.splitlines(keepends=True)
+    # a kill in step 4: one complete row of that step, then one cut short (no line end)
+    index.write_bytes(whole + b"4" + rows[-1][1:] + b'4,0123456789abcdef,"half an\ninstruc')
+    resumed, _ = resume_run(run.path, {"steps": 4})
+    after = pd.read_csv(index, keep_default_na=False)
+    assert index.read_bytes().startswith(whole)  # the completed steps' rows, byte for byte
+    assert not after.duplicated(["instruction_id"]).any()  # the copied row is gone: no instruction twice
+    assert "half an" not in index.read_text() and after["step"].tolist() == [0, 1, 1, 2, 2, 4]

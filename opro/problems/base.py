@@ -26,7 +26,7 @@ class Problem(Protocol):
 
     Optional, for prompt optimization: `step_fields(step, shown) -> dict[str, str]` (per-step meta-prompt
     fields, e.g. exemplars), `min_shown_score` (weaker solutions are not shown), `uses_scorer` with
-    `use_scorer(llm)`, `attach_run(path)` and `close()` (see opro/problems/prompt.py); `StepValues` below
+    `use_scorer(llm)`, `attach_run(path, last_step)` and `close()` (see opro/problems/prompt.py); `StepValues` below
     (columns of its own in steps.csv).
     """
 

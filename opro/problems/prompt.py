@@ -267,10 +267,12 @@ class PromptOptimization:
         self.scorer = InstructionScorer(llm, self.position, self.qa_format, self.scorer_max_tokens, cache,
                                         prompt_again=self.extract_final_answer_by_prompting_again)
 
-    def attach_run(self, path: Path) -> None:
+    def attach_run(self, path: Path, last_step: int | None = None) -> None:
         """Write instructions.csv, instructions/<id>.csv (and few_shot.csv) into the run directory at `path`;
-        a resumed run's fully scored and validated instructions are read back (opro.prompting.records)."""
-        self.records, resumed = InstructionRecords.attach(path, bool(self.eval_interval), self._few_shot_scored())
+        a resumed run has its fully scored and validated instructions read back, after its rows of steps past
+        `last_step`, its last completed step, are dropped (opro.prompting.records)."""
+        self.records, resumed = InstructionRecords.attach(path, bool(self.eval_interval), self._few_shot_scored(),
+                                                          last_step)
         self.validation_scores.update(resumed.validation_scores)
         self.correct.update(resumed.correct)
         self.full_scores.update(resumed.full_scores)

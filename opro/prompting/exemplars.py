@@ -35,7 +35,6 @@ def most_frequent_picks(criterion: str, outcomes: list[tuple[bool, ...]], n: int
     return sorted(int(i) for i in rng.choice(pool, size=n, replace=False))
 
 
-
 def wrong_picks(outcomes: list[tuple[bool, ...]], n: int, rng: np.random.Generator) -> list[int] | None:
     """This project's "wrong" criterion: as "current_most_frequent" (`outcomes` of the shown instructions), but
     the `n` most missed are sorted too; None when no question was missed (the caller then picks at random)."""
@@ -49,6 +48,7 @@ def wrong_picks(outcomes: list[tuple[bool, ...]], n: int, rng: np.random.Generat
     if len(most) < n:
         return sorted(sorted(wrong, key=lambda i: (-wrong[i], i))[:n])
     return sorted(int(i) for i in rng.choice(most, size=n, replace=False))
+
 
 #: The exemplar block's heading, per meta-prompt family (reference: opt_utils.gen_meta_prompt).
 EXEMPLAR_HEADINGS = {

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,12 +44,18 @@ class InstructionRecords:
     columns: list[str]
 
     @classmethod
-    def attach(cls, path: Path, validation: bool, few_shot: bool) -> tuple[InstructionRecords, Resumed]:
+    def attach(cls, path: Path, validation: bool, few_shot: bool,
+               last_step: int | None = None) -> tuple[InstructionRecords, Resumed]:
         """Start the files at `path` (headers only), or read a resumed run's back. `validation`: this run writes
-        VALIDATION_COLUMN; `few_shot`: it writes few_shot.csv."""
+        VALIDATION_COLUMN; `few_shot`: it writes few_shot.csv. Given `last_step` (a resumed run's last completed
+        step), its rows of later steps and a row cut short by a kill are dropped first: that step is run again,
+        as its candidates are (RunDir.restore), so no row is counted twice or merged into the next one."""
         records = cls(path, INSTRUCTION_COLUMNS + ([VALIDATION_COLUMN] if validation else []))
         resumed = Resumed()
         index = path / "instructions.csv"
+        for name in ("instructions.csv", "few_shot.csv"):
+            if last_step is not None:
+                _keep_completed_steps(path / name, last_step)
         if few_shot and not (path / "few_shot.csv").is_file():
             (path / "few_shot.csv").write_text(",".join(FEW_SHOT_COLUMNS) + "\n")
         if not index.is_file():
@@ -58,7 +65,7 @@ class InstructionRecords:
             reader = csv.DictReader(handle)
             records.columns = list(reader.fieldnames or INSTRUCTION_COLUMNS)  # as the run wrote it
             for row in reader:
-                if row.get(VALIDATION_COLUMN):
+                if _number(row.get(VALIDATION_COLUMN)) is not None:
                     resumed.validation_scores[row["instruction"]] = float(row[VALIDATION_COLUMN])
                 results = path / "instructions" / f"{row['instruction_id']}.csv"
                 if row["full"] == "True" and results.is_file():
@@ -93,6 +100,43 @@ class InstructionRecords:
         if "truncated_rate" not in self.columns:
             return None
         with open(self.path / "instructions.csv", newline="") as handle:
-            rows = [(int(r["n_scored"]), float(r["truncated_rate"])) for r in csv.DictReader(handle)]
+            rows = [pair for r in csv.DictReader(handle) if (pair := _counted(r)) is not None]
         total = sum(n for n, _ in rows)
         return round(sum(round(n * rate) for n, rate in rows) / total, 6) if total else None
+
+
+def _number(text: str | None) -> float | None:
+    """A CSV cell as a float; None for an empty or unreadable one (a row cut short by a kill)."""
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def _counted(row: dict[str, str | None]) -> tuple[int, float] | None:
+    """(answers scored, share cut) of an instructions.csv row, or None for a row cut short."""
+    n, rate = _number(row.get("n_scored")), _number(row.get("truncated_rate"))
+    return None if n is None or rate is None else (int(n), rate)
+
+
+def _keep_completed_steps(path: Path, last_step: int) -> None:
+    """Rewrite the CSV at `path` without its rows of steps after `last_step` and without an unterminated last
+    row (cut short by a kill); untouched when there is nothing to drop, or no such file. The header line is
+    kept as it is, and the rows kept are written back by the same csv writer that wrote them."""
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        text = handle.read()
+    header, _, body = text.partition("\n")
+    rows = list(csv.reader(io.StringIO(body, newline="")))
+    if rows and not body.endswith("\n"):
+        rows.pop()
+    kept = [row for row in rows if row and (step := _number(row[0])) is not None and step <= last_step]
+    if len(kept) == len(rows) and (not body or body.endswith("\n")):
+        return
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows(kept)
+    scratch = path.with_name(path.name + ".tmp")
+    with open(scratch, "w", encoding="utf-8", newline="") as handle:
+        handle.write(header + "\n" + buffer.getvalue())
+    scratch.replace(path)
