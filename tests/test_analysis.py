@@ -220,11 +220,11 @@ def test_notebook_runs_end_to_end(tree, tmp_path):
 
 
 def test_plot_every_writes_the_curve_during_a_run(tmp_path):
-    from opro.cli import _PlottingProgress
+    from opro.cli_progress import PlottingProgress
 
     seen = []
 
-    class Watch(_PlottingProgress):
+    class Watch(PlottingProgress):
         def step(self, row) -> None:
             super().step(row)
             curve = self.run_dir / "curve.png"
@@ -252,7 +252,7 @@ def test_plot_every_writes_the_curve_during_a_run(tmp_path):
     assert set(changed) == expected
     assert not list(run.path.glob(".curve*"))
     with pytest.raises(OproError, match="--plot-every must be >= 1"):
-        _PlottingProgress(quiet=True, every=0)
+        PlottingProgress(quiet=True, every=0)
 
 
 @pytest.mark.slow

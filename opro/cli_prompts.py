@@ -1,0 +1,83 @@
+"""`opro eval`: the accuracy of instructions on a prompt task's split. Parsing only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from opro.cli_shared import absolute_data_path, warn_truncated
+from opro.errors import OproError
+
+
+@click.command("eval")
+@click.option("--task", default=None, help="Prompt task preset (gsm8k, bbh, mmlu) or .toml path (default gsm8k).")
+@click.option("--instruction", "instructions", multiple=True, help="An instruction to evaluate (repeatable).")
+@click.option("--baselines", "with_baselines", is_flag=True,
+              help="Also the paper's baselines: \"\", step by step, solve the problem, deep breath.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Evaluate this run's best instruction.")
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True)
+@click.option("--limit", type=int, help="Only the first N examples of the split.")
+@click.option("--dataset", type=click.Choice(["gsm8k", "bbh", "mmlu", "multiarith", "aqua"]),
+              help="Evaluate on another dataset (transfer: multiarith, aqua) than the task's.")
+@click.option("--data", "data_path", type=click.Path(), help="Local data file or folder (problem.data).")
+@click.option("--scorer", help="Scorer LLM spec (default: the task's or run's scorer, else its optimizer).")
+@click.option("--threads", type=int, help="CPU threads for the embedded scorer.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Any preset setting, e.g. problem.position=Q_end.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: results/<task>/eval-TIME, "
+              "or RUN/eval-<split> with --run).")
+def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines: bool, run_dir: str | None,
+                 split: str, limit: int | None, dataset: str | None, data_path: str | None, scorer: str | None,
+                 threads: int | None, settings: tuple[str, ...], out: str | None) -> None:
+    """Accuracy of instructions on a split (default: the paper's baselines on the test split)."""
+    import time
+
+    from opro.config import build_config, parse_override
+    from opro.prompting.evaluate import (
+        PAPER_BASELINES,
+        evaluate_instructions,
+        format_rows,
+        run_best,
+        with_problem_settings,
+    )
+    from opro.run import build_run_problem, task_label
+
+    overrides = dict(parse_override(item) for item in settings)
+    overrides.update({k: v for k, v in {"scorer.spec": scorer, "llm.threads": threads}.items() if v is not None})
+    chosen = [("given", text) for text in instructions]
+    if run_dir:
+        if task is not None or settings:
+            raise OproError("--run evaluates with the run's own settings; leave out --task and --set")
+        config, best = run_best(Path(run_dir))
+        chosen.insert(0, (f"run:{run_dir}", best))
+        if scorer or threads:
+            import dataclasses
+
+            base = config.scorer or config.optimizer
+            changes = {"spec": scorer or base.spec, **({"threads": threads} if threads else {})}
+            config = dataclasses.replace(config, scorer=dataclasses.replace(base, **changes))
+        target = Path(out) if out else Path(run_dir) / f"eval-{split}"
+    else:
+        config = build_config(task or "gsm8k", overrides)
+        target = Path(out) if out else Path(config.results_root) / task_label(config.task) / (
+            "eval-" + time.strftime("%Y%m%d-%H%M%S"))
+    config = with_problem_settings(config, {"data": absolute_data_path(data_path), "dataset": dataset})
+    if out:
+        from opro.results import prepare_output
+
+        prepare_output(target, "--out", folder=True, create=False)
+    if with_baselines or not chosen:
+        chosen += [("baseline", text) for text in PAPER_BASELINES]
+    problem = build_run_problem(config)
+    if not getattr(problem, "uses_scorer", False):
+        raise OproError(f"opro eval is for prompt tasks (gsm8k, bbh), not {config.problem}")
+    try:
+        rows = evaluate_instructions(problem, chosen, split, limit, target)
+    finally:
+        problem.close()
+    click.echo(format_rows(rows))
+    click.echo(f"results: {target}")
+    warn_truncated(max((r.truncated_rate for r in rows if r.truncated_rate is not None), default=None),
+                    problem.scorer_max_tokens)
+

@@ -1,0 +1,33 @@
+"""Helpers that several `opro` commands share: input paths and warnings on stderr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from opro.errors import OproError
+
+
+def absolute_data_path(path: str | None) -> str | None:
+    """`--data PATH` as an absolute path (so a resumed run finds it), checked to exist."""
+    if path is None:
+        return None
+    if not Path(path).exists():
+        raise OproError(f"data not found: {path}")
+    return str(Path(path).resolve())
+
+
+
+def warn_skipped(path: Path, reason: str) -> None:
+    click.echo(f"opro: warning: skipped the unreadable run {path}: {reason}", err=True)
+
+
+def warn_truncated(rate: float | None, max_tokens: int | None = None) -> None:
+    """One stderr line when a prompt task's scorer answers were cut at their limit too often."""
+    from opro.prompting.scoring import truncation_warning
+
+    message = truncation_warning(rate, max_tokens)
+    if message:
+        click.echo(f"opro: warning: {message}", err=True)
+

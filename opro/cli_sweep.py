@@ -1,0 +1,72 @@
+"""`opro sweep`: a grid of runs from a sweep file. Parsing only."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from opro.errors import OproError
+
+
+@click.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: a process pool on this machine; ray: Ray tasks on a local instance or a cluster.")
+@click.option("--workers", type=int, help="Cells at once (default: one per CPU, or per num_cpus in [resources]).")
+@click.option("--address", help="Ray: join this cluster (e.g. auto or ray://HEAD:10001) instead of starting one.")
+@click.option("--retry-failed", is_flag=True, help="Run the failed cells again (resuming them where they stopped).")
+@click.option("--status", "show_status", is_flag=True, help="Print each cell's state and exit.")
+@click.option("--dry-run", is_flag=True, help="Print the planned cells and exit.")
+@click.option("--results", "results_root", type=click.Path(file_okay=False),
+              help="Results root (default: the file's `results`, else results/); the sweep goes to ROOT/sweeps/NAME.")
+@click.option("--name", help="The sweep's folder name (default: the file's `name`, else its stem).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A setting for every cell, over [set].")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def sweep(sweep_file: str, backend: str, workers: int | None, address: str | None, retry_failed: bool,
+          show_status: bool, dry_run: bool, results_root: str | None, name: str | None, settings: tuple[str, ...],
+          quiet: bool) -> None:
+    """Run a grid of runs from SWEEP_FILE, one run directory per cell under one parent; run it again to resume."""
+    from opro import sweep as sweeps
+    from opro.config import parse_override
+
+    if workers is not None and workers < 1:
+        raise OproError(f"--workers must be >= 1, got {workers}")
+    if address and backend != "ray":
+        raise OproError("--address joins a Ray cluster: add --backend ray")
+    plan = sweeps.read_sweep(Path(sweep_file), results_root, name, dict(parse_override(item) for item in settings))
+    if dry_run:
+        for cell in plan.cells:
+            click.echo(f"{cell.id}  ({cell.task}, {cell.steps} steps)")
+        click.echo(f"{len(plan.cells)} cells -> {plan.parent}")
+        return
+    if show_status:
+        if not (plan.parent / "sweep.json").is_file():
+            raise OproError(f"sweep {plan.name} has not started ({plan.parent})")
+        click.echo(sweeps.status_table(plan.parent))
+        return
+    if backend == "ray":  # before the sweep's folder is made
+        from opro.extras import require
+
+        require("ray", extra="ray", feature="--backend ray")
+    driver = sweeps.SweepDriver(plan, None if quiet else sweeps.print_event())
+    driver.open()
+    try:
+        size = workers or sweeps.default_workers(plan.resources)
+        pool = (sweeps.RayPool(workers, address, plan.resources) if backend == "ray"
+                else sweeps.LocalPool(size))
+        counts = driver.run(pool, sweeps.cell_threads(backend, pool.capacity, plan.resources), retry_failed)
+    except KeyboardInterrupt:
+        click.echo(f"opro: interrupted; completed steps are saved (run `opro sweep {sweep_file}` again to resume)",
+                   err=True)
+        sys.exit(130)
+    finally:
+        driver.close()
+    click.echo(f"sweep {plan.name}: {counts['done']}/{len(driver.record['cells'])} cells done, {counts['failed']} "
+               f"failed; results: {plan.parent}  (compare with: opro compare {plan.parent})")
+    if counts["failed"]:
+        click.echo(f"failed cells are listed by `opro sweep {sweep_file} --status`; run them again with "
+                   "--retry-failed", err=True)
+        sys.exit(1)
+
