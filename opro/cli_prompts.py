@@ -78,6 +78,5 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
         problem.close()
     click.echo(format_rows(rows))
     click.echo(f"results: {target}")
-    warn_truncated(max((r.truncated_rate for r in rows if r.truncated_rate is not None), default=None),
-                    problem.scorer_max_tokens)
+    warn_truncated(max((r.truncated_rate for r in rows), default=None), problem.scorer_max_tokens)
 

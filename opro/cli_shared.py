@@ -18,7 +18,6 @@ def absolute_data_path(path: str | None) -> str | None:
     return str(Path(path).resolve())
 
 
-
 def warn_skipped(path: Path, reason: str) -> None:
     click.echo(f"opro: warning: skipped the unreadable run {path}: {reason}", err=True)
 
@@ -30,4 +29,3 @@ def warn_truncated(rate: float | None, max_tokens: int | None = None) -> None:
     message = truncation_warning(rate, max_tokens)
     if message:
         click.echo(f"opro: warning: {message}", err=True)
-

@@ -37,7 +37,7 @@ from opro.errors import OproError
 from opro.problems.base import Invalid
 from opro.prompting import instructions  # the module, not its names: it imports opro.problems.base (a cycle)
 from opro.prompting.data import DATASETS, MMLU_CATEGORIES, Example, load_examples, split_with_validation
-from opro.prompting.exemplars import EXEMPLAR_HEADINGS, exemplar_text, most_frequent_picks, wrong_picks
+from opro.prompting.exemplars import EXEMPLAR_HEADINGS, exemplar_text, most_frequent_picks
 from opro.prompting.records import InstructionRecords
 from opro.prompting.scoring import (
     POSITIONS,
@@ -368,14 +368,16 @@ class PromptOptimization:
         n = min(self.num_exemplars, len(self.train))
         if self.exemplar_selection == "constant":
             rng = np.random.default_rng([self.seed, 0])
-        elif self.exemplar_selection in ("current_most_frequent", "accumulative_most_frequent"):
-            counted = shown if self.exemplar_selection == "current_most_frequent" else list(self.correct)
+        elif self.exemplar_selection != "random":  # from wrong answers: shown instructions', or the run's
+            counted = list(self.correct) if self.exemplar_selection == "accumulative_most_frequent" else shown
             outcomes = [self.correct[i] for i in counted if i in self.correct]
-            return most_frequent_picks(self.exemplar_selection, outcomes, n, rng)
-        if self.exemplar_selection == "wrong":
-            picks = wrong_picks([self.correct[i] for i in shown if self.correct.get(i)], n, rng)
-            if picks is not None:
+            wrong = self.exemplar_selection == "wrong"
+            picks = most_frequent_picks("current_most_frequent" if wrong else self.exemplar_selection, outcomes, n,
+                                        rng)
+            if not wrong:
                 return picks
+            if picks:
+                return sorted(picks)
         return sorted(int(i) for i in rng.choice(len(self.train), size=n, replace=False))
 
     def score(self, solutions: list[str]) -> list[float]:

@@ -1,6 +1,6 @@
 """The meta-prompt's exemplars, as pure functions: the picks built on wrong answers (the reference's
 opt_utils.run_evolution, few_shot_selection_criteria "current_most_frequent" and "accumulative_most_frequent",
-and this project's "wrong"), and their layout under the family's heading (opt_utils.gen_meta_prompt)."""
+on which this project's "wrong" builds), and their layout under the family's heading (opt_utils.gen_meta_prompt)."""
 
 from __future__ import annotations
 
@@ -33,21 +33,6 @@ def most_frequent_picks(criterion: str, outcomes: list[tuple[bool, ...]], n: int
         if len(pool) < n:
             return ranked[:n]
     return sorted(int(i) for i in rng.choice(pool, size=n, replace=False))
-
-
-def wrong_picks(outcomes: list[tuple[bool, ...]], n: int, rng: np.random.Generator) -> list[int] | None:
-    """This project's "wrong" criterion: as "current_most_frequent" (`outcomes` of the shown instructions), but
-    the `n` most missed are sorted too; None when no question was missed (the caller then picks at random)."""
-    wrong: Counter[int] = Counter()
-    for outcome in outcomes:
-        wrong.update(i for i, right in enumerate(outcome) if not right)
-    if not wrong:
-        return None
-    top = max(wrong.values())
-    most = sorted(i for i, c in wrong.items() if c == top)
-    if len(most) < n:
-        return sorted(sorted(wrong, key=lambda i: (-wrong[i], i))[:n])
-    return sorted(int(i) for i in rng.choice(most, size=n, replace=False))
 
 
 #: The exemplar block's heading, per meta-prompt family (reference: opt_utils.gen_meta_prompt).
