@@ -114,12 +114,8 @@ def load_examples(dataset: str, split: str = "train", data: str | None = None,
 
 def split_indices(n: int, train_ratio: float, seed: int) -> tuple[list[int], list[int]]:
     """A seeded random `train_ratio` of range(n) (at least one) and the rest, both sorted (paper §5.1)."""
-    if not 0.0 < train_ratio <= 1.0:
-        raise OproError(f"train_ratio must be in (0, 1], got {train_ratio}")
-    size = max(1, int(train_ratio * n))
-    train = sorted(int(i) for i in np.random.default_rng(seed).choice(n, size=size, replace=False))
-    chosen = set(train)
-    return train, [i for i in range(n) if i not in chosen]
+    train, _, rest = split_with_validation(n, train_ratio, 0.0, seed)
+    return train, rest
 
 
 def _hub_records(dataset: str, split: str, bbh_task: str | None) -> list[dict[str, Any]]:
@@ -352,9 +348,12 @@ def _mmlu_hub(subject: str) -> list[tuple[str, list[str], str]]:
 
 def split_with_validation(n: int, train_ratio: float, validation_ratio: float,
                           seed: int) -> tuple[list[int], list[int], list[int]]:
-    """(train, validation, rest) positions of range(n), each sorted. Train is `split_indices`' draw; the
-    validation split, `int(validation_ratio * n)` positions, is drawn next from the rest by the same generator
-    (reference: optimize_instructions.py, train_index then eval_index, both from np.random.seed(0))."""
+    """(train, validation, rest) positions of range(n), each sorted: a seeded random `train_ratio` of them (at
+    least one; paper §5.1), then the validation split, `int(validation_ratio * n)` positions, drawn next from
+    the rest by the same generator (reference: optimize_instructions.py, train_index then eval_index, both
+    from np.random.seed(0))."""
+    if not 0.0 < train_ratio <= 1.0:
+        raise OproError(f"train_ratio must be in (0, 1], got {train_ratio}")
     if not 0.0 <= validation_ratio < 1.0 or train_ratio + validation_ratio > 1.0:
         raise OproError(f"validation_ratio must be in [0, 1) with train_ratio + validation_ratio <= 1, got "
                         f"{validation_ratio} (train_ratio {train_ratio})")
