@@ -9,6 +9,7 @@ import click
 
 from opro.cli_progress import PlottingProgress, RunProgress
 from opro.cli_prompts import eval_command
+from opro.cli_reproduce import reproduce
 from opro.cli_results import baselines, compare, report
 from opro.cli_shared import absolute_data_path, warn_truncated
 from opro.cli_sweep import sweep
@@ -23,7 +24,7 @@ def cli() -> None:
 
 
 # the subcommands that live in sibling modules (opro/cli_*.py, opro/rl/commands.py)
-for _command in (sweep, baselines, compare, eval_command, report, rl):
+for _command in (sweep, reproduce, baselines, compare, eval_command, report, rl):
     cli.add_command(_command)
 
 

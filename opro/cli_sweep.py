@@ -46,24 +46,14 @@ def sweep(sweep_file: str, backend: str, workers: int | None, address: str | Non
             raise OproError(f"sweep {plan.name} has not started ({plan.parent})")
         click.echo(sweeps.status_table(plan.parent))
         return
-    if backend == "ray":  # before the sweep's folder is made
-        from opro.extras import require
-
-        require("ray", extra="ray", feature="--backend ray")
-    driver = sweeps.SweepDriver(plan, None if quiet else sweeps.print_event())
-    driver.open()
     try:
-        size = workers or sweeps.default_workers(plan.resources)
-        pool = (sweeps.RayPool(workers, address, plan.resources) if backend == "ray"
-                else sweeps.LocalPool(size))
-        counts = driver.run(pool, sweeps.cell_threads(backend, pool.capacity, plan.resources), retry_failed)
+        counts = sweeps.run_sweep(plan, backend, workers, address, retry_failed,
+                                  None if quiet else sweeps.print_event())
     except KeyboardInterrupt:
         click.echo(f"opro: interrupted; completed steps are saved (run `opro sweep {sweep_file}` again to resume)",
                    err=True)
         sys.exit(130)
-    finally:
-        driver.close()
-    click.echo(f"sweep {plan.name}: {counts['done']}/{len(driver.record['cells'])} cells done, {counts['failed']} "
+    click.echo(f"sweep {plan.name}: {counts['done']}/{len(plan.cells)} cells done, {counts['failed']} "
                f"failed; results: {plan.parent}  (compare with: opro compare {plan.parent})")
     if counts["failed"]:
         click.echo(f"failed cells are listed by `opro sweep {sweep_file} --status`; run them again with "

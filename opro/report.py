@@ -63,19 +63,20 @@ def write_report(path: Path | str, out: Path | str | None = None,
     are left out and reported to `on_skip` (see `opro.analysis.load`)."""
     path = Path(path)
     target = Path(out) if out else path / "report.html"
-    text = render_report(load(path, on_skip=on_skip), str(path))
+    text = render_report(load(path, on_skip=on_skip), str(path), _reproduction(path))
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     return target
 
 
-def render_report(results: Results, title: str) -> str:
-    """The report of `results` as one HTML document."""
+def render_report(results: Results, title: str, head: list[str] | None = None) -> str:
+    """The report of `results` as one HTML document (`head`: sections shown first)."""
     runs = results.runs
     sections = [
         f"<h1>OPRO report: {_e(title)}</h1>",
         f"<p class='meta'>{len(runs)} run(s) in {runs['group'].nunique()} setting(s); generated "
         f"{time.strftime('%Y-%m-%d %H:%M')} by opro {_version()}</p>",
+        *(head or []),
         "<h2>Totals</h2>", _totals(results),
         "<h2>Runs</h2>", _table(runs[[c for c in SUMMARY_COLUMNS if c in runs]].rename(columns=RUN_HEADERS),
                                 text=("run", "method", "instance")),
@@ -112,6 +113,26 @@ def screenshot(html_path: Path | str, png_path: Path | str, width: int = 1440, h
         raise OproError(f"{browser} did not write {png_path}: {done.stderr.strip().splitlines()[-1:]}")
     _trim(png_path)
     return png_path
+
+
+def _reproduction(path: Path) -> list[str]:
+    """An `opro reproduce` folder's side-by-side table and figures (none for other folders)."""
+    record_path = path / "reproduce.json"
+    if not record_path.is_file() or not (path / "table.csv").is_file():
+        return []
+    try:
+        record = json.loads(record_path.read_text())
+        table = pd.read_csv(path / "table.csv", keep_default_na=False, na_values=[""])
+    except (OSError, ValueError) as error:
+        return [f"<p class='note'>unreadable reproduction record: {_e(error)}</p>"]
+    models = ", ".join(f"{k} {v}" for k, v in record.get("models", {}).items())
+    out = [f"<h2>Reproduction: {_e(record.get('title', ''))}</h2>",
+           f"<p class='meta'>models: {_e(models)}; verdicts: {_e(record.get('verdicts', {}))}</p>",
+           _table(table.drop(columns=["experiment"]), text=("row", "paper_column", "part"))]
+    for name in record.get("figures", []):
+        if (path / name).is_file():
+            out.append(_image((path / name).read_bytes(), name))
+    return out
 
 
 def _totals(results: Results) -> str:
@@ -201,7 +222,11 @@ def _configs(results: Results) -> list[str]:
 def _figure(figure: Any, caption: str) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
-    data = base64.b64encode(buffer.getvalue()).decode()
+    return _image(buffer.getvalue(), caption)
+
+
+def _image(png: bytes, caption: str) -> str:
+    data = base64.b64encode(png).decode()
     return (f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{data}'>"
             f"<figcaption>{_e(caption)}</figcaption></figure>")
 

@@ -457,6 +457,23 @@ def default_workers(resources: dict[str, Any]) -> int:
     return max(1, int((os.cpu_count() or 1) // max(float(resources.get("num_cpus", 1)), 1.0)))
 
 
+def run_sweep(plan: Sweep, backend: str = "local", workers: int | None = None, address: str | None = None,
+              retry_failed: bool = False, on_event: Callable[[str, dict[str, Any]], None] | None = None
+              ) -> dict[str, int]:
+    """Open the sweep's parent (taking its lock), run every cell not done on a local pool or Ray, and return
+    the cell counts by state. KeyboardInterrupt passes through; completed steps stay on disk."""
+    if backend == "ray":  # before the sweep's folder is made
+        require("ray", extra="ray", feature="--backend ray")
+    driver = SweepDriver(plan, on_event)
+    driver.open()
+    try:
+        size = workers or default_workers(plan.resources)
+        pool = RayPool(workers, address, plan.resources) if backend == "ray" else LocalPool(size)
+        return driver.run(pool, cell_threads(backend, pool.capacity, plan.resources), retry_failed)
+    finally:
+        driver.close()
+
+
 def sweep_active(parent: Path) -> bool:
     """Whether a driver holds the sweep's lock now."""
     try:
