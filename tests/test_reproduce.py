@@ -257,3 +257,54 @@ def test_table4_on_a_subset_of_gsm8k_evaluates_the_found_and_the_baselines(tmp_p
     assert report.code == 0, report.stderr
     html = (out / "report.html").read_text()
     assert "Reproduction: Table 4" in html and "data:image/png;base64" in html
+
+
+def _candidates(folder: Path, scores: dict[int, list[float]]) -> None:
+    lines = ["step,valid,duplicate,score"] + [f"{step},True,False,{s}" for step, values in scores.items()
+                                               for s in values]
+    (folder / "candidates.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_ablation_curves_and_table_from_finished_runs(tmp_path):
+    plan = build("ablations", Options(seeds=[0, 1], ablations=("temperature", "per_step"), scale=0.01))
+    for group in plan.groups:
+        for k, cell in enumerate(group.cells):
+            if not (tmp_path / cell).exists():
+                _summary(tmp_path, cell, best_score=0.5 + 0.1 * k)
+                _candidates(tmp_path / cell, {0: [0.2], 1: [0.3, 0.4 + 0.1 * k], 2: [0.5]})
+    record = finish(plan, tmp_path)
+    assert record["figures"] == ["ablations.png"] and (tmp_path / "ablations.png").stat().st_size > 10_000
+    table = pd.read_csv(tmp_path / "table.csv")
+    assert list(table["part"].unique()) == ["temperature", "per_step"]
+    warm = table[table["row"] == "loop.temperature = 1.0"].iloc[0]
+    assert (warm["ours_mean"], warm["ours_runs"]) == (pytest.approx(0.55), 2)
+
+
+def test_bbh_gain_counts_tasks_over_five_points(tmp_path):
+    plan = build("bbh", Options(seeds=[0], bbh_tasks=("navigate", "snarks")))
+    for task, (found, base) in {"navigate": (70.0, 60.0), "snarks": (52.0, 50.0)}.items():
+        cell = f"problem.bbh_task={task},seed=0"
+        _summary(tmp_path, cell, best_score=0.8)
+        (tmp_path / "eval" / cell).mkdir(parents=True)
+        (tmp_path / "eval" / cell / "eval.json").write_text(json.dumps({"results": [
+            {"source": "run", "instruction": "x", "accuracy": found},
+            {"source": "baseline", "instruction": "Let's think step by step.", "accuracy": base}]}))
+    record = finish(plan, tmp_path)
+    table = pd.read_csv(tmp_path / "table.csv")
+    gain = table[table["metric"] == "gain"].set_index("row")["ours_mean"]
+    assert gain.to_dict() == {"navigate": 10.0, "snarks": 2.0}
+    summary = table[table["metric"] == "tasks_gain_over_5"].iloc[0]
+    assert (summary["ours_successes"], summary["paper_successes"], summary["verdict"]) == (1, 19, "worse")
+    assert record["figures"] == ["gain.png"]
+
+
+def test_overfitting_reads_validation_and_test_of_the_best(tmp_path):
+    plan = build("overfitting", Options(seeds=[0], scale=0.05))
+    cell = plan.groups[0].cells[0]
+    _summary(tmp_path, cell, best_score=0.9)
+    (tmp_path / cell / "steps.csv").write_text("step,best_so_far,validation_of_best,test_of_best\n0,0.5,40.0,38.0\n"
+                                               "1,0.7,,\n2,0.9,45.0,41.0\n")
+    record = finish(plan, tmp_path)
+    table = pd.read_csv(tmp_path / "table.csv").set_index("metric")
+    assert (table.loc["validation", "ours_mean"], table.loc["test", "ours_mean"]) == (45.0, 41.0)
+    assert record["figures"] == ["overfitting.png"]
