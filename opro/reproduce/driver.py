@@ -135,7 +135,7 @@ def finish(plan: Plan, folder: Path) -> dict[str, Any]:
         writer.writerows(rows)
     chosen = _stored_models(folder)
     (folder / "table.md").write_text(to_markdown(plan, rows, chosen), encoding="utf-8")
-    figures = write_figures(plan, rows, folder)
+    figures = write_figures(plan, rows, folder, chosen)
     verdicts: dict[str, int] = {}
     for row in rows:
         if row["verdict"]:

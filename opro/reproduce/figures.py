@@ -24,17 +24,21 @@ from opro.reproduce.experiments import Plan
 from opro.reproduce.tables import METRIC_NAMES
 
 
-def write_figures(plan: Plan, rows: list[dict[str, Any]], parent: Path) -> list[Path]:
-    """Draw the experiment's figures into `parent`; returns their paths (none when nothing finished)."""
+def write_figures(plan: Plan, rows: list[dict[str, Any]], parent: Path, models: dict[str, str] | None = None
+                  ) -> list[Path]:
+    """Draw the experiment's figures into `parent`; returns their paths (none when nothing finished).
+    `models` (optimizer, scorer specs) name our series."""
+    ours = "ours: " + ", ".join(models.values()) if models else "ours"
     drawn = []
     for name, draw in DRAWERS.get(plan.experiment, ()):
-        figure = draw(plan, rows, parent)
+        figure = draw(plan, rows, parent, ours)
         if figure is not None:
             drawn.append(save(figure, parent / f"{name}.png"))
     return drawn
 
 
-def _side_by_side(plan: Plan, rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> Figure | None:
+def _side_by_side(plan: Plan, rows: list[dict[str, Any]], metrics: tuple[str, ...], ours_label: str
+                  ) -> Figure | None:
     """Per metric a panel: x = the table's rows, one marker series for ours and one per paper column."""
     chosen = [r for r in rows if r["metric"] in metrics]
     if not chosen:
@@ -46,7 +50,7 @@ def _side_by_side(plan: Plan, rows: list[dict[str, Any]], metrics: tuple[str, ..
         labels = list(dict.fromkeys(r["row"] for r in mine))
         series: dict[str, dict[str, tuple[float | None, float | None]]] = {}
         for r in mine:
-            ours = "ours (OPRO)" if r["part"] in ("", "OPRO") else f"ours: {r['part']}"
+            ours = ours_label if r["part"] in ("", "OPRO") else "toolkit " + r["part"].replace("_", " ")
             series.setdefault(ours, {})[r["row"]] = (r["ours_mean"], r["ours_std"])
             if r["paper_column"]:
                 series.setdefault("paper: " + r["paper_column"].split(", ")[-1], {})[r["row"]] = (
@@ -69,15 +73,15 @@ def _side_by_side(plan: Plan, rows: list[dict[str, Any]], metrics: tuple[str, ..
     return figure
 
 
-def _table2(plan: Plan, rows: list[dict[str, Any]], parent: Path) -> Figure | None:
-    return _side_by_side(plan, rows, ("steps", "unique"))
+def _table2(plan: Plan, rows: list[dict[str, Any]], parent: Path, ours: str) -> Figure | None:
+    return _side_by_side(plan, rows, ("steps", "unique"), ours)
 
 
-def _table3(plan: Plan, rows: list[dict[str, Any]], parent: Path) -> Figure | None:
-    return _side_by_side(plan, rows, ("gap", "steps"))
+def _table3(plan: Plan, rows: list[dict[str, Any]], parent: Path, ours: str) -> Figure | None:
+    return _side_by_side(plan, rows, ("gap", "steps"), ours)
 
 
-def _table3_curves(plan: Plan, rows: list[dict[str, Any]], parent: Path) -> Figure | None:
+def _table3_curves(plan: Plan, rows: list[dict[str, Any]], parent: Path, ours: str) -> Figure | None:
     from opro.analysis import load
     from opro.errors import OproError
     from opro.plots import optimization_curve
@@ -89,7 +93,7 @@ def _table3_curves(plan: Plan, rows: list[dict[str, Any]], parent: Path) -> Figu
     return optimization_curve(results, value="gap", hue="group", scatter=False, title=plan.title)
 
 
-def _accuracies(plan: Plan, rows: list[dict[str, Any]], parent: Path) -> Figure | None:
+def _accuracies(plan: Plan, rows: list[dict[str, Any]], parent: Path, ours: str) -> Figure | None:
     chosen = [r for r in rows if r["metric"] in ("baseline", "found", "gain") and r["ours_mean"] is not None]
     if not chosen:
         return None
@@ -98,7 +102,7 @@ def _accuracies(plan: Plan, rows: list[dict[str, Any]], parent: Path) -> Figure 
     labels = [f"{r['row']}\n{r['metric']}" if plan.experiment == "bbh" else r["row"] for r in chosen]
     x = np.arange(len(chosen))
     axes.bar(x - 0.2, [r["ours_mean"] for r in chosen], 0.4, yerr=[r["ours_std"] or 0 for r in chosen],
-             capsize=3, label="ours", color="C0")
+             capsize=3, label=ours, color="C0")
     paper = [(i, r["paper_mean"]) for i, r in enumerate(chosen) if r["paper_mean"] is not None and r["verdict"]]
     if paper:
         axes.bar([i + 0.2 for i, _ in paper], [v for _, v in paper], 0.4, label="paper (matching scorer)",
@@ -149,7 +153,7 @@ def _step_means(path: Path) -> dict[float, float]:
     return {float(step): scale * float(np.mean(vals)) for step, vals in sorted(by_step.items())}
 
 
-def _ablations(plan: Plan, rows: list[dict[str, Any]], parent: Path) -> Figure | None:
+def _ablations(plan: Plan, rows: list[dict[str, Any]], parent: Path, ours: str) -> Figure | None:
     parts = list(dict.fromkeys(g.part for g in plan.groups))
     if not any((parent / c / "candidates.csv").is_file() for g in plan.groups for c in g.cells):
         return None
@@ -185,7 +189,7 @@ def _cell_setting(plan: Plan, cell_id: str, key: str, default: Any) -> Any:
     return default
 
 
-def _overfitting(plan: Plan, rows: list[dict[str, Any]], parent: Path) -> Figure | None:
+def _overfitting(plan: Plan, rows: list[dict[str, Any]], parent: Path, ours: str) -> Figure | None:
     cells = [c for g in plan.groups for c in g.cells if (parent / c / "steps.csv").is_file()]
     if not cells:
         return None
