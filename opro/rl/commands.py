@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -99,6 +100,8 @@ def train(model: str, algo: str, task: str, sizes: str, data: str | None, output
     config = CONFIGS[algo](model=model, output_dir=output_dir or "", task=task, sizes=_sizes(sizes), data=data,
                            **given)
     out = run_training(algo, config)
+    if os.environ.get("RANK", "0") != "0":  # accelerate launch: the main process reports
+        return
     kind = "LoRA adapter" if (out / "adapter_config.json").is_file() else "model"
     click.echo(f"saved {algo} {kind} -> {out}  (use it with --optimizer hf:{out})")
 

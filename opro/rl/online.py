@@ -12,8 +12,9 @@ recorded by a last line {"final_model": "rl_model", ...}. The optimizer is built
 cache, since its weights change during the run.
 
 LoRA (`lora_rank` > 0; the GPU setting): a new adapter is put on the optimizer's model when the run
-starts, and every update trains only the adapter. The KL anchor is then the same model with its adapter
-disabled, so no update loads a reference copy from disk (a full update reloads hf:DIR each time); the
+starts, and every update trains only the adapter. The KL anchor is then the base model in memory (TRL's
+"ref" adapter with zero B matrices, dropped after the update), so no update loads a reference copy from
+disk (a full update reloads hf:DIR each time); the
 adapter is saved to rl_model/ (an adapter directory on hf:DIR, which `hf:` merges at load). In both cases
 the next step's proposals come from the weights just trained, in memory (the backend holds the same
 model object). Each update's seconds are in rl_updates.jsonl.
@@ -106,13 +107,17 @@ class OnlineRL:
             config = DPOTrainConfig(**settings, batch_size=2)
             rows = dpo_rows(groups)
         record: dict[str, Any] = {"after_step": step, "algo": self.config.algo, "rows": len(rows),
-                                  "settings": asdict(config),
-                                  "reference": "adapter disabled" if self.config.lora_rank else "reloaded from disk"}
+                                  "settings": asdict(config), "reference": "base in memory (LoRA)"
+                                  if self.config.lora_rank else "reloaded from disk"}
         if rows:
             started = time.perf_counter()
             trainer = build_trainer(self.config.algo, config, self.model, self.tokenizer, self.run.path / "rl_scratch",
                                     Dataset.from_list(rows))
+            if self.config.lora_rank:
+                _anchor_to_base(self.model)
             trainer.train()
+            if "ref" in getattr(self.model, "peft_config", {}):
+                self.model.delete_adapter("ref")  # the next update's trainer adds its own
             self.model.eval()
             self.tokenizer.padding_side = "left"
             self.updates += 1
@@ -138,6 +143,14 @@ class OnlineRL:
         assert self.run is not None
         with (self.run.path / "rl_updates.jsonl").open("a") as handle:
             handle.write(json.dumps(record, default=str) + "\n")
+
+
+def _anchor_to_base(model: Any) -> None:
+    """TRL anchors a peft model to a "ref" adapter, a copy of the trained one; zeroing its B matrices makes
+    that reference the base model (a LoRA update is B A x), as in the full-weights path."""
+    for name, parameter in model.named_parameters():
+        if ".ref." in name and "lora_B" in name:
+            parameter.data.zero_()
 
 
 def run_online(config: RunConfig, rl: OnlineRLConfig, run_id: str | None = None, on_start: Any = None,
