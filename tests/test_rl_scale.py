@@ -310,3 +310,16 @@ def test_the_online_lora_anchor_is_the_base(tiny):
         with model.disable_adapter():
             plain = model(ids).logits
     assert torch.allclose(anchored, plain)
+
+
+@pytest.mark.parametrize(("name", "kind", "stage"), [("multi_gpu", "MULTI_GPU", None),
+                                                     ("deepspeed_zero2", "DEEPSPEED", 2),
+                                                     ("deepspeed_zero3", "DEEPSPEED", 3)])
+def test_the_shipped_accelerate_configs(name, kind, stage):
+    import yaml
+
+    path = ROOT / "examples" / "accelerate" / f"{name}.yaml"
+    config = yaml.safe_load(path.read_text())
+    assert config["distributed_type"] == kind and not config["use_cpu"] and config["num_machines"] == 1
+    assert (config.get("deepspeed_config") or {}).get("zero_stage") == stage
+    assert "-m opro.cli rl train" in path.read_text()  # the documented launch line

@@ -284,11 +284,13 @@ def train(algo: str, config: TrainConfig) -> Path:
     if getattr(config, "vllm", None):
         require("vllm", extra="vllm", feature=f"--vllm {config.vllm}")
     if config.report_to == "tensorboard":
-        require("tensorboard", extra="rl", feature="--report-to tensorboard")
+        require("tensorboard", extra="tensorboard", feature="--report-to tensorboard")
     resume = last_checkpoint(out, config.resume_from_checkpoint) if config.resume_from_checkpoint else None
 
     torch.manual_seed(config.seed)
     gpu = torch.cuda.is_available()
+    if getattr(config, "vllm", None) and not gpu:
+        raise OproError(f"--vllm {config.vllm} needs a CUDA GPU (TRL's vLLM generation); drop it on CPU")
     tokenizer = AutoTokenizer.from_pretrained(source)
     check_chat_template(tokenizer, source)
     bf16 = use_bf16(config)
