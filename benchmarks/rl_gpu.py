@@ -137,10 +137,25 @@ def online_updates(model: Path, task: Path, out: Path, lora: bool) -> dict:
             "seconds": seconds}
 
 
+NEEDED = ("torch", "transformers", "peft", "accelerate", "trl", "datasets", "pyarrow", "pandas", "scipy",
+          "safetensors", "tokenizers", "opro.prompts")
+
+
+def missing_modules() -> list[str]:
+    """The modules this script needs that are not importable (opro.prompts: opro is not pip-installed)."""
+    import importlib.util
+
+    def absent(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is None
+        except ModuleNotFoundError:
+            return True
+
+    return [name for name in NEEDED if absent(name)]
+
+
 def measure(args: argparse.Namespace) -> dict:
     import torch
-
-    import opro.rl.train  # noqa: F401 (fails early without TRL)
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out = args.out / device
@@ -213,6 +228,9 @@ def main() -> None:
             files.append(args.out / ("rl_gpu-cpu.json" if device == "cpu" else "rl_gpu-cuda.json"))
         print(table([json.loads(p.read_text()) for p in files if p.is_file()]))
         return
+    missing = missing_modules()
+    if missing:
+        sys.exit(f"missing: {', '.join(missing)} (see notes/rl-gpu-benchmarks-README.md: carried wheels)")
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch is imported
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -94,7 +94,7 @@ def test_vllm_settings_reach_trls_config(tmp_path):
     assert (server.use_vllm, server.vllm_mode, server.vllm_server_base_url) == (True, "server", "http://gpu7:8001")
 
 
-def test_vllm_without_vllm_names_the_extra(tiny, capsys):
+def test_missing_vllm_or_tensorboard_names_the_extra(tiny, capsys):
     import importlib.util
 
     if importlib.util.find_spec("vllm") is not None:
@@ -108,6 +108,10 @@ def test_vllm_without_vllm_names_the_extra(tiny, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["rl", "train", "--model", f"hf:{base}", "--algo", "sft", "--vllm", "server"])
     assert stop.value.code == 2 and "not a sft setting" in capsys.readouterr().err
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(SystemExit) as stop:
+            main(["rl", "train", "--model", f"hf:{base}", "--algo", "sft", "--report-to", "tensorboard"])
+        assert stop.value.code == 2 and "opro[tensorboard]" in capsys.readouterr().err
 
 
 def test_a_model_without_a_chat_template_is_one_error(tiny, tmp_path, capsys):
