@@ -10,8 +10,9 @@ tokenizer.
 
 Per device, model and mode (full, LoRA):
 - grpo: `--steps` GRPO steps (batch 8 completions, 4 per meta-prompt, up to 64 new tokens: random
-  weights rarely stop early, so the lengths are near the limit); steps/s and generated tokens/s over the
-  whole training (generation, reward, backward);
+  weights rarely stop early, so the lengths are near the limit); steps/s and generated tokens/s of whole
+  steps (generation, reward, backward), steady state (TRL's step_time of the steps after the first; the
+  table) and over the whole training including the first (the JSON);
 - sft: 4 SFT steps with a checkpoint at step 2 (random weights give GRPO no reward spread, hence no
   gradient, so the weight-change check uses SFT): the weights (or the adapter's B) must move, and a run
   resumed from checkpoint-2 (its optimizer state) must end on the same weights (max |diff| reported);
@@ -86,12 +87,19 @@ def grpo_run(model: Path, task: Path, out: Path, lora: bool, steps: int, threads
                              num_generations=4, max_completion_length=64, learning_rate=1e-5, vary_lines=False,
                              lora_rank=8 if lora else 0, threads=threads)
     record = json.loads((train("grpo", config) / "rl_train.json").read_text())
-    lengths = [e["completions/mean_length"] for e in record["log"] if "completions/mean_length" in e]
+    logged = [e for e in record["log"] if "completions/mean_length" in e]
+    lengths = [e["completions/mean_length"] for e in logged]
     generated = sum(lengths) * record["global_batch_size"]
+    # steady state: the steps after the first (CUDA warm-up, kernel selection), by TRL's step_time
+    later = logged[1:] or logged
+    seconds = sum(e["step_time"] for e in later)
     return {"steps": steps, "seconds": record["seconds"], "steps_per_s": steps / record["seconds"],
             "generated_tokens": generated, "generated_tokens_per_s": generated / record["seconds"],
-            "mean_completion_length": sum(lengths) / len(lengths), "bf16": record["bf16"],
-            "device": record["device"]}
+            "steady_steps_per_s": len(later) / seconds,
+            "steady_generated_tokens_per_s": sum(e["completions/mean_length"] for e in later)
+            * record["global_batch_size"] / seconds,
+            "first_step_s": logged[0]["step_time"], "mean_completion_length": sum(lengths) / len(lengths),
+            "bf16": record["bf16"], "device": record["device"]}
 
 
 def sft_change_and_resume(model: Path, task: Path, out: Path, lora: bool, threads: int | None) -> dict:
@@ -132,9 +140,10 @@ def online_updates(model: Path, task: Path, out: Path, lora: bool) -> dict:
                                       "loop.stop_at_optimum": False})
     run, _ = run_online(config, OnlineRLConfig(every=1, train_steps=2, lora_rank=8 if lora else 0))
     lines = [json.loads(line) for line in (run.path / "rl_updates.jsonl").read_text().splitlines()]
-    seconds = [u["seconds"] for u in lines if u.get("rows")]
-    return {"updates": len(seconds), "seconds_per_update": sum(seconds) / len(seconds) if seconds else None,
-            "seconds": seconds}
+    done = [u for u in lines if u.get("rows")]
+    seconds, build = [u["seconds"] for u in done], [u["build_seconds"] for u in done]
+    return {"updates": len(done), "seconds_per_update": sum(seconds) / len(done) if done else None,
+            "build_seconds_per_update": sum(build) / len(done) if done else None, "seconds": seconds}
 
 
 NEEDED = ("torch", "transformers", "peft", "accelerate", "trl", "datasets", "pyarrow", "pandas", "scipy",
@@ -186,7 +195,7 @@ def measure(args: argparse.Namespace) -> dict:
 def table(results: list[dict]) -> str:
     """Markdown: one row per model and mode, the devices' figures side by side."""
     devices = [r["device"] + (" (quick)" if r.get("quick") else "") for r in results]
-    head = ["model", "mode"] + [f"{d} {c}" for d in devices for c in ("steps/s", "gen tok/s", "update s")]
+    head = ["model", "mode"] + [f"{d} {c}" for d in devices for c in ("steps/s", "gen tok/s", "update s (build)")]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * 2 + " ---: |" * (len(head) - 2)]
     keys = [(row["model"], row["mode"]) for row in results[0]["rows"]]
     for key in keys:
@@ -196,9 +205,12 @@ def table(results: list[dict]) -> str:
             if row is None:
                 cells += ["-"] * 3
                 continue
-            update = (row.get("online") or {}).get("seconds_per_update")
-            cells += [f"{row['grpo']['steps_per_s']:.3f}", f"{row['grpo']['generated_tokens_per_s']:.0f}",
-                      f"{update:.2f}" if update is not None else "-"]
+            online = row.get("online") or {}
+            update, build = online.get("seconds_per_update"), online.get("build_seconds_per_update")
+            grpo = row["grpo"]
+            cells += [f"{grpo.get('steady_steps_per_s', grpo['steps_per_s']):.3f}",
+                      f"{grpo.get('steady_generated_tokens_per_s', grpo['generated_tokens_per_s']):.0f}",
+                      "-" if update is None else f"{update:.2f}" + (f" ({build:.2f})" if build is not None else "")]
         lines.append("| " + " | ".join(cells) + " |")
     checks = [f"{r['device']} {row['model']}/{row['mode']}: weights changed {row['sft']['weights_changed']}, "
               f"resumed to step {row['sft']['resume_global_step']} (max |diff| vs unbroken "

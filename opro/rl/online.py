@@ -115,13 +115,14 @@ class OnlineRL:
                                     Dataset.from_list(rows))
             if self.config.lora_rank:
                 _anchor_to_base(self.model)
+            built = time.perf_counter() - started  # the trainer, with its reference (full: loaded from disk)
             trainer.train()
             if "ref" in getattr(self.model, "peft_config", {}):
                 self.model.delete_adapter("ref")  # the next update's trainer adds its own
             self.model.eval()
             self.tokenizer.padding_side = "left"
             self.updates += 1
-            record.update(seconds=time.perf_counter() - started,
+            record.update(seconds=time.perf_counter() - started, build_seconds=built,
                           log=[e for e in trainer.state.log_history if "loss" in e])
         else:
             record["skipped"] = "no training rows (no steps with a history, or no pairs of different reward)"
