@@ -328,3 +328,25 @@ def test_the_shipped_accelerate_configs(name, kind, stage):
     assert config["distributed_type"] == kind and not config["use_cpu"] and config["num_machines"] == 1
     assert (config.get("deepspeed_config") or {}).get("zero_stage") == stage
     assert "-m opro.cli rl train" in path.read_text()  # the documented launch line
+
+
+@pytest.mark.parametrize("kind", ["qwen2"])
+def test_another_architecture_trains_with_its_tokenizers_template(tiny, tmp_path, kind):
+    """Nothing is Llama-specific in training: a tiny Qwen2 (Qwen2.5's architecture) on the tiny tokenizer
+    trains a LoRA adapter on every linear layer, prompted through the tokenizer's chat template."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    root, task, base = tiny
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    config = AutoConfig.for_model(kind, vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                  tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
+                                  pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id)
+    model_dir = tmp_path / kind
+    AutoModelForCausalLM.from_config(config).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    out = train("sft", SFTTrainConfig(model=str(model_dir), output_dir=str(tmp_path / "out"), task=str(task),
+                                      steps=1, batch_size=2, learning_rate=1e-2, vary_lines=False, lora_rank=2))
+    adapter = _tensors(out / "adapter_model.safetensors")
+    assert {k.split(".")[-3] for k in adapter} >= {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "down_proj"}
+    assert json.loads((out / "rl_train.json").read_text())["global_step"] == 1
