@@ -165,8 +165,7 @@ def test_lora_and_full_training_with_accumulation(tiny, monkeypatch):
                                          eval_samples=2, lora_rank=4))
     record = json.loads((grpo / "rl_train.json").read_text())
     assert trainers[-1].args.gradient_accumulation_steps == 2 and record["global_batch_size"] == 8
-    (seen,) = record["episodes_seen"]
-    assert collections.Counter(seen) == {e: 4 for e in range(4)}  # 2 steps x 8 completions / 4 per episode
+    assert record["episodes_seen"] == [{str(e): 4 for e in range(4)}]  # 2 steps x 8 completions, 4 an episode
     assert [e["step"] for e in record["held_out"]] == [0, 1, 2]
     figures = record["held_out"][-1]["tiny-linreg"]
     assert figures["proposals"] == 4 and {"valid_rate", "improvement_rate", "mean_reward"} <= set(figures)
@@ -244,10 +243,10 @@ def test_two_processes_through_accelerate_see_every_episode_once(tiny, tmp_path)
     assert done.stdout.count("saved grpo model") == 1  # the main process reports
     record = json.loads((out / "rl_train.json").read_text())
     assert record["processes"] == 2 and record["global_batch_size"] == 8
-    first, second = record["episodes_seen"]
+    first, second = (collections.Counter(counts) for counts in record["episodes_seen"])
     assert first and second  # both processes generated
     # 2 steps x 8 completions = 4 episodes x 4 generations: every episode once, its group complete
-    assert collections.Counter(first + second) == {e: 4 for e in range(4)}
+    assert first + second == {str(e): 4 for e in range(4)}
     assert (out / "model.safetensors").is_file()
 
 
@@ -350,3 +349,11 @@ def test_another_architecture_trains_with_its_tokenizers_template(tiny, tmp_path
     adapter = _tensors(out / "adapter_model.safetensors")
     assert {k.split(".")[-3] for k in adapter} >= {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "down_proj"}
     assert json.loads((out / "rl_train.json").read_text())["global_step"] == 1
+
+
+def test_several_processes_need_one_out(tiny, monkeypatch):
+    """Each process would name its own timestamped default folder."""
+    _, _, base = tiny
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(OproError, match="need one --out"):
+        train("sft", SFTTrainConfig(model=str(base)))

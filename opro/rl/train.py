@@ -19,18 +19,20 @@ Scale: `batch_size` sequences per process and micro-step, `grad_accum` micro-ste
 one step sees batch_size x grad_accum x processes sequences (`global_batch_size` sets grad_accum from that
 total). Several processes come from `accelerate launch -m opro.cli rl train ...` (DDP, or DeepSpeed with
 `--config_file`); the trainer shards each global batch, so every episode is used once per epoch (GRPO
-records the episode ids each process scored in rl_train.json, `episodes_seen`). On CUDA, bf16 is on when
-the GPU supports it (`bf16`: None = auto): full fine-tuning keeps float32 master weights under bf16
-autocast (a 1e-6 step is below bf16's resolution), LoRA loads the frozen base in bf16. `save_steps` writes
-checkpoints with the optimizer state; `resume_from_checkpoint` ("last" or a checkpoint-N path) continues
-a killed training from one. `eval_every` scores held-out meta-prompts (`opro rl eval`'s figures) every N
-steps into the log. GRPO can generate through TRL's vLLM integration (`vllm`: colocate or server).
+records how many completions of each episode every process scored: rl_train.json, `episodes_seen`). On
+CUDA, bf16 is on when the GPU supports it (`bf16`: None = auto): full fine-tuning keeps float32 master
+weights under bf16 autocast (a 1e-6 step is below bf16's resolution), LoRA loads the frozen base in bf16.
+`save_steps` writes checkpoints with the optimizer state; `resume_from_checkpoint` ("last" or a
+checkpoint-N path) continues a killed training from one. `eval_every` scores held-out meta-prompts
+(`opro rl eval`'s figures) every N steps into the log. GRPO can generate through TRL's vLLM integration
+(`vllm`: colocate or server).
 
 On CPU (no GPU present) training runs in float32 with `use_cpu=True`; small models use one thread.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -277,6 +279,8 @@ def train(algo: str, config: TrainConfig) -> Path:
     check_config(algo, config)
     require("torch", "transformers", "trl", "datasets", "peft", extra="rl", feature=f"opro rl train --algo {algo}")
     source = model_dir(config.model)
+    if world_size() > 1 and not config.output_dir:
+        raise OproError("several processes (accelerate launch) need one --out for all of them")
     out = Path(config.output_dir or f"results/rl/{algo}-{time.strftime('%Y%m%d-%H%M%S')}")
     import torch
     from transformers import AutoTokenizer
@@ -309,7 +313,8 @@ def train(algo: str, config: TrainConfig) -> Path:
     if seen is not None:
         from accelerate.utils import gather_object
 
-        record["episodes_seen"] = gather_object([seen])  # one list per process, in rank order
+        counts = [collections.Counter(ids) for ids in gather_object([seen])]  # per process, in rank order
+        record["episodes_seen"] = [{str(k): n for k, n in sorted(c.items())} for c in counts]
     held_out = getattr(trainer, "opro_held_out", None)
     if held_out is not None:
         record["held_out"] = held_out.evals
