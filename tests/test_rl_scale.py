@@ -170,6 +170,7 @@ def test_lora_and_full_training_with_accumulation(tiny, monkeypatch):
     figures = record["held_out"][-1]["tiny-linreg"]
     assert figures["proposals"] == 4 and {"valid_rate", "improvement_rate", "mean_reward"} <= set(figures)
     assert any("heldout/tiny-linreg/mean_reward" in e for e in record["log"])  # TensorBoard gets the log too
+    assert [e["step"] for e in record["log"] if "loss" in e] == [1, 2]  # and the steps' own logs stay
 
 
 KILLER = """
@@ -230,14 +231,16 @@ def test_a_killed_training_resumes_from_its_checkpoint(tiny, tmp_path, monkeypat
 @pytest.mark.slow
 def test_two_processes_through_accelerate_see_every_episode_once(tiny, tmp_path):
     """`accelerate launch --multi_gpu --num_processes 2 -m opro.cli rl train` on CPU: torchrun starts two
-    processes (gloo; accelerate's --cpu alone runs one); each scores its share of every global batch."""
+    processes (gloo; accelerate's --cpu alone runs one); each scores its share of every global batch, and the
+    held-out evaluation keeps the processes' collectives in step."""
     _, task, base = tiny
     out = tmp_path / "two"
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
                str(29500 + os.getpid() % 1000), "-m", "opro.cli", "rl", "train", "--model", f"hf:{base}", "--algo",
                "grpo", "--task", str(task), "--steps", "2", "--batch-size", "4", "--num-generations", "4",
-               "--max-completion-length", "8", "--out", str(out)]
+               "--max-completion-length", "8", "--eval-every", "1", "--eval-prompts", "1", "--eval-samples", "2",
+               "--out", str(out)]
     done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("saved grpo model") == 1  # the main process reports
@@ -248,6 +251,8 @@ def test_two_processes_through_accelerate_see_every_episode_once(tiny, tmp_path)
     # 2 steps x 8 completions = 4 episodes x 4 generations: every episode once, its group complete
     assert first + second == {str(e): 4 for e in range(4)}
     assert (out / "model.safetensors").is_file()
+    assert [e["step"] for e in record["held_out"]] == [0, 1, 2]  # every process evaluates, the main one logs
+    assert [e["step"] for e in record["log"] if "loss" in e] == [1, 2]
 
 
 @pytest.mark.slow

@@ -65,7 +65,7 @@ class HeldOutCallback:
     """A transformers TrainerCallback: `proposal_figures` of the model being trained on held-out meta-prompts
     (instance seeds from 1000, as `opro rl eval`), before the first step and every `eval_every` steps;
     logged through the trainer (log_history, TensorBoard) as heldout/<task>/<figure> and kept in `evals`.
-    Only the main process evaluates (under DeepSpeed ZeRO-3 the weights are sharded: leave eval_every unset)."""
+    The torch RNG is restored afterwards. Under DeepSpeed ZeRO-3 (sharded weights) leave eval_every unset."""
 
     def __init__(self, config: Any, tokenizer: Any, trainer: Any, seed: int = 1000) -> None:
         tasks = [t for t in config.task.split(",") if t]
@@ -88,12 +88,15 @@ class HeldOutCallback:
         raise AttributeError(name)
 
     def _evaluate(self, state: Any) -> None:
-        if not state.is_world_process_zero or any(e["step"] == state.global_step for e in self.evals):
+        if any(e["step"] == state.global_step for e in self.evals):
             return
+        import torch
+
         from opro.llm.hf import HFLLM
 
         model = self.trainer.accelerator.unwrap_model(self.trainer.model)
         side, training = self.tokenizer.padding_side, model.training
+        rng = torch.random.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         model.eval()
         llm = HFLLM(model_object=model, tokenizer=self.tokenizer, parallel=self.config.eval_samples,
                     threads=self.config.threads)
@@ -103,10 +106,21 @@ class HeldOutCallback:
         finally:
             self.tokenizer.padding_side = side
             model.train(training)
-        entry = {"step": state.global_step, **{task: f for task, f in found.items()}}
-        self.evals.append(entry)
-        self.trainer.log({f"heldout/{task}/{name}": value for task, f in found.items() for name, value in f.items()
-                          if name != "proposals"})
+            torch.random.set_rng_state(rng[0])  # the training samples as it would without the evaluation
+            if rng[1] is not None:
+                torch.cuda.set_rng_state_all(rng[1])
+        self.evals.append({"step": state.global_step, **found})
+        # Every process evaluates (the others would wait for the main one anyway, and a collective on one
+        # process alone hangs the rest); the main one logs, through transformers' own Trainer.log (TRL's
+        # override also flushes its step metrics).
+        if state.is_world_process_zero:
+            from transformers import Trainer
+
+            control = self.trainer.control
+            pending = control.should_log  # on_log clears it: the step's own log (and its gather) must still run
+            Trainer.log(self.trainer, {f"heldout/{task}/{name}": value for task, f in found.items()
+                                       for name, value in f.items() if name != "proposals"})
+            self.trainer.control.should_log = pending
 
 
 def run_figures(spec: str, task: str, runs: int, steps: int, candidates: int, seed: int, max_tokens: int,
