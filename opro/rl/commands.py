@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -66,8 +67,24 @@ def export(run_dirs: tuple[str, ...], fmt: str, out: str, max_pairs: int) -> Non
               help="Fresh episodes' histories: random (half near-optimal) or a simulated OPRO run.")
 @click.option("--target", type=click.Choice(["optimum", "neighbor"]),
               help="SFT: teach the optimum, or one steepest-descent step from the best solution shown.")
+@click.option("--grad-accum", type=int, help="Micro-batches accumulated per optimizer step (default 1).")
+@click.option("--global-batch-size", type=int,
+              help="Sequences per optimizer step over all processes; sets --grad-accum.")
+@click.option("--bf16/--no-bf16", default=None, help="bf16 mixed precision (default: on a CUDA GPU that has it).")
+@click.option("--resume-from-checkpoint", metavar="PATH|last",
+              help="Continue from a --save-steps checkpoint (optimizer state too); last: the newest in --out.")
+@click.option("--eval-every", type=int, help="Score held-out meta-prompts every N steps (into rl_train.json).")
+@click.option("--eval-prompts", type=int, help="Held-out meta-prompts per task (default 4).")
+@click.option("--eval-samples", type=int, help="Proposals per held-out meta-prompt (default 4).")
+@click.option("--report-to", type=click.Choice(["none", "tensorboard"]), help="TRL logging (default none).")
+@click.option("--vllm", type=click.Choice(["colocate", "server"]),
+              help="GRPO: generate with vLLM (TRL; needs opro[vllm]); default: transformers generate.")
+@click.option("--vllm-gpu-memory-utilization", type=float, help="--vllm colocate: GPU memory share (0.3).")
+@click.option("--vllm-server-url", help="--vllm server: the `trl vllm-serve` URL (default http://0.0.0.0:8000).")
 def train(model: str, algo: str, task: str, sizes: str, data: str | None, output_dir: str | None, **options) -> None:
-    """Tune the optimizer model with SFT, GRPO or DPO (TRL); saves an HF model directory."""
+    """Tune the optimizer model with SFT, GRPO or DPO (TRL); saves an HF model directory.
+
+    Several processes (GPUs, or CPU processes): accelerate launch [--config_file F] -m opro.cli rl train ..."""
     from opro.rl.train import CONFIGS
     from opro.rl.train import train as run_training
 
@@ -83,6 +100,8 @@ def train(model: str, algo: str, task: str, sizes: str, data: str | None, output
     config = CONFIGS[algo](model=model, output_dir=output_dir or "", task=task, sizes=_sizes(sizes), data=data,
                            **given)
     out = run_training(algo, config)
+    if os.environ.get("RANK", "0") != "0":  # accelerate launch: the main process reports
+        return
     kind = "LoRA adapter" if (out / "adapter_config.json").is_file() else "model"
     click.echo(f"saved {algo} {kind} -> {out}  (use it with --optimizer hf:{out})")
 

@@ -61,6 +61,68 @@ def figures(judged: list[Any]) -> dict[str, float]:
             "mean_reward": sum(j.reward for j in judged) / count}
 
 
+class HeldOutCallback:
+    """A transformers TrainerCallback: `proposal_figures` of the model being trained on held-out meta-prompts
+    (instance seeds from 1000, as `opro rl eval`), before the first step and every `eval_every` steps;
+    logged through the trainer (log_history, TensorBoard) as heldout/<task>/<figure> and kept in `evals`.
+    The torch RNG is restored afterwards. Under DeepSpeed ZeRO-3 (sharded weights) leave eval_every unset."""
+
+    def __init__(self, config: Any, tokenizer: Any, trainer: Any, seed: int = 1000) -> None:
+        tasks = [t for t in config.task.split(",") if t]
+        self.episodes = {Path(t).name.removesuffix(".toml"): fresh_episodes(t, config.eval_prompts, seed, config.sizes)
+                         for t in tasks}
+        self.config, self.tokenizer, self.trainer, self.seed = config, tokenizer, trainer, seed
+        self.evals: list[dict[str, Any]] = []
+        self.max_tokens = getattr(config, "max_completion_length", 64)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._evaluate(state)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step % self.config.eval_every == 0:
+            self._evaluate(state)
+
+    def __getattr__(self, name: str) -> Any:  # the other TrainerCallback events: nothing to do
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+    def _evaluate(self, state: Any) -> None:
+        if any(e["step"] == state.global_step for e in self.evals):
+            return
+        import torch
+
+        from opro.llm.hf import HFLLM
+
+        model = self.trainer.accelerator.unwrap_model(self.trainer.model)
+        side, training = self.tokenizer.padding_side, model.training
+        rng = torch.random.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        model.eval()
+        llm = HFLLM(model_object=model, tokenizer=self.tokenizer, parallel=self.config.eval_samples,
+                    threads=self.config.threads)
+        try:
+            found = {task: proposal_figures(llm, episodes, self.config.eval_samples, self.max_tokens, 1.0, self.seed)
+                     for task, episodes in self.episodes.items()}
+        finally:
+            self.tokenizer.padding_side = side
+            model.train(training)
+            torch.random.set_rng_state(rng[0])  # the training samples as it would without the evaluation
+            if rng[1] is not None:
+                torch.cuda.set_rng_state_all(rng[1])
+        self.evals.append({"step": state.global_step, **found})
+        # Every process evaluates (the others would wait for the main one anyway, and a collective on one
+        # process alone hangs the rest); the main one logs, through transformers' own Trainer.log (TRL's
+        # override also flushes its step metrics).
+        if state.is_world_process_zero:
+            from transformers import Trainer
+
+            control = self.trainer.control
+            pending = control.should_log  # on_log clears it: the step's own log (and its gather) must still run
+            Trainer.log(self.trainer, {f"heldout/{task}/{name}": value for task, f in found.items()
+                                       for name, value in f.items() if name != "proposals"})
+            self.trainer.control.should_log = pending
+
+
 def run_figures(spec: str, task: str, runs: int, steps: int, candidates: int, seed: int, max_tokens: int,
                 results: Path, sizes: tuple[int, int] | None) -> dict[str, Any]:
     """Full OPRO runs with `spec` as the optimizer on `runs` held-out instances (problem seeds seed..)."""

@@ -10,6 +10,14 @@ update is one line of `rl_updates.jsonl` in the run directory. When the loop end
 saved in Hugging Face format to `<run dir>/rl_model/` (load it with `--optimizer hf:<run dir>/rl_model`),
 recorded by a last line {"final_model": "rl_model", ...}. The optimizer is built without the LLM-call
 cache, since its weights change during the run.
+
+LoRA (`lora_rank` > 0; the GPU setting): a new adapter is put on the optimizer's model when the run
+starts, and every update trains only the adapter. The KL anchor is then the base model in memory (TRL's
+"ref" adapter with zero B matrices, dropped after the update), so no update loads a reference copy from
+disk (a full update reloads hf:DIR each time); the
+adapter is saved to rl_model/ (an adapter directory on hf:DIR, which `hf:` merges at load). In both cases
+the next step's proposals come from the weights just trained, in memory (the backend holds the same
+model object). Each update's seconds are in rl_updates.jsonl.
 """
 
 from __future__ import annotations
@@ -43,6 +51,10 @@ class OnlineRLConfig:
     """KL coefficient; None: the algorithm's default (above 0)."""
     max_completion_length: int = 64
     """GRPO: completion limit of the fresh samples, in tokens."""
+    lora_rank: int = 0
+    """> 0: updates train a LoRA adapter of this rank (peft), anchored to the adapter-free model in memory."""
+    lora_alpha: float | None = None
+    """LoRA scale numerator; default 2 x rank."""
 
 
 class OnlineRL:
@@ -53,6 +65,12 @@ class OnlineRL:
             raise OproError("--rl-every and the update's steps must be >= 1")
         if config.algo not in ONLINE_ALGORITHMS:
             raise OproError(f"--rl-algo must be one of {', '.join(ONLINE_ALGORITHMS)}, got {config.algo!r}")
+        if config.lora_rank < 0:
+            raise OproError("the online LoRA rank must be >= 0")
+        if config.lora_rank:
+            from opro.rl.lora import new_adapter
+
+            llm.model = new_adapter(llm.model, config.lora_rank, config.lora_alpha)  # proposals come from it too
         # llm.close() drops its model when the run ends; the hook keeps it to save it then.
         self.model, self.tokenizer, self.config, self.seed = llm.model, llm.tokenizer, config, seed
         self.run: RunDir | None = None
@@ -89,16 +107,22 @@ class OnlineRL:
             config = DPOTrainConfig(**settings, batch_size=2)
             rows = dpo_rows(groups)
         record: dict[str, Any] = {"after_step": step, "algo": self.config.algo, "rows": len(rows),
-                                  "settings": asdict(config)}
+                                  "settings": asdict(config), "reference": "base in memory (LoRA)"
+                                  if self.config.lora_rank else "reloaded from disk"}
         if rows:
             started = time.perf_counter()
             trainer = build_trainer(self.config.algo, config, self.model, self.tokenizer, self.run.path / "rl_scratch",
                                     Dataset.from_list(rows))
+            if self.config.lora_rank:
+                _anchor_to_base(self.model)
+            built = time.perf_counter() - started  # the trainer, with its reference (full: loaded from disk)
             trainer.train()
+            if "ref" in getattr(self.model, "peft_config", {}):
+                self.model.delete_adapter("ref")  # the next update's trainer adds its own
             self.model.eval()
             self.tokenizer.padding_side = "left"
             self.updates += 1
-            record.update(seconds=time.perf_counter() - started,
+            record.update(seconds=time.perf_counter() - started, build_seconds=built,
                           log=[e for e in trainer.state.log_history if "loss" in e])
         else:
             record["skipped"] = "no training rows (no steps with a history, or no pairs of different reward)"
@@ -120,6 +144,14 @@ class OnlineRL:
         assert self.run is not None
         with (self.run.path / "rl_updates.jsonl").open("a") as handle:
             handle.write(json.dumps(record, default=str) + "\n")
+
+
+def _anchor_to_base(model: Any) -> None:
+    """TRL anchors a peft model to a "ref" adapter, a copy of the trained one; zeroing its B matrices makes
+    that reference the base model (a LoRA update is B A x), as in the full-weights path."""
+    for name, parameter in model.named_parameters():
+        if ".ref." in name and "lora_B" in name:
+            parameter.data.zero_()
 
 
 def run_online(config: RunConfig, rl: OnlineRLConfig, run_id: str | None = None, on_start: Any = None,

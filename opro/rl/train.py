@@ -15,13 +15,27 @@ turns it into a GGUF adapter that llama.cpp applies to the base GGUF. A starting
 adapter directory (adapter_config.json) continues training that adapter. The KL anchor of GRPO and DPO is
 the model the training starts from (TRL: a frozen copy of the starting adapter, or the base for a new one).
 
+Scale: `batch_size` sequences per process and micro-step, `grad_accum` micro-steps per optimizer step, so
+one step sees batch_size x grad_accum x processes sequences (`global_batch_size` sets grad_accum from that
+total). Several processes come from `accelerate launch -m opro.cli rl train ...` (DDP, or DeepSpeed with
+`--config_file`); the trainer shards each global batch, so every episode is used once per epoch (GRPO
+records how many completions of each episode every process scored: rl_train.json, `episodes_seen`). On
+CUDA, bf16 is on when the GPU supports it (`bf16`: None = auto): full fine-tuning keeps float32 master
+weights under bf16 autocast (a 1e-6 step is below bf16's resolution), LoRA loads the frozen base in bf16.
+`save_steps` writes checkpoints with the optimizer state; `resume_from_checkpoint` ("last" or a
+checkpoint-N path) continues a killed training from one. `eval_every` scores held-out meta-prompts
+(`opro rl eval`'s figures) every N steps into the log. GRPO can generate through TRL's vLLM integration
+(`vllm`: colocate or server).
+
 On CPU (no GPU present) training runs in float32 with `use_cpu=True`; small models use one thread.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,11 +86,28 @@ class TrainConfig:
     """LoRA scale numerator (the update is scaled by alpha / rank); default 2 x rank."""
     lora_targets: str = "all-linear"
     """Modules that get an adapter: `all-linear`, or comma-separated names (q_proj,v_proj)."""
+    grad_accum: int = 1
+    """Micro-batches accumulated per optimizer step (TRL gradient_accumulation_steps)."""
+    global_batch_size: int | None = None
+    """Sequences per optimizer step over all processes; sets grad_accum = this / (batch_size x processes)."""
+    bf16: bool | None = None
+    """bfloat16 mixed precision; None: on when a CUDA GPU supports it (never on CPU)."""
+    resume_from_checkpoint: str | None = None
+    """Continue a training from a checkpoint of `save_steps` (its optimizer state too): a path, or "last"."""
+    eval_every: int | None = None
+    """Score `eval_prompts` held-out meta-prompts per task every this many steps (and before the first)."""
+    eval_prompts: int = 4
+    eval_samples: int = 4
+    """Proposals per held-out meta-prompt."""
+    report_to: str = "none"
+    """TRL's logging integrations: `none` or `tensorboard` (events in output_dir/runs)."""
 
     LIMITS: ClassVar[dict[str, Range]] = {
         "steps": Range(1, 10_000_000), "learning_rate": Range(0, 1, above=True), "batch_size": Range(1, 4096),
         "seed": Range(0, MAX_SEED), "threads": Range(1, 4096), "save_steps": Range(1, None),
         "logging_steps": Range(1, None), "lora_rank": Range(0, 4096), "lora_alpha": Range(0, None, above=True),
+        "grad_accum": Range(1, 65536), "global_batch_size": Range(1, None), "eval_every": Range(1, None),
+        "eval_prompts": Range(1, 10_000), "eval_samples": Range(1, 1024),
     }
 
 
@@ -107,10 +138,17 @@ class GRPOTrainConfig(TrainConfig):
     """Sampling temperature of the proposals (paper §3: 1.0)."""
     beta: float = 0.04
     """KL coefficient to the starting model (the RLHF anchor; TRL's default is 0, no anchor)."""
+    vllm: str | None = None
+    """Generate through vLLM (TRL use_vllm): `colocate` (in the training processes) or `server` (a
+    `trl vllm-serve` process); None: transformers' generate."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """Colocate: the share of GPU memory vLLM takes (TRL's default 0.3)."""
+    vllm_server_url: str | None = None
+    """Server: its base URL; None: TRL's default (http://0.0.0.0:8000)."""
 
     LIMITS: ClassVar[dict[str, Range]] = {
         **TrainConfig.LIMITS, "num_generations": Range(2, 1024), "max_completion_length": Range(1, 1_000_000),
-        "temperature": Range(0, 5), "beta": Range(0, 1000),
+        "temperature": Range(0, 5), "beta": Range(0, 1000), "vllm_gpu_memory_utilization": Range(0, 1, above=True),
     }
 
 
@@ -128,6 +166,8 @@ class DPOTrainConfig(TrainConfig):
 
 
 CONFIGS: dict[str, type[TrainConfig]] = {"sft": SFTTrainConfig, "grpo": GRPOTrainConfig, "dpo": DPOTrainConfig}
+VLLM_MODES = ("colocate", "server")
+REPORT_TO = ("none", "tensorboard")
 
 
 def model_dir(spec: str) -> Path:
@@ -157,6 +197,63 @@ def check_config(algo: str, config: TrainConfig) -> None:
         raise OproError(f"unknown history {config.history!r}; known: {', '.join(HISTORIES)}")
     if getattr(config, "target", "optimum") not in TARGETS:
         raise OproError(f"unknown SFT target {config.target!r}; known: {', '.join(TARGETS)}")
+    if getattr(config, "vllm", None) not in (None, *VLLM_MODES):
+        raise OproError(f"--vllm must be one of {', '.join(VLLM_MODES)}, got {config.vllm!r}")
+    if config.report_to not in REPORT_TO:
+        raise OproError(f"--report-to must be one of {', '.join(REPORT_TO)}, got {config.report_to!r}")
+    accumulation(config)
+
+
+def world_size() -> int:
+    """Processes of this training: accelerate launch / torchrun set WORLD_SIZE; 1 otherwise."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def accumulation(config: TrainConfig, processes: int | None = None) -> int:
+    """Micro-batches per optimizer step: `grad_accum`, or what `global_batch_size` implies."""
+    processes = processes or world_size()
+    if config.global_batch_size is None:
+        return config.grad_accum
+    per_step = config.batch_size * processes
+    if config.global_batch_size % per_step or config.grad_accum not in (1, config.global_batch_size // per_step):
+        raise OproError(f"--global-batch-size ({config.global_batch_size}) must be --batch-size ({config.batch_size})"
+                        f" x processes ({processes}) x --grad-accum")
+    return config.global_batch_size // per_step
+
+
+def global_batch(config: TrainConfig) -> int:
+    """Sequences per optimizer step over all processes (GRPO: completions)."""
+    return config.batch_size * accumulation(config) * world_size()
+
+
+def use_bf16(config: TrainConfig) -> bool:
+    """bf16 mixed precision: the explicit setting, else on with a CUDA GPU that supports it."""
+    import torch
+
+    if config.bf16 is not None:
+        return config.bf16
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def check_chat_template(tokenizer: Any, source: Path) -> None:
+    """The meta-prompts are chat messages: a model without a chat template cannot read them."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise OproError(f"the tokenizer of {source} has no chat template (tokenizer_config.json chat_template or "
+                        "chat_template.jinja); use an instruct/chat model, or add a template to it")
+
+
+def last_checkpoint(out: Path, spec: str) -> str:
+    """The checkpoint to resume from: `spec` itself, or the newest checkpoint-N in `out` for "last"."""
+    if spec != "last":
+        if not (Path(spec) / "trainer_state.json").is_file():
+            raise OproError(f"--resume-from-checkpoint {spec}: not a checkpoint folder (no trainer_state.json)")
+        return spec
+    from transformers.trainer_utils import get_last_checkpoint
+
+    found = get_last_checkpoint(str(out)) if out.is_dir() else None
+    if found is None:
+        raise OproError(f"--resume-from-checkpoint last: no checkpoint-N folder in {out} (train with --save-steps)")
+    return found
 
 
 def load_model(source: Path, config: TrainConfig, dtype: Any) -> Any:
@@ -182,29 +279,65 @@ def train(algo: str, config: TrainConfig) -> Path:
     check_config(algo, config)
     require("torch", "transformers", "trl", "datasets", "peft", extra="rl", feature=f"opro rl train --algo {algo}")
     source = model_dir(config.model)
+    if world_size() > 1 and not config.output_dir:
+        raise OproError("several processes (accelerate launch) need one --out for all of them")
     out = Path(config.output_dir or f"results/rl/{algo}-{time.strftime('%Y%m%d-%H%M%S')}")
     import torch
     from transformers import AutoTokenizer
 
+    if getattr(config, "vllm", None):
+        require("vllm", extra="vllm", feature=f"--vllm {config.vllm}")
+    if config.report_to == "tensorboard":
+        require("tensorboard", extra="tensorboard", feature="--report-to tensorboard")
+    resume = last_checkpoint(out, config.resume_from_checkpoint) if config.resume_from_checkpoint else None
+
     torch.manual_seed(config.seed)
     gpu = torch.cuda.is_available()
+    if getattr(config, "vllm", None) and not gpu:
+        raise OproError(f"--vllm {config.vllm} needs a CUDA GPU (TRL's vLLM generation); drop it on CPU")
     tokenizer = AutoTokenizer.from_pretrained(source)
-    bf16 = gpu and torch.cuda.is_bf16_supported()
-    model = load_model(source, config, torch.bfloat16 if bf16 else torch.float32)
+    check_chat_template(tokenizer, source)
+    bf16 = use_bf16(config)
+    # LoRA: the frozen base in bf16; full fine-tuning: float32 master weights under bf16 autocast.
+    lora = config.lora_rank > 0 or (source / "adapter_config.json").is_file()
+    model = load_model(source, config, torch.bfloat16 if bf16 and lora else torch.float32)
     trainer = build_trainer(algo, config, model, tokenizer, out)
     started = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
     record = {"algo": algo, "config": dataclasses.asdict(config), "source_model": str(source),
-              "seconds": time.perf_counter() - started, "device": "cuda" if gpu else "cpu",
-              "log": trainer.state.log_history}
-    (out / "rl_train.json").write_text(json.dumps(record, indent=1, default=str))
+              "seconds": time.perf_counter() - started, "device": "cuda" if gpu else "cpu", "bf16": bf16,
+              "processes": trainer.accelerator.num_processes, "global_batch_size": global_batch(config),
+              "resumed_from": resume, "global_step": trainer.state.global_step, "log": trainer.state.log_history}
+    seen = getattr(trainer, "opro_episodes_seen", None)
+    if seen is not None:
+        from accelerate.utils import gather_object
+
+        counts = [collections.Counter(ids) for ids in gather_object([seen])]  # per process, in rank order
+        record["episodes_seen"] = [{str(k): n for k, n in sorted(c.items())} for c in counts]
+    held_out = getattr(trainer, "opro_held_out", None)
+    if held_out is not None:
+        record["held_out"] = held_out.evals
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(out))
+        (out / "rl_train.json").write_text(json.dumps(record, indent=1, default=str))
     return out
 
 
 def build_trainer(algo: str, config: TrainConfig, model: Any, tokenizer: Any, out: Path, rows: Any = None) -> Any:
     """The TRL trainer of `algo` for an in-memory model; `rows` (a Dataset) replaces the config's data."""
+    trainer = {"sft": _sft, "grpo": _grpo, "dpo": _dpo}[algo](config, model, tokenizer,
+                                                              training_args(config, model, tokenizer, out), rows)
+    if config.eval_every:
+        from opro.rl.evaluate import HeldOutCallback
+
+        trainer.opro_held_out = HeldOutCallback(config, tokenizer, trainer)
+        trainer.add_callback(trainer.opro_held_out)
+    return trainer
+
+
+def training_args(config: TrainConfig, model: Any, tokenizer: Any, out: Path) -> dict[str, Any]:
+    """The TrainingArguments every algorithm shares (sets the pad token and CPU threads on the way)."""
     import torch
 
     gpu = next(model.parameters()).is_cuda or torch.cuda.is_available()
@@ -213,13 +346,13 @@ def build_trainer(algo: str, config: TrainConfig, model: Any, tokenizer: Any, ou
     if not gpu:
         params = sum(p.numel() for p in model.parameters())
         torch.set_num_threads(config.threads or (1 if params < 500e6 else torch.get_num_threads()))
-    common = dict(output_dir=str(out), max_steps=config.steps, learning_rate=config.learning_rate,
-                  per_device_train_batch_size=config.batch_size, seed=config.seed, data_seed=config.seed,
-                  logging_steps=config.logging_steps, report_to=[], use_cpu=not gpu,
-                  bf16=gpu and torch.cuda.is_bf16_supported(),
-                  save_strategy="steps" if config.save_steps else "no", save_steps=config.save_steps or 500,
-                  dataloader_num_workers=0, disable_tqdm=True)
-    return {"sft": _sft, "grpo": _grpo, "dpo": _dpo}[algo](config, model, tokenizer, common, rows)
+    return dict(output_dir=str(out), max_steps=config.steps, learning_rate=config.learning_rate,
+                per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=accumulation(config),
+                seed=config.seed, data_seed=config.seed, logging_steps=config.logging_steps,
+                report_to=[] if config.report_to == "none" else [config.report_to], use_cpu=not gpu,
+                bf16=use_bf16(config),
+                save_strategy="steps" if config.save_steps else "no", save_steps=config.save_steps or 500,
+                dataloader_num_workers=0, disable_tqdm=True)
 
 
 def _sft(config: SFTTrainConfig, model: Any, tokenizer: Any, common: dict[str, Any], rows: Any) -> Any:
@@ -228,7 +361,7 @@ def _sft(config: SFTTrainConfig, model: Any, tokenizer: Any, common: dict[str, A
 
     if rows is None:
         rows = _data(config, ("prompt", "completion"), "sft") or Dataset.from_list(
-            sft_rows(episodes_for(config, config.steps * config.batch_size), config.target))
+            sft_rows(episodes_for(config, config.steps * global_batch(config)), config.target))
     rows = rows.select_columns(["prompt", "completion"])
     args = SFTConfig(**common, max_length=config.max_length, completion_only_loss=True)
     return SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
@@ -236,22 +369,49 @@ def _sft(config: SFTTrainConfig, model: Any, tokenizer: Any, common: dict[str, A
 
 def _grpo(config: GRPOTrainConfig, model: Any, tokenizer: Any, common: dict[str, Any], rows: Any) -> Any:
     from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from opro.rl.rewards import opro_reward
 
-    if config.batch_size % config.num_generations:
-        raise OproError(f"--batch-size ({config.batch_size}) must be a multiple of --num-generations "
-                        f"({config.num_generations})")
+    total = global_batch(config)
+    if total % config.num_generations:
+        raise OproError(f"the global batch ({total} completions: --batch-size x accumulation x processes) must be "
+                        f"a multiple of --num-generations ({config.num_generations})")
     if rows is None:
-        count = config.steps * config.batch_size // config.num_generations
+        count = config.steps * total // config.num_generations  # one epoch: every episode once
         rows = _data(config, ("prompt", "problem", "settings", "seen", "best_shown", "optimum"), "grpo") or (
             Dataset.from_list([e.row() for e in episodes_for(config, count)]))
-    args = GRPOConfig(**common, num_generations=config.num_generations, beta=config.beta,
+    if "episode" not in rows.column_names:
+        rows = rows.add_column("episode", list(range(len(rows))))
+    seen: list[int] = []
+    trainer = GRPOTrainer(model=model, reward_funcs=[recording(opro_reward(), seen)], args=grpo_args(config, common),
+                          train_dataset=rows, processing_class=tokenizer)
+    trainer.opro_episodes_seen = seen
+    return trainer
+
+
+def grpo_args(config: GRPOTrainConfig, common: dict[str, Any]) -> Any:
+    """TRL's GRPOConfig of `config`, vLLM generation included (TRL use_vllm / vllm_mode)."""
+    from trl import GRPOConfig
+
+    vllm: dict[str, Any] = {}
+    if config.vllm:
+        vllm = dict(use_vllm=True, vllm_mode=config.vllm, vllm_server_base_url=config.vllm_server_url,
+                    vllm_gpu_memory_utilization=config.vllm_gpu_memory_utilization)
+    return GRPOConfig(**common, num_generations=config.num_generations, beta=config.beta,
                       max_completion_length=config.max_completion_length, temperature=config.temperature,
-                      shuffle_dataset=True)
-    return GRPOTrainer(model=model, reward_funcs=[opro_reward()], args=args, train_dataset=rows,
-                       processing_class=tokenizer)
+                      shuffle_dataset=True, **vllm)
+
+
+def recording(reward: Any, seen: list[int]) -> Any:
+    """`reward` that also appends the episode id of every completion it scores to `seen` (this process's)."""
+
+    def scored(*args: Any, episode: list[int] | None = None, **kwargs: Any) -> list[float]:
+        seen.extend(int(e) for e in episode or [])
+        return reward(*args, **kwargs)
+
+    scored.__name__ = reward.__name__
+    return scored
 
 
 def _dpo(config: DPOTrainConfig, model: Any, tokenizer: Any, common: dict[str, Any], rows: Any) -> Any:
@@ -260,7 +420,7 @@ def _dpo(config: DPOTrainConfig, model: Any, tokenizer: Any, common: dict[str, A
 
     if rows is None:
         rows = _data(config, ("prompt", "chosen", "rejected"), "dpo") or Dataset.from_list(
-            solver_pairs(episodes_for(config, config.steps * config.batch_size)))
+            solver_pairs(episodes_for(config, config.steps * global_batch(config))))
     rows = rows.select_columns(["prompt", "chosen", "rejected"])
     args = DPOConfig(**common, beta=config.beta, max_length=config.max_length)
     return DPOTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
