@@ -339,6 +339,13 @@ def check_config(config: RunConfig) -> None:
         if llm is not None and isinstance(llm.cache, str):
             prepare_output(Path(llm.cache), "LLM-call cache", folder=False, create=False)
     check_templates(*config_templates(config), PROBLEMS[config.problem].TEMPLATE_FIELDS, config.template)
+    if not getattr(PROBLEMS[config.problem], "uses_scorer", False):  # a class: PromptTask is for instances
+        if config.loop.method != "opro":
+            raise OproError(f"loop.method {config.loop.method!r} optimizes instructions; the {config.problem} "
+                            "problem is not a prompt task (use loop.method = \"opro\")")
+        if config.loop.max_scorer_calls is not None:
+            raise OproError(f"loop.max_scorer_calls counts scorer LLM calls; the {config.problem} problem has no "
+                            "scorer")
 
 
 def config_templates(config: RunConfig) -> tuple[str, str]:

@@ -51,10 +51,11 @@ def parse_prompt_tag(text: str) -> str | Invalid:
 
 
 def roulette(scores: list[float], rng: np.random.Generator, size: int = 2) -> list[int]:
-    """`size` distinct positions drawn with probability proportional to the score (uniform when all are 0);
-    with fewer members than `size`, drawn with replacement."""
+    """`size` distinct positions drawn with probability proportional to the score (EvoPrompt §3.2's
+    roulette wheel); uniform when fewer than `size` scores are above 0; with fewer members than `size`,
+    drawn with replacement."""
     weights = np.asarray(scores, dtype=float).clip(min=0)
-    p = weights / weights.sum() if weights.sum() > 0 else None
+    p = weights / weights.sum() if (weights > 0).sum() >= min(size, len(scores)) else None
     return [int(i) for i in rng.choice(len(scores), size=size, replace=len(scores) < size, p=p)]
 
 
