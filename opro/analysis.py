@@ -43,7 +43,7 @@ from opro.results import CandidateRow, StepRow
 
 META_COLUMNS = ("run", "run_group", "group", "task", "problem", "model", "method", "seed", "n", "instance")
 #: Text columns of candidates.csv / steps.csv: an empty cell is "", not NaN.
-TEXT_COLUMNS = ("raw_sha256", "solution", "invalid_reason", "finish_reason")
+TEXT_COLUMNS = ("raw_sha256", "solution", "invalid_reason", "finish_reason", "operator", "parents", "demos")
 #: Files that mark a folder of runs: `opro run --seeds/--instances` groups and `opro sweep` parents.
 GROUP_FILES = ("group.json", "sweep.json")
 #: summary.json fields that must be numbers (or null) for a run to be analysed.

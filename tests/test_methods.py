@@ -229,3 +229,29 @@ def test_a_resumed_run_continues_the_same_population(tmp_path, shared_data, llms
     assert pd.read_csv(resumed.path / "steps.csv").drop(columns=drop).equals(
         pd.read_csv(straight.path / "steps.csv").drop(columns=drop))
     assert RunDir.open(resumed.path).candidate_extras == tuple(_candidates(straight).columns[len(CANDIDATE_COLUMNS):])
+
+
+def test_compare_shows_accuracy_against_scorer_calls(tmp_path, shared_data, llms):
+    from opro.budget import call_curves, value_at
+    from opro.compare import compare
+
+    for method in ("evoprompt-ga", "evoprompt-de"):
+        for seed in (0, 1):
+            _run(tmp_path / "runs", shared_data, method, run_id=f"{method}-s{seed}", seed=seed)
+    written = compare([tmp_path / "runs"], tmp_path / "cmp")
+    budget = pd.read_csv(tmp_path / "cmp" / "budget.csv")
+    assert sorted(budget["method"]) == ["evoprompt-de llamacpp:smollm2", "evoprompt-ga llamacpp:smollm2"]
+    assert set(budget["runs"]) == {2} and budget["budget_scorer_calls"].nunique() == 1
+    from opro.analysis import load
+
+    results = load([tmp_path / "runs"])
+    curves = call_curves(results.steps)
+    least = min(c[0][-1] for c in curves.values())
+    assert budget["budget_scorer_calls"].iloc[0] == least
+    for row in budget.itertuples():  # the mean over seeds of the best at the equal budget
+        runs = results.runs[results.runs["method"] == row.method]["run"]
+        assert row.best_at_budget_mean == pytest.approx(np.mean([value_at(curves[r], least) for r in runs]))
+    assert "best train accuracy at" in (tmp_path / "cmp" / "table.md").read_text()
+    assert any(p.name.startswith("accuracy_vs_scorer_calls-") and p.stat().st_size for p in written["plots"])
+    cands = load([tmp_path / "runs"], candidates=True).candidates  # the method columns load as text
+    assert set(cands["operator"]) == {"initial", "ga", "de"}
