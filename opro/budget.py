@@ -73,12 +73,21 @@ def budget_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def plot_accuracy_vs_calls(results: Results, group: str, path: Path) -> Path:
-    """Best training accuracy against scorer calls for one group: per method the mean over its runs (seeds)
-    with a ± SE band, and the equal budget as a dotted line."""
+    """`accuracy_vs_calls` of one group, written to `path` (PNG)."""
+    accuracy_vs_calls(results, group).savefig(Path(path), dpi=120)
+    return Path(path)
+
+
+def accuracy_vs_calls(results: Results, group: str | None = None) -> Any:
+    """Best training accuracy against scorer calls for one group (default: the first with scorer calls): per
+    method the mean over its runs (seeds) with a ± SE band, and the equal budget as a dotted line. A matplotlib
+    Figure."""
     from matplotlib.figure import Figure
 
     curves = call_curves(results.steps)
-    runs = results.runs[(results.runs["group"] == group) & results.runs["run"].isin(list(curves))]
+    runs = results.runs[results.runs["run"].isin(list(curves))]
+    group = group if group is not None else str(sorted(runs["group"])[0])
+    runs = runs[runs["group"] == group]
     grid = np.unique(np.concatenate([curves[r][0] for r in runs["run"]]))
     figure = Figure(figsize=(7.0, 4.4), layout="constrained")
     axes = figure.add_subplot()
@@ -99,6 +108,4 @@ def plot_accuracy_vs_calls(results: Results, group: str, path: Path) -> Path:
     axes.set_title(group)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="best", framealpha=0.85)
-    path = Path(path)
-    figure.savefig(path, dpi=120)
-    return path
+    return figure

@@ -4,6 +4,8 @@ resume."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -255,3 +257,17 @@ def test_compare_shows_accuracy_against_scorer_calls(tmp_path, shared_data, llms
     assert any(p.name.startswith("accuracy_vs_scorer_calls-") and p.stat().st_size for p in written["plots"])
     cands = load([tmp_path / "runs"], candidates=True).candidates  # the method columns load as text
     assert set(cands["operator"]) == {"initial", "ga", "de"}
+    from opro.report import write_report
+
+    page = Path(write_report(tmp_path / "runs", tmp_path / "report.html")).read_text()
+    assert "Best training accuracy against scorer calls" in page and "equal budget of 72 scorer calls" in page
+
+
+def test_a_sweep_crosses_methods_and_seeds(shared_data):
+    from opro.sweep import plan_cells
+
+    cells = plan_cells({"task": "bbh", "set": {"problem.data": str(shared_data / "bbh"), "loop.steps": 2},
+                        "axes": {"loop.method": ["opro", "evoprompt-ga", "evoprompt-de", "ape"], "seed": "0-1"}})
+    assert [c.id for c in cells[:2]] == ["loop.method=opro,seed=0", "loop.method=opro,seed=1"] and len(cells) == 8
+    with pytest.raises(OproError, match="loop.method must be one of"):
+        plan_cells({"task": "bbh", "axes": {"loop.method": ["gepa"]}})
