@@ -9,6 +9,7 @@ no value before its step 0 is scored.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +95,12 @@ def accuracy_vs_calls(results: Results, group: str | None = None) -> Any:
     for k, (method, items) in enumerate(runs.groupby("method", sort=True)):
         values = np.array([[value_at(curves[r], x) for x in grid] for r in items["run"]])
         count = np.sum(~np.isnan(values), axis=0)
-        mean = np.nanmean(np.where(count > 0, values, 0.0), axis=0)
-        se = np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(count, 1)) if len(values) > 1 else None
+        se = None
+        with warnings.catch_warnings():  # no run, or one, at a grid point (before their step 0 ended)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(values, axis=0)  # nan where no run has a value yet: not drawn
+            if len(values) > 1:
+                se = np.nan_to_num(np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(count, 1)))
         label = f"{method} ({len(values)} run{'s' if len(values) != 1 else ''}" + (", mean ± SE)" if se is not None
                                                                                    else ")")
         axes.plot(grid, mean, color=f"C{k % 10}", linewidth=2, drawstyle="steps-post", label=label)
