@@ -271,3 +271,15 @@ def test_a_sweep_crosses_methods_and_seeds(shared_data):
     assert [c.id for c in cells[:2]] == ["loop.method=opro,seed=0", "loop.method=opro,seed=1"] and len(cells) == 8
     with pytest.raises(OproError, match="loop.method must be one of"):
         plan_cells({"task": "bbh", "axes": {"loop.method": ["gepa"]}})
+
+
+def test_cli_method_and_budget_flags(tmp_path, shared_data):
+    from tests.cli_inprocess import invoke
+
+    wrong = invoke(["run", "--task", "tsp", "--method", "evoprompt-ga", "--dry-run"], tmp_path)
+    assert wrong.refused_in_one_line and "not a prompt task" in wrong.stderr
+    budget = invoke(["run", "--task", "tsp", "--max-scorer-calls", "5", "--dry-run"], tmp_path)
+    assert budget.refused_in_one_line and "has no scorer" in budget.stderr
+    ok = invoke(["run", "--task", "bbh", "--method", "ape", "--max-scorer-calls", "100", "--data",
+                 str(shared_data / "bbh"), "--set", "problem.bbh_task=navigate", "--dry-run"], tmp_path)
+    assert ok.code == 0 and ok.stdout.startswith("ok: 1 run(s) of bbh"), ok.stderr

@@ -452,9 +452,9 @@ class PromptOptimization:
 
     def step_values(self, step: int) -> dict[str, float | None]:
         """steps.csv's extra cells (`step_columns`) after `step` was scored: the step's scorer_calls and, at an
-        evaluation step, the mean
-        validation accuracy of the step's new instructions, the validation accuracy of the best instruction so
-        far (training accuracy; the earliest on ties) and, with `eval_test`, its test accuracy; else empty."""
+        evaluation step, the mean validation accuracy of the step's new instructions, the validation accuracy of
+        the best instruction so far (training accuracy; the earliest on ties) and, with `eval_test`, its test
+        accuracy; else empty."""
         values: dict[str, float | None] = dict.fromkeys(self.step_columns)
         values[SCORER_CALLS_COLUMN], self.step_scorer_calls = self.step_scorer_calls, 0
         if self.is_eval_step(step) and self.full_scores:
