@@ -43,7 +43,7 @@ from opro.results import CandidateRow, StepRow
 
 META_COLUMNS = ("run", "run_group", "group", "task", "problem", "model", "method", "seed", "n", "instance")
 #: Text columns of candidates.csv / steps.csv: an empty cell is "", not NaN.
-TEXT_COLUMNS = ("raw_sha256", "solution", "invalid_reason", "finish_reason")
+TEXT_COLUMNS = ("raw_sha256", "solution", "invalid_reason", "finish_reason", "operator", "parents", "demos")
 #: Files that mark a folder of runs: `opro run --seeds/--instances` groups and `opro sweep` parents.
 GROUP_FILES = ("group.json", "sweep.json")
 #: summary.json fields that must be numbers (or null) for a run to be analysed.
@@ -270,7 +270,8 @@ def _name_sweep_methods(runs: pd.DataFrame, records: dict[str, dict[str, Any]]) 
         return
     for _, index in runs.groupby("group").groups.items():
         ids = list(runs.loc[index, "run"])
-        keys = sorted({k for r in ids for k in values[r]} - {"seed", "problem.seed", "task", "optimizer.spec"})
+        keys = sorted({k for r in ids for k in values[r]} - {"seed", "problem.seed", "task", "optimizer.spec",
+                                                                     "loop.method"})
         varying = [k for k in keys if len({json.dumps(values[r].get(k), sort_keys=True) for r in ids}) > 1]
         for i in index if varying else []:
             setting = values[runs.at[i, "run"]]
@@ -322,6 +323,7 @@ def _run_row(run_id: str, record: dict[str, Any]) -> dict[str, Any]:
     settings = config.get("problem_settings") or {}
     seed = config.get("seed")
     model = (config.get("optimizer") or {}).get("spec", "")
+    method = (config.get("loop") or {}).get("method") or "opro"  # loop.method; older runs: OPRO
     path = record["path"]
     if problem == "linreg":
         name = (f"linreg-w{instance.get('w_true', settings.get('w_true', 15)):g}"
@@ -331,7 +333,7 @@ def _run_row(run_id: str, record: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run": run_id, "run_group": path.parent.name if any((path.parent / f).is_file() for f in GROUP_FILES) else "",
         "group": group_label(task, problem, instance), "task": task, "problem": problem, "model": model,
-        "method": f"opro {model}", "seed": seed, "n": instance.get("n") if problem == "tsp" else None,
+        "method": f"{method} {model}", "seed": seed, "n": instance.get("n") if problem == "tsp" else None,
         "instance": name, "scorer": (config.get("scorer") or {}).get("spec"), "finished": bool(summary),
     }
     loop = config.get("loop") or {}

@@ -13,6 +13,7 @@ from opro.cli_reproduce import reproduce
 from opro.cli_results import baselines, compare, report
 from opro.cli_shared import absolute_data_path, warn_truncated
 from opro.cli_sweep import sweep
+from opro.config import METHODS
 from opro.errors import OproError
 from opro.rl.commands import rl
 
@@ -48,6 +49,10 @@ for _command in (sweep, reproduce, baselines, compare, eval_command, report, rl)
 @click.option("--no-cache", is_flag=True, default=None, help="Do not read or write the persistent LLM-call cache.")
 @click.option("--max-tokens-total", type=int, help="Stop at a step boundary once this many tokens are used.")
 @click.option("--max-cost", type=float, help="Stop at a step boundary once this many USD are spent.")
+@click.option("--max-scorer-calls", type=int,
+              help="Prompt tasks: stop at a step boundary once the scorer was asked this many times.")
+@click.option("--method", type=click.Choice(METHODS),
+              help="How candidates are proposed (loop.method; default opro).")
 @click.option("--prices", type=click.Path(dir_okay=False), help="A TOML price table over the built-in one.")
 @click.option("--threads", type=int, help="CPU threads for the embedded model.")
 @click.option("--n-ctx", type=int, help="Context length per slot for the embedded model.")
@@ -80,7 +85,7 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         instance: str | None, results_root: str | None, run_id: str | None, settings: tuple[str, ...],
         resume_dir: str | None, quiet: bool, data_path: str | None = None, screen: bool | None = None,
         plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo",
-        dry_run: bool = False) -> None:
+        dry_run: bool = False, max_scorer_calls: int | None = None, method: str | None = None) -> None:
     """Run the OPRO loop on a task and write a run directory under results/."""
     from opro.config import build_config, parse_override
     from opro.run import resume_group, resume_run, run_group, start_run
@@ -93,13 +98,14 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         "llm.prices": str(Path(prices).resolve()) if prices else None,
         "optimizer.threads": threads, "optimizer.n_ctx": n_ctx, "optimizer.parallel": parallel,
         "problem.n": n_nodes, "problem.instance": instance, "results_root": results_root,
-        "problem.data": absolute_data_path(data_path), "problem.screen": screen,
+        "problem.data": absolute_data_path(data_path), "problem.screen": screen, "loop.method": method,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(parse_override(item) for item in settings)
     if prices and not Path(prices).is_file():
         raise OproError(f"price table not found: {prices}")
-    budgets = {"steps": steps, "max_tokens_total": max_tokens_total, "max_cost": max_cost}
+    budgets = {"steps": steps, "max_tokens_total": max_tokens_total, "max_cost": max_cost,
+               "max_scorer_calls": max_scorer_calls}
     progress = RunProgress(quiet) if plot_every is None else PlottingProgress(quiet, plot_every)
     if dry_run and resume_dir:
         raise OproError("--dry-run checks a new run; leave out --resume")
@@ -165,13 +171,13 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
 
 def _dry_run(configs: list) -> None:
     """Build every problem instance (no optimum, no model) and print what would run."""
-    from opro.problems import build_problem
+    from opro.problems import PromptTask, build_problem
     from opro.run import task_label
 
     for config in configs:
         settings = {**config.problem_settings, **({"optimum": False} if config.problem == "tsp" else {})}
         problem = build_problem(config.problem, settings, config.seed)
-        if hasattr(problem, "close"):
+        if isinstance(problem, PromptTask):
             problem.close()
     first = configs[0]
     click.echo(f"ok: {len(configs)} run(s) of {first.task} ({first.problem}, {first.loop.steps} steps, "

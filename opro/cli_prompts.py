@@ -34,6 +34,7 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
     import time
 
     from opro.config import build_config, parse_override
+    from opro.problems import PromptTask
     from opro.prompting.evaluate import (
         PAPER_BASELINES,
         evaluate_instructions,
@@ -70,7 +71,7 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
     if with_baselines or not chosen:
         chosen += [("baseline", text) for text in PAPER_BASELINES]
     problem = build_run_problem(config)
-    if not getattr(problem, "uses_scorer", False):
+    if not isinstance(problem, PromptTask):
         raise OproError(f"opro eval is for prompt tasks (gsm8k, bbh), not {config.problem}")
     try:
         rows = evaluate_instructions(problem, chosen, split, limit, target)

@@ -4,7 +4,9 @@ Runs are grouped by task and instance size (TSP: n; linear regression: w_true, b
 each optimizer is a row, beside the baselines of the same instances. Columns: optimality gap (mean ± SE
 over runs), runs solved to optimality, steps to the optimum (over the solved runs) and unique solutions
 evaluated (the paper's Table 2 metric). Written as tidy CSV (`runs.csv`, `table.csv`), `table.md`, and a
-PNG per group of best-so-far gap against step (mean and ± SE band) beside the baselines' levels.
+PNG per group of best-so-far gap against step (mean and ± SE band) beside the baselines' levels. Prompt
+runs (steps.csv scorer_calls) also get `budget.csv`, a markdown table of the best training accuracy at equal
+scorer calls, and a PNG per group of accuracy against scorer calls (opro/budget.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from opro.analysis import Results, find_runs, load
+from opro.budget import budget_markdown, equal_budget, plot_accuracy_vs_calls
 from opro.config import checked_config
 from opro.errors import OproError
 from opro.stats import format_mean_se, mean_se
@@ -129,9 +132,17 @@ def compare(paths: list[Path], out: Path, plot: bool = True,
     pd.DataFrame([{k: r[k] for k in RUN_COLUMNS} for r in run_records(results)]).to_csv(out / "runs.csv", index=False)
     frame.drop(columns=["gap", "steps", "unique"]).to_csv(out / "table.csv", index=False)
     markdown = to_markdown(table)
+    budget = equal_budget(results)  # prompt runs: best train accuracy at equal scorer calls
+    if budget:
+        pd.DataFrame(budget).to_csv(out / "budget.csv", index=False)
+        markdown += "\n" + budget_markdown(budget)
     (out / "table.md").write_text(markdown)
     plots = [plot_group(results, group, frame, out) for group in sorted(set(results.runs["group"]))] if plot else []
-    return {"runs": len(results.runs), "table": table, "markdown": markdown, "out": out, "plots": plots}
+    if plot:
+        plots += [plot_accuracy_vs_calls(results, group, out / f"accuracy_vs_scorer_calls-{_slug(group)}.png")
+                  for group in sorted({r["group"] for r in budget})]
+    return {"runs": len(results.runs), "table": table, "markdown": markdown, "out": out, "plots": plots,
+            "budget": budget}
 
 
 def run_table(summary: dict[str, Any]) -> str:

@@ -17,6 +17,8 @@ from opro.errors import OproError
 
 #: Orders of the meta-prompt's solutions (LoopConfig.order).
 ORDERS = ("ascending", "descending", "random")
+#: How candidates are proposed (LoopConfig.method; opro/methods/).
+METHODS = ("opro", "evoprompt-ga", "evoprompt-de", "ape")
 #: Seeds are in [0, MAX_SEED]: llama.cpp samples with 32-bit seeds.
 MAX_SEED = 2**32 - 1
 #: Repeats of one configuration at most: the seeds of a group (--seeds x --instances), a sweep's cells.
@@ -92,12 +94,26 @@ class LoopConfig:
     max_evaluated: int | None = None
     """Budget: stop at the step boundary once this many proposals were scored (new, valid ones after step 0):
     the paper's §5.3 comparison of instructions per step at a fixed number of evaluated instructions."""
+    max_scorer_calls: int | None = None
+    """Budget (prompt tasks): stop at the step boundary once the scorer was asked this many times for the
+    training score (steps.csv scorer_calls; score-cache hits count, so reruns and resumes stop alike)."""
+    method: str = "opro"
+    """How candidates are proposed (opro/methods/): "opro" (the meta-prompt of the top-k, this paper),
+    "evoprompt-ga", "evoprompt-de" (Guo et al., ICLR 2024) or "ape" (Zhou et al., 2022); the last three are
+    for prompt tasks."""
+    population: int = 10
+    """evoprompt-* and ape: the population size, and the proposals per step (EvoPrompt §3: 10); step 0 holds
+    the task's initial instructions plus manual ones (prompts/evoprompt-initial.txt) up to this many."""
+    method_temperature: float | None = None
+    """evoprompt-* and ape: sampling temperature; None: the method's paper value (EvoPrompt §4.1: 0.5; APE:
+    0.9, its generation default). OPRO uses `temperature`."""
 
     LIMITS: ClassVar[dict[str, Range]] = {
         "steps": Range(0, 1_000_000), "candidates_per_step": Range(1, 1024), "temperature": Range(0, 5),
         "top_k": Range(1, 10_000), "num_initial": Range(1, 10_000), "max_tokens": Range(1, 1_000_000),
         "resample_rounds": Range(0, 100), "max_tokens_total": Range(0, None, above=True),
         "max_cost": Range(0, None, above=True), "max_evaluated": Range(1, None),
+        "max_scorer_calls": Range(1, None), "population": Range(1, 1024), "method_temperature": Range(0, 5),
     }
 
 
@@ -323,6 +339,13 @@ def check_config(config: RunConfig) -> None:
         if llm is not None and isinstance(llm.cache, str):
             prepare_output(Path(llm.cache), "LLM-call cache", folder=False, create=False)
     check_templates(*config_templates(config), PROBLEMS[config.problem].TEMPLATE_FIELDS, config.template)
+    if not getattr(PROBLEMS[config.problem], "uses_scorer", False):  # a class: PromptTask is for instances
+        if config.loop.method != "opro":
+            raise OproError(f"loop.method {config.loop.method!r} optimizes instructions; the {config.problem} "
+                            "problem is not a prompt task (use loop.method = \"opro\")")
+        if config.loop.max_scorer_calls is not None:
+            raise OproError(f"loop.max_scorer_calls counts scorer LLM calls; the {config.problem} problem has no "
+                            "scorer")
 
 
 def config_templates(config: RunConfig) -> tuple[str, str]:
@@ -387,6 +410,8 @@ def check_run_ranges(config: RunConfig) -> None:
         check_ranges(llm, name)
         if isinstance(llm.use_n, str) and llm.use_n != "auto":
             raise OproError(f'{name}.use_n must be true, false or "auto", got {llm.use_n!r}')
+    if config.loop.method not in METHODS:
+        raise OproError(f"loop.method must be one of {', '.join(METHODS)}, got {config.loop.method!r}")
     if config.loop.order not in ORDERS:
         raise OproError(f"loop.order must be one of {', '.join(ORDERS)}, got {config.loop.order!r}")
 

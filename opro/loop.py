@@ -1,16 +1,19 @@
 """The OPRO loop (Yang et al., ICLR 2024, §2): show the best solutions so far, sample new ones, score them.
 
 Each step:
-1. render the meta-prompt with the top-k of the trajectory, worst first and best last;
-2. sample `candidates_per_step` proposals at once, seed = run seed + step * N + index;
+1. the method (loop.method, opro/methods/) proposes the step's candidates; OPRO's renders the meta-prompt
+   with the top-k of the trajectory, worst first and best last, for each of `candidates_per_step`;
+2. sample the proposals at once, seed = run seed + step * N + index;
 3. parse each one; an invalid proposal is kept as a row with its reason and re-sampled, at most
    `resample_rounds` times (every attempt is a row of its own);
 4. dedupe against every solution seen in the run;
 5. score the new ones as one batch;
 6. append the step to the run directory, durably;
-7. stop at the known optimum, after `steps` steps, or once a token, cost or evaluation budget is spent.
+7. stop at the known optimum, after `steps` steps, or once a token, cost, evaluation or scorer-call budget
+   is spent.
 
-The loop knows nothing of any task: the Problem parses and scores, the LLM samples.
+The loop knows nothing of any task or method: the Method proposes and parses, the Problem scores, the LLM
+samples.
 """
 
 from __future__ import annotations
@@ -21,14 +24,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from opro.config import LoopConfig
 from opro.errors import OproError
 from opro.llm import LLM, Completion, Request
 from opro.llm.pricing import Price
-from opro.metaprompt import render_meta_prompt, shown_solutions
-from opro.problems import Invalid, Problem, StepValues, better
+from opro.methods import History, Method, build_method
+from opro.problems import Invalid, Problem, PromptTask, StepValues, better
 from opro.results import CandidateRow, RunDir, StepRow
 
 #: Seed offset between a proposal and its re-samples; large so the seeds never meet another step's.
@@ -86,8 +87,11 @@ def optimize(
     run: RunDir,
     on_step: Callable[[StepRow], None] | None = None,
     price: Price | None = None,
+    method: Method | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the loop in `run` until it stops; returns and writes summary.json.
+
+    `method` proposes the candidates (default: the one `loop.method` names, built for `problem`).
 
     `price` turns token counts into cost (cost_usd in steps.csv); `loop.max_cost` needs it. Budgets count
     the tokens each proposal is recorded with, cached replays included, so a budget stops a rerun at the
@@ -95,23 +99,21 @@ def optimize(
     """
     if llm is not None and loop.max_cost is not None and price is None:
         raise OproError(f"loop.max_cost needs the price of {llm.spec}; add it to a price table (optimizer.prices)")
+    if loop.max_scorer_calls is not None and SCORER_CALLS not in run.step_extras:
+        raise OproError("loop.max_scorer_calls is a budget of scorer LLM calls: it needs a prompt optimization task")
+    method = method or build_method(problem, loop, seed, templates)
     last_step = run.state()["last_step"]
     trajectory = Trajectory.from_rows(problem, run.read_candidates())
     if last_step < 0:
-        step_row = _initial_step(problem, loop, seed, trajectory, run)
+        step_row = _initial_step(problem, loop, method, trajectory, run)
         last_step = 0
         if on_step:
             on_step(step_row)
-    tokens, cost = _spent(run)
-    evaluated = _evaluated(run)
     step = last_step + 1
-    while (stop_reason := _stop_reason(problem, loop, trajectory, step, tokens, cost, evaluated)) is None:
+    while (stop_reason := _stop_reason(problem, loop, trajectory, step, *_spent(run))) is None:
         if llm is None:
             raise ValueError(f"step {step} needs an optimizer LLM")
-        step_row = _step(problem, llm, loop, seed, templates, trajectory, run, step, price)
-        tokens += step_row.prompt_tokens + step_row.completion_tokens
-        cost += step_row.cost_usd or 0.0
-        evaluated += step_row.n_new
+        step_row = _step(problem, llm, loop, seed, method, trajectory, run, step, price)
         step += 1
         if on_step:
             on_step(step_row)
@@ -126,13 +128,12 @@ def needs_llm(problem: Problem, loop: LoopConfig, run: RunDir) -> bool:
     last_step = run.state()["last_step"]
     if last_step < 0:
         return True
-    tokens, cost = _spent(run)
     trajectory = Trajectory.from_rows(problem, run.read_candidates())
-    return _stop_reason(problem, loop, trajectory, last_step + 1, tokens, cost, _evaluated(run)) is None
+    return _stop_reason(problem, loop, trajectory, last_step + 1, *_spent(run)) is None
 
 
 def _stop_reason(problem: Problem, loop: LoopConfig, trajectory: Trajectory, step: int, tokens: int,
-                 cost: float, evaluated: int = 0) -> str | None:
+                 cost: float, evaluated: int = 0, scorer_calls: float = 0) -> str | None:
     """Why the loop stops before `step` ("optimum", "steps" or "budget"), or None when it runs that step."""
     if loop.stop_at_optimum and trajectory.best is not None and problem.is_optimal(trajectory.best):
         return "optimum"
@@ -140,27 +141,33 @@ def _stop_reason(problem: Problem, loop: LoopConfig, trajectory: Trajectory, ste
         return "steps"
     if (loop.max_tokens_total is not None and tokens >= loop.max_tokens_total) or (
             loop.max_cost is not None and cost >= loop.max_cost) or (
-            loop.max_evaluated is not None and evaluated >= loop.max_evaluated):
+            loop.max_evaluated is not None and evaluated >= loop.max_evaluated) or (
+            loop.max_scorer_calls is not None and scorer_calls >= loop.max_scorer_calls):
         return "budget"
     return None
 
 
-def _evaluated(run: RunDir) -> int:
-    """Proposals scored by the run's completed steps (new, valid ones; the initial solutions not counted)."""
-    return sum(int(s["n_new"]) for s in run.read_steps() if s["step"] != "0")
+#: The steps.csv column of a problem's scorer requests per step (a prompt problem's StepValues).
+SCORER_CALLS = "scorer_calls"
 
 
-def _spent(run: RunDir) -> tuple[int, float]:
-    """Tokens and cost recorded by the run's completed steps."""
+def _spent(run: RunDir) -> tuple[int, float, int, float]:
+    """What the run's completed steps spent: tokens, cost, proposals scored (new, valid ones; the initial
+    solutions not counted) and scorer calls (steps.csv scorer_calls, step 0 included; 0 without it)."""
     steps = run.read_steps()
     tokens = sum(int(s["prompt_tokens"]) + int(s["completion_tokens"]) for s in steps)
-    return tokens, sum(float(s["cost_usd"] or 0.0) for s in steps)
+    evaluated = sum(int(s["n_new"]) for s in steps if s["step"] != "0")
+    scorer_calls = sum(float(s.get(SCORER_CALLS) or 0.0) for s in steps)
+    return tokens, sum(float(s["cost_usd"] or 0.0) for s in steps), evaluated, scorer_calls
 
 
-def _initial_step(problem: Problem, loop: LoopConfig, seed: int, trajectory: Trajectory, run: RunDir) -> StepRow:
-    """Step 0: the random starting solutions, scored and recorded like proposals."""
+def _initial_step(problem: Problem, loop: LoopConfig, method: Method, trajectory: Trajectory, run: RunDir) -> StepRow:
+    """Step 0: the method's starting solutions (OPRO: the problem's random ones), scored and recorded like
+    proposals."""
     started = time.perf_counter()
-    solutions = problem.initial_solutions(np.random.default_rng(seed), loop.num_initial)
+    if isinstance(problem, PromptTask):
+        problem.begin_step(0)
+    solutions, extras = method.initial_solutions(loop.num_initial)
     rows = [
         CandidateRow(0, i, 0, None, "", problem.render(s), True, "", False, None, False, 0, 0, "initial")
         for i, s in enumerate(solutions)
@@ -168,7 +175,7 @@ def _initial_step(problem: Problem, loop: LoopConfig, seed: int, trajectory: Tra
     _dedupe_and_score(problem, trajectory, rows, solutions)
     step_row = StepRow(0, trajectory.best, len(rows), len(rows), sum(not r.duplicate for r in rows), 0, 0, 0, 0,
                        0.0, time.perf_counter() - started, problem.is_optimal(trajectory.best))
-    run.append_step(rows, step_row, [], _step_values(problem, 0))
+    run.append_step(rows, step_row, [], _step_values(problem, 0), extras)
     return step_row
 
 
@@ -177,33 +184,35 @@ def _step(
     llm: LLM,
     loop: LoopConfig,
     seed: int,
-    templates: tuple[str, str],
+    method: Method,
     trajectory: Trajectory,
     run: RunDir,
     step: int,
     price: Price | None = None,
 ) -> StepRow:
     started = time.perf_counter()
-    shown = shown_solutions(problem, trajectory.pairs, loop.top_k, loop.order,
-                            np.random.default_rng([seed, step, 1]))  # "random" order: reshuffled per step
-    fields = problem.step_fields(step, shown) if hasattr(problem, "step_fields") else None  # per-step fields
-    messages = ({"role": "user", "content": render_meta_prompt(problem, shown, *templates, fields)},)
+    if isinstance(problem, PromptTask):
+        problem.begin_step(step)
+    proposals = method.propose(step, History(trajectory.pairs, run.read_candidates))
+    per_step = len(proposals)
     rows: list[CandidateRow] = []
+    extras: list[dict[str, str]] = []
     solutions: list[Any] = []
     calls: list[dict[str, Any]] = []
     n_cached = 0
-    pending = list(range(loop.candidates_per_step))
+    pending = list(range(per_step))
     for attempt in range(loop.resample_rounds + 1):
         if not pending:
             break
-        seeds = [sample_seed(seed, step, i, attempt, loop.candidates_per_step) for i in pending]
-        requests = [Request(messages, loop.temperature, loop.max_tokens, s) for s in seeds]
+        seeds = [sample_seed(seed, step, i, attempt, per_step) for i in pending]
+        requests = [Request(proposals[i].messages, method.temperature, loop.max_tokens, s)
+                    for i, s in zip(pending, seeds, strict=True)]
         completions = llm.generate(requests)
         n_cached += sum(c.meta.get("cached") == "1" for c in completions)
-        calls.append(_call_record(step, attempt, messages, loop, pending, seeds, completions))
+        calls += _call_records(step, attempt, proposals, method.temperature, loop, pending, seeds, completions)
         retry = []
         for index, sample_seed_, completion in zip(pending, seeds, completions, strict=True):
-            parsed = problem.parse(completion.text)
+            parsed = method.parse(completion.text)
             invalid = isinstance(parsed, Invalid)
             rows.append(CandidateRow(
                 step, index, attempt, sample_seed_, _text_hash(completion.text),
@@ -211,6 +220,7 @@ def _step(
                 False, None, False, completion.prompt_tokens, completion.completion_tokens,
                 completion.finish_reason,
             ))
+            extras.append(proposals[index].extras)
             solutions.append(None if invalid else parsed)
             if invalid:
                 retry.append(index)
@@ -233,7 +243,7 @@ def _step(
         seconds=time.perf_counter() - started,
         optimal=problem.is_optimal(trajectory.best),
     )
-    run.append_step(rows, step_row, calls, _step_values(problem, step))
+    run.append_step(rows, step_row, calls, _step_values(problem, step), extras)
     return step_row
 
 
@@ -263,16 +273,30 @@ def _dedupe_and_score(problem: Problem, trajectory: Trajectory, rows: list[Candi
         row.new_best = trajectory.add(solution, row.score)
 
 
+def _call_records(
+    step: int, attempt: int, proposals: list[Any], temperature: float, loop: LoopConfig,
+    indices: list[int], seeds: list[int], completions: list[Completion],
+) -> list[dict[str, Any]]:
+    """The llm_calls.jsonl lines of one round of sampling: one per distinct prompt (OPRO: its meta-prompt),
+    with the group of raw outputs sampled for it, in the order first asked."""
+    groups: dict[str, list[int]] = {}
+    for k, index in enumerate(indices):
+        groups.setdefault(repr(proposals[index].messages), []).append(k)
+    return [_call_record(step, attempt, proposals[indices[ks[0]]].messages, temperature, loop,
+                         [indices[k] for k in ks], [seeds[k] for k in ks], [completions[k] for k in ks])
+            for ks in groups.values()]
+
+
 def _call_record(
-    step: int, attempt: int, messages: tuple[dict[str, str], ...], loop: LoopConfig,
+    step: int, attempt: int, messages: tuple[dict[str, str], ...], temperature: float, loop: LoopConfig,
     indices: list[int], seeds: list[int], completions: list[Completion],
 ) -> dict[str, Any]:
-    """One llm_calls.jsonl line: a meta-prompt and the group of raw outputs sampled for it."""
+    """One llm_calls.jsonl line: a prompt and the group of raw outputs sampled for it."""
     return {
         "step": step,
         "attempt": attempt,
         "messages": list(messages),
-        "temperature": loop.temperature,
+        "temperature": temperature,
         "max_tokens": loop.max_tokens,
         "outputs": [
             {

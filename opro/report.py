@@ -182,6 +182,7 @@ def _group_plots(results: Results, group: str) -> list[str]:
         elif not bool(runs["minimize"].iloc[0]):
             out.append(_figure(plots.prompt_accuracy(results), "Each instruction's training accuracy against "
                                                                "step; the best ones are numbered and quoted."))
+            out += _budget(results, group)
             validated = [run for run in runs["run"] if "validation_of_best" in results.steps.columns
                          and results.steps.loc[results.steps["run"] == run, "validation_of_best"].notna().any()]
             if validated:  # problem.eval_interval: the §5.4 curves of the group's first such run
@@ -191,6 +192,21 @@ def _group_plots(results: Results, group: str) -> list[str]:
     except (OproError, OSError, ValueError) as error:
         out.append(f"<p class='note'>{_e(problem)} plot unavailable: {_e(error)}</p>")
     return out
+
+
+def _budget(results: Results, group: str) -> list[str]:
+    """Prompt runs with scorer calls recorded: accuracy against scorer calls, and the equal-budget table."""
+    from opro.budget import accuracy_vs_calls, equal_budget
+
+    rows = [r for r in equal_budget(results) if r["group"] == group]
+    if not rows:
+        return []
+    frame = pd.DataFrame(rows)[["method", "runs", "budget_scorer_calls", "best_at_budget", "total_scorer_calls"]]
+    return [_figure(accuracy_vs_calls(results, group), "Best training accuracy against scorer calls (mean ± SE "
+                                                        "band over runs per method); dotted: the equal budget."),
+            f"<p>Best training accuracy at the equal budget of {rows[0]['budget_scorer_calls']:.0f} scorer calls "
+            "(the smallest total any run reached):</p>", _table(frame, ("method", "best_at_budget",
+                                                                         "total_scorer_calls"))]
 
 
 def _top_solutions(results: Results) -> str:

@@ -173,16 +173,19 @@ def write_json_atomic(path: Path, data: Any) -> None:
 class RunDir:
     """A run directory being written; see the module docstring for its files."""
 
-    def __init__(self, path: Path, step_extras: tuple[str, ...] = ()) -> None:
+    def __init__(self, path: Path, step_extras: tuple[str, ...] = (), candidate_extras: tuple[str, ...] = ()) -> None:
         self.path = path
         self.step_extras = step_extras
         """Columns of steps.csv after STEP_COLUMNS, numbers a problem records (see problems.StepValues)."""
+        self.candidate_extras = candidate_extras
+        """Columns of candidates.csv after CANDIDATE_COLUMNS, text a proposal method records (opro.methods)."""
 
     @classmethod
     def create(cls, root: Path, task: str, run_id: str | None, config: dict[str, Any],
-               step_extras: tuple[str, ...] = ()) -> RunDir:
+               step_extras: tuple[str, ...] = (), candidate_extras: tuple[str, ...] = ()) -> RunDir:
         """A new directory `root/task/run_id` (run_id: time and seed, made unique) with config.json;
-        `step_extras` are extra steps.csv columns (none by default: the standard header)."""
+        `step_extras` and `candidate_extras` are extra steps.csv and candidates.csv columns (none by default:
+        the standard headers)."""
         parent = root / task
         if run_id is not None:
             check_run_id(run_id)
@@ -197,10 +200,11 @@ class RunDir:
             path.mkdir(parents=True)
         except OSError as error:
             raise OproError(f"cannot create run directory {path}: {error.strerror}") from error
-        run = cls(path, tuple(step_extras))
+        run = cls(path, tuple(step_extras), tuple(candidate_extras))
         write_json_atomic(path / "config.json", config)
         steps = STEP_COLUMNS + list(run.step_extras)
-        for name, columns in (("candidates.csv", CANDIDATE_COLUMNS), ("steps.csv", steps)):
+        candidates = CANDIDATE_COLUMNS + list(run.candidate_extras)
+        for name, columns in (("candidates.csv", candidates), ("steps.csv", steps)):
             (path / name).write_text(",".join(columns) + "\n")
         (path / "llm_calls.jsonl").write_text("")
         run._write_state(last_step=-1)
@@ -217,6 +221,9 @@ class RunDir:
         header = _header_line(path / "steps.csv")
         if header[:len(STEP_COLUMNS)] == STEP_COLUMNS:
             run.step_extras = tuple(header[len(STEP_COLUMNS):])
+        header = _header_line(path / "candidates.csv")
+        if header[:len(CANDIDATE_COLUMNS)] == CANDIDATE_COLUMNS:
+            run.candidate_extras = tuple(header[len(CANDIDATE_COLUMNS):])
         return run
 
     def check(self) -> dict[str, Any]:
@@ -278,6 +285,8 @@ class RunDir:
             header = next(reader, None)
             if name == "steps.csv" and self.step_extras:
                 hints = {**hints, **dict.fromkeys(self.step_extras, float | None)}
+            if name == "candidates.csv" and self.candidate_extras:
+                hints = {**hints, **dict.fromkeys(self.candidate_extras, str)}
             if header != list(hints):
                 raise OproError(f"{where}: the header is not {','.join(hints)}")
             rows = []
@@ -317,11 +326,14 @@ class RunDir:
 
     def append_step(
         self, candidates: list[CandidateRow], step: StepRow, llm_calls: list[dict[str, Any]],
-        extras: dict[str, float | None] | None = None,
+        extras: dict[str, float | None] | None = None, candidate_extras: list[dict[str, str]] | None = None,
     ) -> None:
         """Append one step to every log, make it durable, then record it as complete. `extras` holds the
-        values of `step_extras` (missing ones are empty cells)."""
-        self._append("candidates.csv", _csv_rows(candidates, CANDIDATE_COLUMNS))
+        values of `step_extras` (missing ones are empty cells); `candidate_extras`, one dict per candidate,
+        those of `candidate_extras` columns."""
+        extra_cells = [[str(values.get(c, "")) for c in self.candidate_extras]
+                       for values in (candidate_extras or [{}] * len(candidates))]
+        self._append("candidates.csv", _csv_rows(candidates, CANDIDATE_COLUMNS, extra_cells))
         row = _csv_rows([step], STEP_COLUMNS)
         if self.step_extras:
             cells = [(extras or {}).get(c) for c in self.step_extras]
@@ -369,8 +381,9 @@ def remove_unstarted(path: Path) -> None:
             raise OproError(f"{path} has no state.json but holds {entry.name}: not an unstarted run, left as it is "
                             "(move it away to start this run again)")
         data = entry.read_bytes()
-        if entry.name == "steps.csv" and data.startswith(written["steps.csv"][:-1].encode()):
-            written["steps.csv"] = data.decode("utf-8", "replace").split("\n")[0] + "\n"  # with extra columns
+        for log in ("steps.csv", "candidates.csv"):
+            if entry.name == log and data.startswith(written[log][:-1].encode()):
+                written[log] = data.decode("utf-8", "replace").split("\n")[0] + "\n"  # with extra columns
         if entry.name in written and not written[entry.name].encode().startswith(data):
             raise OproError(f"{path} has no state.json but its {entry.name} has content: not an unstarted run, "
                             "left as it is (move it away to start this run again)")
@@ -400,11 +413,13 @@ def _is_run_record(data: bytes) -> bool:
     return isinstance(record, dict) and isinstance(record.get("config"), dict)
 
 
-def _csv_rows(rows: list[Any], columns: list[str]) -> str:
+def _csv_rows(rows: list[Any], columns: list[str], extra_cells: list[list[str]] | None = None) -> str:
+    """CSV lines of `rows`' `columns`, each followed by its `extra_cells` when given."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    for row in rows:
-        writer.writerow(["" if getattr(row, c) is None else _cell(getattr(row, c)) for c in columns])
+    for number, row in enumerate(rows):
+        writer.writerow(["" if getattr(row, c) is None else _cell(getattr(row, c)) for c in columns]
+                        + (extra_cells[number] if extra_cells else []))
     return buffer.getvalue()
 
 

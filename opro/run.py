@@ -22,7 +22,8 @@ from opro.config import (
 from opro.errors import OproError
 from opro.llm import LLM, build_llm, price_of_llm
 from opro.loop import needs_llm, optimize
-from opro.problems import StepValues, build_problem, check_problem_settings
+from opro.methods import METHOD_COLUMNS
+from opro.problems import PromptTask, StepValues, build_problem, check_problem_settings
 from opro.results import RunDir, StepRow, check_run_id, environment, remove_unstarted, write_json_atomic
 
 
@@ -57,11 +58,12 @@ def start_run(
             **(record_extra or {}),
         }
         extras = problem.step_columns if isinstance(problem, StepValues) else ()  # steps.csv columns of its own
+        columns = METHOD_COLUMNS[config.loop.method]  # candidates.csv columns of the method's own
         if parent is None:
-            run = RunDir.create(Path(config.results_root), task_label(config.task), run_id, record, extras)
+            run = RunDir.create(Path(config.results_root), task_label(config.task), run_id, record, extras, columns)
         else:
-            run = RunDir.create(parent.parent, parent.name, run_id, record, extras)
-        if hasattr(problem, "attach_run"):  # a prompt problem writes per-instruction results there
+            run = RunDir.create(parent.parent, parent.name, run_id, record, extras, columns)
+        if isinstance(problem, PromptTask):  # a prompt problem writes per-instruction results there
             problem.attach_run(run.path)
         if on_start:
             on_start(run, config)
@@ -70,7 +72,7 @@ def start_run(
 
 
 #: The loop settings `--resume` may change: how long the run goes on, nothing about how it samples.
-RESUMABLE = ("steps", "max_tokens_total", "max_cost", "max_evaluated")
+RESUMABLE = ("steps", "max_tokens_total", "max_cost", "max_evaluated", "max_scorer_calls")
 
 
 def resume_run(
@@ -96,7 +98,7 @@ def resume_run(
         run.restore()
         if resumed != config:
             run.update_config({**stored, "config": resumed.to_dict()})
-        if hasattr(problem, "attach_run"):  # its own files, cut back to the last completed step as the logs are
+        if isinstance(problem, PromptTask):  # its own files, cut back to the last completed step as the logs are
             problem.attach_run(run.path, run.state()["last_step"])
         if on_start:
             on_start(run, resumed)
@@ -171,7 +173,7 @@ def build_run_problem(config: RunConfig, api_key: str | None = None,
     problem = build_problem(config.problem, dict(config.problem_settings), config.seed)
     if closing is not None:
         closing.callback(_close_problem, problem)
-    if getattr(problem, "uses_scorer", False):
+    if isinstance(problem, PromptTask) and problem.uses_scorer:
         if "screen_top_k" not in config.problem_settings:  # --screen's k is the meta-prompt's top-k
             problem.screen_top_k = config.loop.top_k
         problem.use_scorer(build_llm_from(scorer_config(config), api_key))
@@ -188,7 +190,7 @@ def scorer_config(config: RunConfig) -> LLMConfig:
 
 
 def _close_problem(problem) -> None:
-    if hasattr(problem, "close"):  # a prompt problem's scorer LLM
+    if isinstance(problem, PromptTask):  # a prompt problem's scorer LLM
         problem.close()
 
 

@@ -133,9 +133,10 @@ def test_validation_off_leaves_the_files_as_before(tmp_path, shared_data, level_
     from opro.prompting.records import INSTRUCTION_COLUMNS
     from opro.results import STEP_COLUMNS
 
-    assert (run.path / "steps.csv").read_text().splitlines()[0] == ",".join(STEP_COLUMNS)
+    # no validation columns; a prompt run's steps.csv always ends with its scorer calls (the budget's count)
+    assert (run.path / "steps.csv").read_text().splitlines()[0] == ",".join([*STEP_COLUMNS, "scorer_calls"])
     assert (run.path / "instructions.csv").read_text().splitlines()[0] == ",".join(INSTRUCTION_COLUMNS)
-    assert RunDir.open(run.path).step_extras == ()
+    assert RunDir.open(run.path).step_extras == ("scorer_calls",)
     assert not (run.path / "few_shot.csv").exists()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from opro.config import MAX_SEED, Range, check_type
 from opro.errors import OproError
-from opro.problems.base import Invalid, Problem, StepValues, better
+from opro.problems.base import Invalid, Problem, PromptTask, StepValues, better
 from opro.problems.linreg import LinearRegression
 from opro.problems.prompt import BBHInstructions, GSM8KInstructions, MMLUInstructions
 from opro.problems.tsp import TravelingSalesman
@@ -16,7 +16,8 @@ from opro.problems.tsp import TravelingSalesman
 PROBLEMS: dict[str, type] = {"linreg": LinearRegression, "tsp": TravelingSalesman, "gsm8k": GSM8KInstructions,
                              "bbh": BBHInstructions, "mmlu": MMLUInstructions}
 
-__all__ = ["PROBLEMS", "Invalid", "Problem", "StepValues", "better", "build_problem", "check_problem_settings"]
+__all__ = ["PROBLEMS", "Invalid", "Problem", "PromptTask", "StepValues", "better", "build_problem",
+           "check_problem_settings"]
 
 
 def build_problem(kind: str, settings: dict[str, Any], seed: int) -> Problem:

@@ -24,10 +24,8 @@ class Problem(Protocol):
     `history`; templates are checked against them before a run starts. `LIMITS` (setting -> config.Range)
     and an optional static `check_settings(settings)` check the settings before the instance is built.
 
-    Optional, for prompt optimization: `step_fields(step, shown) -> dict[str, str]` (per-step meta-prompt
-    fields, e.g. exemplars), `min_shown_score` (weaker solutions are not shown), `uses_scorer` with
-    `use_scorer(llm)`, `attach_run(path, last_step)` and `close()` (see opro/problems/prompt.py); `StepValues` below
-    (columns of its own in steps.csv).
+    Prompt optimization adds the `PromptTask` protocol below; `StepValues` below adds columns of its own to
+    steps.csv.
     """
 
     name: str
@@ -85,6 +83,44 @@ class StepValues(Protocol):
 
     def step_values(self, step: int) -> dict[str, float | None]:
         """The values of `step_columns` once `step` is scored."""
+        ...
+
+
+@runtime_checkable
+class PromptTask(Protocol):
+    """What a prompt optimization problem adds to `Problem` (opro/problems/prompt.py): a scorer LLM, its own
+    files in the run directory, per-step meta-prompt fields, and what the proposal methods (opro/methods/)
+    read. The loop, the run and the methods test for it with isinstance, never with hasattr."""
+
+    uses_scorer: bool
+    min_shown_score: float | None
+    """Old instructions scoring below this are not shown in OPRO's meta-prompt (None: all are)."""
+    train: list[Any]
+    """The training examples (`Example`: question, answer), APE's demonstrations."""
+
+    def use_scorer(self, llm: Any) -> None:
+        """Score through `llm` (the run builds it from the scorer config)."""
+        ...
+
+    def attach_run(self, path: Any, last_step: int | None = None) -> None:
+        """Write the problem's own files into the run directory at `path` (cut back to `last_step`)."""
+        ...
+
+    def close(self) -> None:
+        """Shut the scorer down."""
+        ...
+
+    def begin_step(self, step: int) -> None:
+        """The loop starts `step` (before any proposal of it is scored)."""
+        ...
+
+    def step_fields(self, step: int, shown: list[tuple[Any, float]]) -> dict[str, str]:
+        """Per-step meta-prompt fields (OPRO's exemplars); called once per step, before scoring."""
+        ...
+
+    def check_instruction(self, text: str) -> str | Invalid:
+        """A proposed instruction (already extracted from the optimizer's text) checked against the task's
+        rules (length, no digits for GSM8K...): the instruction, or Invalid with the reason."""
         ...
 
 

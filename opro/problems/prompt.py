@@ -60,6 +60,10 @@ EXEMPLAR_SELECTIONS = ("random", "wrong", "constant", "current_most_frequent", "
 #: The meta-prompt's {position_description}, per position (reference: opt_utils.gen_meta_prompt).
 POSITION_WORDS = {"before_Q": "before the question", "Q_begin": "at the beginning of the question",
                   "Q_end": "at the end of the question", "A_begin": "at the beginning of the answer"}
+#: steps.csv's first extra column: the step's scorer requests for the training score (the loop's
+#: max_scorer_calls budget and `opro compare`'s x axis). Score-cache hits count as requests, so a budget is
+#: the same however warm the cache; validation, test and few-shot scoring are not counted.
+SCORER_CALLS_COLUMN = "scorer_calls"
 #: steps.csv's extra columns when problem.eval_interval > 0 (test_of_best only with eval_test).
 VALIDATION_STEP_COLUMNS = ("validation_mean", "validation_of_best", "test_of_best")
 
@@ -169,8 +173,9 @@ class PromptOptimization:
         self.validation_scores: dict[str, float] = {}
         self.test_scores: dict[str, float] = {}
         self.step_validation: list[float] = []  # this step's validation accuracies, for steps.csv
-        self.step_columns: tuple[str, ...] = (
-            VALIDATION_STEP_COLUMNS if self.eval_test else VALIDATION_STEP_COLUMNS[:2]) if self.eval_interval else ()
+        self.step_scorer_calls = 0  # this step's training-score requests, for steps.csv scorer_calls
+        self.step_columns: tuple[str, ...] = (SCORER_CALLS_COLUMN,) + ((
+            VALIDATION_STEP_COLUMNS if self.eval_test else VALIDATION_STEP_COLUMNS[:2]) if self.eval_interval else ())
 
     LIMITS: ClassVar[dict[str, Range]] = {
         "train_ratio": Range(0, 1, above=True), "train_limit": Range(1, None), "num_exemplars": Range(0, 1000),
@@ -297,6 +302,11 @@ class PromptOptimization:
         found = instructions.parse_instruction(text, self.meta_prompt_type)
         if isinstance(found, Invalid):
             return found
+        return self.check_instruction(found)
+
+    def check_instruction(self, found: str) -> str | Invalid:
+        """The task's rules for an instruction (PromptTask): not empty, not too long, no digits for GSM8K,
+        no INS tag."""
         if not found:
             return Invalid("empty instruction")
         if len(found) > self.max_instruction_length:
@@ -329,6 +339,11 @@ class PromptOptimization:
             " ".join(named.split("_")) if named else self.dataset)  # MMLU: the category, as the reference
         return {"task_description": task, "position_description": POSITION_WORDS[self.position],
                 **self._exemplar_fields("")}
+
+    def begin_step(self, step: int) -> None:
+        """The loop starts `step` (PromptTask): its instructions are recorded under it."""
+        self.step = step
+        self.picks = []
 
     def step_fields(self, step: int, shown: list[tuple[str, float]]) -> dict[str, str]:
         """The step's exemplars: `num_exemplars` training questions with their answers, as the reference's
@@ -391,7 +406,7 @@ class PromptOptimization:
         start = self._usage()
         if self.screen:
             subset = [self.train[i] for i in self.screen_at]
-            first = self.scorer.evaluate(instruction, subset)
+            first = self._train_evaluate(instruction, subset)
             bar = kth_best(self.full_scores, self.screen_top_k)
             bar_correct = None if bar is None else sum(self.correct[bar][i] for i in self.screen_at)
             if not passes_screen(sum(r.correct for r in first), bar_correct, self.screen_margin):
@@ -402,7 +417,7 @@ class PromptOptimization:
                 self.n_screened_out += 1
                 self._record(instruction, score, first, False, start)
                 return score
-        results = self.scorer.evaluate(instruction, self.train)
+        results = self._train_evaluate(instruction, self.train)
         score = accuracy(results)
         self.correct[instruction] = tuple(r.correct for r in results)
         self.full_scores[instruction] = score
@@ -415,6 +430,12 @@ class PromptOptimization:
             start = tuple(s + now - b for s, now, b in zip(start, self._usage(), before, strict=True))
         self._record(instruction, score, results, True, start, validation)
         return score
+
+    def _train_evaluate(self, instruction: str, examples: list[Example]) -> list[ExampleResult]:
+        """Score on training examples, counting the requests (two per example with prompt_again)."""
+        assert self.scorer is not None
+        self.step_scorer_calls += len(examples) * (2 if self.extract_final_answer_by_prompting_again else 1)
+        return self.scorer.evaluate(instruction, examples)
 
     # ---- validation during the run (paper §5.4) ------------------------------------------------------------
 
@@ -430,10 +451,12 @@ class PromptOptimization:
         return self.validation_scores[instruction]
 
     def step_values(self, step: int) -> dict[str, float | None]:
-        """steps.csv's extra cells (`step_columns`) after `step` was scored: at an evaluation step the mean
-        validation accuracy of the step's new instructions, the validation accuracy of the best instruction so
-        far (training accuracy; the earliest on ties) and, with `eval_test`, its test accuracy; else empty."""
+        """steps.csv's extra cells (`step_columns`) after `step` was scored: the step's scorer_calls and, at an
+        evaluation step, the mean validation accuracy of the step's new instructions, the validation accuracy of
+        the best instruction so far (training accuracy; the earliest on ties) and, with `eval_test`, its test
+        accuracy; else empty."""
         values: dict[str, float | None] = dict.fromkeys(self.step_columns)
+        values[SCORER_CALLS_COLUMN], self.step_scorer_calls = self.step_scorer_calls, 0
         if self.is_eval_step(step) and self.full_scores:
             best = max(self.full_scores, key=lambda k: self.full_scores[k])  # max keeps the first of ties
             values["validation_mean"] = float(np.mean(self.step_validation)) if self.step_validation else None
