@@ -75,6 +75,8 @@ for _command in (sweep, reproduce, baselines, compare, eval_command, report, rl)
               help="RL hook: update the hf: optimizer after every K steps on the groups just produced.")
 @click.option("--rl-algo", type=click.Choice(["grpo", "dpo"]), default="grpo", show_default=True,
               help="RL hook: the update's algorithm.")
+@click.option("--rl-lora-rank", type=int, default=0, show_default=True,
+              help="RL hook: train a LoRA adapter of this rank (no reference reload per update; 0: every weight).")
 @click.option("--plot-every", type=int, metavar="N",
               help="Also write the optimization curve to RUN_DIR/curve.png every N steps (watch a long run).")
 def run(task: str, seed: int | None, seeds_text: str | None, instances: int | None, steps: int | None,
@@ -84,7 +86,7 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         prices: str | None, threads: int | None, n_ctx: int | None, parallel: int | None, n_nodes: int | None,
         instance: str | None, results_root: str | None, run_id: str | None, settings: tuple[str, ...],
         resume_dir: str | None, quiet: bool, data_path: str | None = None, screen: bool | None = None,
-        plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo",
+        plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo", rl_lora_rank: int = 0,
         dry_run: bool = False, max_scorer_calls: int | None = None, method: str | None = None) -> None:
     """Run the OPRO loop on a task and write a run directory under results/."""
     from opro.config import build_config, parse_override
@@ -160,8 +162,8 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         from opro.rl.online import OnlineRLConfig, run_online
 
         with progress:
-            run_dir, summary = run_online(config, OnlineRLConfig(every=rl_every, algo=rl_algo), run_id,
-                                          progress.start, progress.step)
+            online = OnlineRLConfig(every=rl_every, algo=rl_algo, lora_rank=rl_lora_rank)
+            run_dir, summary = run_online(config, online, run_id, progress.start, progress.step)
         click.echo(_summary_line(summary, run_dir.path))
         return
     with progress:
