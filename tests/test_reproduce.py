@@ -73,7 +73,7 @@ def test_table4_and_bbh_values_are_the_papers():
 
 @pytest.mark.parametrize("experiment, runs, steps", [
     ("table2", 35, 500), ("table3", 20, 500), ("table4", 1, 200), ("bbh", 4, 200), ("ablations", 3 * 17, 200),
-    ("overfitting", 3, 200)])
+    ("overfitting", 3, 200), ("evoprompt", 18, 800)])
 def test_every_experiment_builds_its_full_grid_without_running(tmp_path, experiment, runs, steps):
     plan = build(experiment, Options())
     sweep = to_sweep(plan, tmp_path / "out")
@@ -108,6 +108,20 @@ def test_the_table3_grid_is_the_papers():
     assert (config.loop.candidates_per_step, config.loop.num_initial, config.loop.temperature) == (8, 5, 1.0)
 
 
+def test_the_evoprompt_grid_holds_the_budget_equal_across_methods():
+    plan = build("evoprompt", Options(seeds=[0, 1]))
+    sweep = to_sweep(plan, Path("/tmp/x"))
+    budgets = {(c.task, c.values["loop.method"]): c.values["loop.max_scorer_calls"] for c in sweep.cells}
+    assert budgets == {(task, method): 8 * 200 * questions for task, questions in (("gsm8k", 261), ("bbh", 50))
+                       for method in ("opro", "evoprompt-ga", "evoprompt-de")}
+    from opro.config import build_config
+
+    cell = next(c for c in sweep.cells if c.task == "bbh" and c.values["loop.method"] == "evoprompt-de")
+    config = build_config(cell.task, cell.overrides)
+    assert config.problem_settings["bbh_task"] == "sports_understanding"
+    assert config.problem_settings["initial_instructions"] == ["Let's solve the problem.", "Here is the answer."]
+
+
 def test_scale_labels_the_run_and_its_folder():
     plan = build("table3", Options(scale=0.02))
     assert plan.title == "Table 3: traveling salesman (§3.2) (reduced run, --scale 0.02: 1 of 5 seeds, 10 of 500 steps)"
@@ -122,7 +136,6 @@ def test_scale_labels_the_run_and_its_folder():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["evoprompt"], "EvoPrompt (GA, DE)"),
     (["table2", "--scale", "0"], "--scale must be in (0, 1]"),
     (["table2", "--scale", "1.5"], "--scale must be in (0, 1]"),
     (["table2", "--scorer", "llamacpp:smollm2"], "--scorer is for the prompt experiments"),

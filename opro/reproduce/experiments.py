@@ -27,6 +27,10 @@ GSM8K_BASELINES = ("Let's think step by step.", "Let's solve the problem.", "")
 BBH_BASELINE = "Let's think step by step."
 #: BBH tasks of a default `bbh` reproduction (any of the 27 with --bbh-tasks; "all" for every one).
 DEFAULT_BBH_TASKS = ("navigate", "sports_understanding", "boolean_expressions", "causal_judgement")
+#: §5.5: the methods, the starting instructions and the tasks of the EvoPrompt comparison.
+EVOPROMPT_METHODS = ("opro", "evoprompt-ga", "evoprompt-de")
+EVOPROMPT_START = ("Let's solve the problem.", "Here is the answer.")
+EVOPROMPT_TASKS: dict[str, dict[str, Any]] = {"gsm8k": {}, "bbh": {"problem.bbh_task": "sports_understanding"}}
 #: §5.3's ablations: a setting and its values; the first value is the preset's (the shared default cell).
 ABLATIONS: dict[str, tuple[str, tuple[Any, ...]]] = {
     "order": ("loop.order", ("ascending", "descending", "random")),
@@ -151,11 +155,12 @@ def _with_user_settings(fixed: dict[str, Any], options: Options, full_steps: int
     return {**fixed, **options.settings}
 
 
-def _prompt_sizes(options: Options, dataset: str, reduced: dict[str, list[int]]) -> dict[str, Any]:
+def _prompt_sizes(options: Options, dataset: str, reduced: dict[str, list[int]],
+                  label: str = "training questions") -> dict[str, Any]:
     full = TRAIN_QUESTIONS.get(dataset, 50)
     count = options.limit if options.limit is not None else scaled(full, options.scale, floor=5)
     if count < full:
-        reduced["training questions"] = [count, full]
+        reduced[label] = [count, full]
     return {"problem.train_limit": count} if count < full else {}
 
 
@@ -276,8 +281,31 @@ def _overfitting(options: Options) -> Plan:
 
 
 def _evoprompt(options: Options) -> Plan:
-    raise OproError("reproduce evoprompt compares OPRO with EvoPrompt (GA, DE), whose methods this version of "
-                    "opro does not have yet; run the other experiments")
+    """§5.5: OPRO, EvoPrompt-GA and EvoPrompt-DE from the same two starting instructions, at one budget of
+    scorer calls (OPRO's: 8 instructions a step over the steps, times the training questions)."""
+    reduced: dict[str, list[int]] = {}
+    seeds = _seeds(options, 3, reduced)
+    steps = _steps(PROMPT_STEPS, options, reduced)
+    sizes = {dataset: _prompt_sizes(options, dataset, reduced, f"{dataset} training questions")
+             for dataset in EVOPROMPT_TASKS}
+    fixed = _with_user_settings({**_common(options, "prompt"), "loop.steps": 4 * steps,
+                                 "problem.initial_instructions": list(EVOPROMPT_START), "loop.num_initial": 2},
+                                options, 4 * PROMPT_STEPS, reduced)
+    cells, groups = [], []
+    for dataset, extra in EVOPROMPT_TASKS.items():
+        questions = sizes[dataset].get("problem.train_limit", TRAIN_QUESTIONS[dataset])
+        budget = 8 * steps * questions
+        for method in EVOPROMPT_METHODS:
+            ids = []
+            for seed in seeds:
+                cells.append({"task": dataset, **extra, **sizes[dataset], "loop.method": method,
+                              "loop.max_scorer_calls": budget, "seed": seed})
+                ids.append(_cell_id(cells[-1]))
+            groups.append(Group(method, f"{dataset}: {method}", ids, part=dataset))
+    spec = {"set": fixed, "cells": cells}
+    return Plan("evoprompt", _title("OPRO against EvoPrompt at equal scorer calls (§5.5)", options.scale, reduced),
+                spec, groups, options.scale, reduced,
+                {"split": "test", "limit": _test_limit(options), "baselines": list(EVOPROMPT_START)})
 
 
 def _cell_id(values: dict[str, Any]) -> str:
@@ -302,5 +330,5 @@ EXPERIMENTS = {
     "bbh": "Figure 5: per-task BBH gain over \"Let's think step by step.\"",
     "ablations": "§5.3: order, score display, exemplars, instructions per step, starting point, temperature",
     "overfitting": "§5.4: train, validation and test accuracy against step",
-    "evoprompt": "§5.5: OPRO against EvoPrompt GA/DE (needs those methods)",
+    "evoprompt": "§5.5: OPRO against EvoPrompt GA/DE at equal scorer calls, GSM8K and BBH sports_understanding",
 }

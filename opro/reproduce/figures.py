@@ -32,8 +32,9 @@ def write_figures(plan: Plan, rows: list[dict[str, Any]], parent: Path, models: 
     drawn = []
     for name, draw in DRAWERS.get(plan.experiment, ()):
         figure = draw(plan, rows, parent, ours)
-        if figure is not None:
-            drawn.append(save(figure, parent / f"{name}.png"))
+        for suffix, one in (figure.items() if isinstance(figure, dict) else [("", figure)]):
+            if one is not None:
+                drawn.append(save(one, parent / f"{name}{suffix}.png"))
     return drawn
 
 
@@ -144,13 +145,13 @@ def _band(axes: Any, curves: list[dict[float, float]], label: str, color: str) -
 
 
 def _step_means(path: Path) -> dict[float, float]:
-    """Per step, the mean training accuracy (%) of the step's newly scored instructions (x: the step)."""
+    """Per step, the mean training accuracy (%, as candidates.csv scores it) of the step's newly scored
+    instructions (x: the step)."""
     by_step: dict[int, list[float]] = {}
     for candidate in _read_csv(path / "candidates.csv"):
         if candidate.get("valid") == "True" and candidate.get("duplicate") == "False" and candidate.get("score"):
             by_step.setdefault(int(candidate["step"]), []).append(float(candidate["score"]))
-    scale = 100.0 if all(v <= 1.0 for vals in by_step.values() for v in vals) else 1.0
-    return {float(step): scale * float(np.mean(vals)) for step, vals in sorted(by_step.items())}
+    return {float(step): float(np.mean(vals)) for step, vals in sorted(by_step.items())}
 
 
 def _ablations(plan: Plan, rows: list[dict[str, Any]], parent: Path, ours: str) -> Figure | None:
@@ -202,8 +203,6 @@ def _overfitting(plan: Plan, rows: list[dict[str, Any]], parent: Path, ours: str
         for cell in cells:
             steps = _read_csv(parent / cell / "steps.csv")
             curve = {float(s["step"]): float(s[column]) for s in steps if s.get(column)}
-            if column == "best_so_far" and curve and max(curve.values()) <= 1.0:
-                curve = {x: 100.0 * y for x, y in curve.items()}
             if curve:
                 curves.append(curve)
         _band(axes, curves, label, f"C{j}")
@@ -215,6 +214,20 @@ def _overfitting(plan: Plan, rows: list[dict[str, Any]], parent: Path, ours: str
     return figure
 
 
+def _evoprompt(plan: Plan, rows: list[dict[str, Any]], parent: Path, ours: str) -> dict[str, Figure]:
+    """Best training accuracy against scorer calls, one figure per task (opro.budget's view)."""
+    from opro.analysis import load
+    from opro.budget import accuracy_vs_calls, call_curves
+    from opro.errors import OproError
+
+    try:
+        results = load(parent, candidates=False, on_skip=lambda path, reason: None)
+    except OproError:
+        return {}
+    groups = sorted(set(results.runs[results.runs["run"].isin(list(call_curves(results.steps)))]["group"]))
+    return {"-" + "".join(c if c.isalnum() else "_" for c in str(g)): accuracy_vs_calls(results, g) for g in groups}
+
+
 DRAWERS = {
     "table2": (("table2", _table2),),
     "table3": (("table3", _table3), ("best_so_far", _table3_curves)),
@@ -222,4 +235,5 @@ DRAWERS = {
     "bbh": (("gain", _accuracies),),
     "ablations": (("ablations", _ablations),),
     "overfitting": (("overfitting", _overfitting),),
+    "evoprompt": (("accuracy", _accuracies), ("accuracy_vs_scorer_calls", _evoprompt)),
 }
