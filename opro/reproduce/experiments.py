@@ -291,6 +291,8 @@ def _evoprompt(options: Options) -> Plan:
     fixed = _with_user_settings({**_common(options, "prompt"), "loop.steps": 4 * steps,
                                  "problem.initial_instructions": list(EVOPROMPT_START), "loop.num_initial": 2},
                                 options, 4 * PROMPT_STEPS, reduced)
+    if isinstance(options.settings.get("loop.steps"), int):  # the user's steps set the budget too
+        steps = options.settings["loop.steps"]
     cells, groups = [], []
     for dataset, extra in EVOPROMPT_TASKS.items():
         questions = sizes[dataset].get("problem.train_limit", TRAIN_QUESTIONS[dataset])
