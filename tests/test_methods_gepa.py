@@ -159,6 +159,15 @@ def test_gepa_reflects_on_pareto_parents_with_feedback(tmp_path, shared_data, ll
     assert summary["steps_run"] == 2
 
 
+def test_a_parent_right_on_its_whole_minibatch_is_not_reflected_on(tmp_path, shared_data, llms):
+    llm = ReflectingLLM()  # "!!!!" beats every difficulty of the level scorer: right on every question
+    run, summary = _run(tmp_path, shared_data, optimizer=llm, **{"problem.initial_instructions": ["Solve!!!!"],
+                                                                 "loop.num_initial": 1})
+    steps = pd.read_csv(run.path / "steps.csv")
+    assert steps["n_candidates"].tolist() == [1, 0, 0] and not llm.requests
+    assert summary["stop_reason"] == "steps" and summary["best_score"] == 100.0
+
+
 def test_max_scorer_calls_stops_at_the_step_boundary(tmp_path, shared_data, llms):
     run, summary = _run(tmp_path, shared_data, **{"loop.max_scorer_calls": 30, "loop.steps": 50})
     steps = pd.read_csv(run.path / "steps.csv")
