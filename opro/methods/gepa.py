@@ -63,15 +63,17 @@ def reflective_records(questions: list[str], results: list[dict[str, str]]) -> l
             for question, r in zip(questions, results, strict=True)]
 
 
-def candidate_pool(rows: list[dict[str, str]], results_of: Any) -> list[tuple[str, str, list[dict[str, str]]]]:
+def candidate_pool(rows: list[dict[str, str]], results_of: Any,
+                   n_train: int) -> list[tuple[str, str, list[dict[str, str]]]]:
     """The run's fully scored instructions in the order found: (instruction, its parents cell, its results in
-    training order); `results_of(instruction)` gives the recorded rows, None when not fully scored."""
+    training order); `results_of(instruction)` gives the recorded rows, None when not fully scored (an
+    instruction screened out on a subset, or results of another length, stay out)."""
     pool = []
     for row in rows:
         if row["valid"] != "True" or row["duplicate"] != "False":
             continue
         results = results_of(row["solution"])
-        if results:
+        if results and len(results) == n_train:
             pool.append((row["solution"], row.get("parents", ""), results))
     return pool
 
@@ -138,7 +140,8 @@ class GEPA:
         from gepa.strategies.candidate_selector import ParetoCandidateSelector
         from gepa.strategies.instruction_proposal import InstructionProposalSignature
 
-        pool = candidate_pool(history.read_rows(), self.problem.example_results)
+        train = self.problem.train
+        pool = candidate_pool(history.read_rows(), self.problem.example_results, len(train))
         if not pool:
             return []
         state = gepa_state(pool)
@@ -146,7 +149,6 @@ class GEPA:
                                                              .generate_state(1)[0])))
         size = self.loop.population
         first = (step - 1) * size  # gepa iteration of the step's first proposal
-        train = self.problem.train
         proposals = []
         for k, batch in enumerate(minibatches(len(train), self.seed, first, size)):
             state.i = first + k
