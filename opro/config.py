@@ -18,7 +18,7 @@ from opro.errors import OproError
 #: Orders of the meta-prompt's solutions (LoopConfig.order).
 ORDERS = ("ascending", "descending", "random")
 #: How candidates are proposed (LoopConfig.method; opro/methods/).
-METHODS = ("opro", "evoprompt-ga", "evoprompt-de", "ape")
+METHODS = ("opro", "evoprompt-ga", "evoprompt-de", "ape", "gepa")
 #: Seeds are in [0, MAX_SEED]: llama.cpp samples with 32-bit seeds.
 MAX_SEED = 2**32 - 1
 #: Repeats of one configuration at most: the seeds of a group (--seeds x --instances), a sweep's cells.
@@ -99,14 +99,16 @@ class LoopConfig:
     training score (steps.csv scorer_calls; score-cache hits count, so reruns and resumes stop alike)."""
     method: str = "opro"
     """How candidates are proposed (opro/methods/): "opro" (the meta-prompt of the top-k, this paper),
-    "evoprompt-ga", "evoprompt-de" (Guo et al., ICLR 2024) or "ape" (Zhou et al., 2022); the last three are
-    for prompt tasks."""
+    "evoprompt-ga", "evoprompt-de" (Guo et al., ICLR 2024), "ape" (Zhou et al., 2022) or "gepa" (Agrawal et
+    al., 2025; the `gepa` extra); the last four are for prompt tasks."""
     population: int = 10
     """evoprompt-* and ape: the population size, and the proposals per step (EvoPrompt §3: 10); step 0 holds
-    the task's initial instructions plus manual ones (prompts/evoprompt-initial.txt) up to this many."""
+    the task's initial instructions plus manual ones (prompts/evoprompt-initial.txt) up to this many. gepa:
+    the proposals (GEPA iterations) per step, drawn from the pool as it stood at the step's start."""
     method_temperature: float | None = None
-    """evoprompt-* and ape: sampling temperature; None: the method's paper value (EvoPrompt §4.1: 0.5; APE:
-    0.9, its generation default). OPRO uses `temperature`."""
+    """evoprompt-*, ape and gepa: sampling temperature; None: the method's paper value (EvoPrompt §4.1: 0.5;
+    APE: 0.9, its generation default; gepa: 1.0, the API default its LM leaves in place). OPRO uses
+    `temperature`."""
 
     LIMITS: ClassVar[dict[str, Range]] = {
         "steps": Range(0, 1_000_000), "candidates_per_step": Range(1, 1024), "temperature": Range(0, 5),
@@ -412,6 +414,10 @@ def check_run_ranges(config: RunConfig) -> None:
             raise OproError(f'{name}.use_n must be true, false or "auto", got {llm.use_n!r}')
     if config.loop.method not in METHODS:
         raise OproError(f"loop.method must be one of {', '.join(METHODS)}, got {config.loop.method!r}")
+    if config.loop.method == "gepa":
+        from opro.extras import require
+
+        require("gepa", extra="gepa", feature='loop.method "gepa"')
     if config.loop.order not in ORDERS:
         raise OproError(f"loop.order must be one of {', '.join(ORDERS)}, got {config.loop.order!r}")
 

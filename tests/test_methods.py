@@ -196,7 +196,7 @@ def test_methods_are_for_prompt_tasks(tmp_path):
     with pytest.raises(OproError, match="has no scorer"):
         build_config("tsp", {"loop.max_scorer_calls": 10, "results_root": str(tmp_path)})
     with pytest.raises(OproError, match="loop.method must be one of"):
-        build_config("tsp", {"loop.method": "gepa", "results_root": str(tmp_path)})
+        build_config("tsp", {"loop.method": "dspy", "results_root": str(tmp_path)})
 
 
 @pytest.mark.parametrize("method", ["opro", "evoprompt-ga", "evoprompt-de", "ape"])
@@ -270,7 +270,7 @@ def test_a_sweep_crosses_methods_and_seeds(shared_data):
                         "axes": {"loop.method": ["opro", "evoprompt-ga", "evoprompt-de", "ape"], "seed": "0-1"}})
     assert [c.id for c in cells[:2]] == ["loop.method=opro,seed=0", "loop.method=opro,seed=1"] and len(cells) == 8
     with pytest.raises(OproError, match="loop.method must be one of"):
-        plan_cells({"task": "bbh", "axes": {"loop.method": ["gepa"]}})
+        plan_cells({"task": "bbh", "axes": {"loop.method": ["dspy"]}})
 
 
 def test_cli_method_and_budget_flags(tmp_path, shared_data):

@@ -118,6 +118,12 @@ class PromptTask(Protocol):
         """Per-step meta-prompt fields (OPRO's exemplars); called once per step, before scoring."""
         ...
 
+    def example_results(self, instruction: str) -> list[dict[str, str]] | None:
+        """A fully scored instruction's per-training-example results as recorded in the run directory
+        (instructions/<id>.csv rows: index, raw_answer, parsed, gold, correct...); None when it was not fully
+        scored. GEPA's Pareto front and feedback read them."""
+        ...
+
     def check_instruction(self, text: str) -> str | Invalid:
         """A proposed instruction (already extracted from the optimizer's text) checked against the task's
         rules (length, no digits for GSM8K...): the instruction, or Invalid with the reason."""

@@ -26,6 +26,7 @@ optimizer's output is read by opro.prompting.instructions, the exemplars laid ou
 
 from __future__ import annotations
 
+import csv
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,6 +46,7 @@ from opro.prompting.scoring import (
     InstructionScorer,
     ScoreCache,
     accuracy,
+    instruction_id,
     scorer_identity,
 )
 from opro.prompting.screen import kth_best, passes_screen, screen_positions
@@ -287,6 +289,17 @@ class PromptOptimization:
             if self.scorer.cache:
                 self.scorer.cache.close()
             self.scorer.llm.close()
+
+    def example_results(self, instruction: str) -> list[dict[str, str]] | None:
+        """A fully scored instruction's per-training-example results as the run recorded them (PromptTask):
+        the rows of instructions/<id>.csv, text cells; None when it was not fully scored or no run is attached."""
+        if self.records is None or instruction not in self.full_scores:
+            return None
+        path = self.records.path / "instructions" / f"{instruction_id(instruction)}.csv"
+        if not path.is_file():
+            return None
+        with open(path, newline="") as handle:
+            return list(csv.DictReader(handle))
 
     def evaluate(self, instruction: str, examples: list[Example]) -> list[ExampleResult]:
         if self.scorer is None:
