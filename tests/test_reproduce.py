@@ -141,6 +141,7 @@ def test_scale_labels_the_run_and_its_folder():
     (["table2", "--scorer", "llamacpp:smollm2"], "--scorer is for the prompt experiments"),
     (["bbh", "--bbh-tasks", "navigate,nope"], "unknown BBH task 'nope'"),
     (["ablations", "--ablation", "colour"], "unknown ablation 'colour'"),
+    (["table2", "--task", "bbh"], "--task is for ablations and overfitting, not table2"),
     (["table3", "--set", "loop.steps=-1"], "loop.steps"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, args, message):

@@ -100,6 +100,11 @@ def build(experiment: str, options: Options) -> Plan:
         raise OproError(f"unknown experiment {experiment!r}; known: {', '.join(EXPERIMENTS)}")
     if not 0 < options.scale <= 1:
         raise OproError(f"--scale must be in (0, 1], got {options.scale}")
+    for given, option, experiments in ((options.task, "--task", ("ablations", "overfitting")),
+                                       (options.bbh_tasks, "--bbh-tasks", ("bbh",)),
+                                       (options.ablations, "--ablation", ("ablations",))):
+        if given and experiment not in experiments:
+            raise OproError(f"{option} is for {' and '.join(experiments)}, not {experiment}")
     return BUILDERS[experiment](options)
 
 
@@ -129,7 +134,8 @@ def _title(base: str, scale: float, reduced: dict[str, list[int]]) -> str:
 
 
 def _common(options: Options, kind: str) -> dict[str, Any]:
-    """Settings for every cell: the user's models, data and --set."""
+    """Settings for every cell: the user's models and data (the user's --set goes over the plan's settings,
+    in `_with_user_settings`)."""
     fixed: dict[str, Any] = {}
     if options.optimizer:
         fixed["optimizer.spec"] = options.optimizer
@@ -137,11 +143,11 @@ def _common(options: Options, kind: str) -> dict[str, Any]:
         fixed["optimizer.spec"] = "llamacpp:smollm2-opro"  # the default of `opro run --task tsp/linreg`
     if options.scorer:
         if kind != "prompt":
-            raise OproError("--scorer is for the prompt experiments (table4, bbh, ablations, overfitting)")
+            raise OproError("--scorer is for the prompt experiments (table4, bbh, ablations, overfitting, evoprompt)")
         fixed["scorer.spec"] = options.scorer
     if options.data:
         if kind != "prompt":
-            raise OproError("--data is for the prompt experiments (table4, bbh, ablations, overfitting)")
+            raise OproError("--data is for the prompt experiments (table4, bbh, ablations, overfitting, evoprompt)")
         fixed["problem.data"] = options.data
     return fixed
 
