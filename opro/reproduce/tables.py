@@ -49,12 +49,12 @@ def verdict(ours: float | None, ours_std: float | None, published: float | None,
 
 
 def mean_std(values: Iterable[Any]) -> tuple[float | None, float | None, int]:
-    """Mean and sample std (0 for one value) of the values that are numbers; with their count."""
+    """Mean and sample std (None for one value) of the values that are numbers; with their count."""
     numbers = [float(v) for v in values if not _missing(v)]
     if not numbers:
         return None, None, 0
     mean = sum(numbers) / len(numbers)
-    std = math.sqrt(sum((x - mean) ** 2 for x in numbers) / (len(numbers) - 1)) if len(numbers) > 1 else 0.0
+    std = math.sqrt(sum((x - mean) ** 2 for x in numbers) / (len(numbers) - 1)) if len(numbers) > 1 else None
     return mean, std, len(numbers)
 
 
@@ -255,9 +255,10 @@ TABULATORS = {"table2": _table2, "table3": _table3, "table4": _table4, "bbh": _b
 def to_markdown(plan: Plan, rows: list[dict[str, Any]], models: dict[str, str]) -> str:
     """table.md: the title, the models on both sides, and one line per row."""
     lines = [f"# {plan.title}", ""]
+    judged = any(r["verdict"] for r in rows)
     lines.append("Ours: " + ", ".join(f"{k} `{v}`" for k, v in models.items() if v) + ". " + PAPER_MODELS.get(
-        plan.experiment, "") + " Ours are mean ± std over the runs of a row; the verdict compares with the "
-        "paper's reported spread (see `opro.reproduce.tables`).")
+        plan.experiment, "") + " Ours are mean ± std over the runs of a row" + (
+        "; the verdict compares with the paper's reported spread (see `opro.reproduce.tables`)." if judged else "."))
     if plan.note:
         lines += ["", plan.note]
     lines += ["", "| row | metric | ours | runs | paper column | paper | difference | verdict |",
