@@ -89,7 +89,25 @@ def test_simulated_scorer_is_seeded_and_counts_new_pairs(shared_data):
 def test_screening_at_small_scale_is_paired_and_saves_calls(shared_data):
     data = str(shared_data)
     plain = simulate(data, RULES["none"], 0, 6, 8, 4, 3)
-    screened = simulate(data, RULES["default"], 0, 6, 8, 4, 3)
+    screened = simulate(data, RULES["10%, 30%, 90% rotate (new default)"], 0, 6, 8, 4, 3)
     assert plain["calls"] == 49 * 261 and plain["cut"] == 0
     assert screened["calls"] < plain["calls"] and screened["cut"] > 0
-    assert simulate(data, RULES["default"], 0, 6, 8, 4, 3) == screened  # seeded
+    assert simulate(data, RULES["10%, 30%, 90% rotate (new default)"], 0, 6, 8, 4, 3) == screened  # seeded
+
+
+def test_the_replay_of_a_real_run_makes_the_calls_the_problem_makes(shared_data, tmp_path):
+    from benchmarks.prompt_screening import replay
+
+    steps = [["GOOD a", "bad a"], ["bad b", "GOOD b", "bad c"], ["GOOD c", "bad d"]]
+    plain, _ = _rule_problem(shared_data, tmp_path / "plain.sqlite")
+    (tmp_path / "run").mkdir()
+    plain.attach_run(tmp_path / "run")
+    screened, llm = _rule_problem(shared_data, tmp_path / "screened.sqlite", screen=True, screen_top_k=2)
+    for step, instructions in enumerate(steps):
+        for problem in (plain, screened):
+            problem.begin_step(step)
+            problem.score(instructions)
+    result = replay(tmp_path / "run", 2, 0.1, 0, 0)
+    # "bad b" ties the 2nd best ("bad a", 0%) and goes on; "bad c" and "bad d" meet "GOOD b" and are cut
+    assert result["calls_screen"] == llm.requests == 5 * 20 + 2 * 2
+    assert result["screened_out"] == screened.n_screened_out == 2 and result["best_screen"] == 100.0
