@@ -3,7 +3,8 @@
 1. A real run without screening (default model as optimizer and scorer, fresh caches, LLM-call cache off, so
    every scorer call is a generation). Its instructions.csv and per-instruction CSVs give the stream of
    instructions in the order they were proposed and each one's right/wrong answer on every training question.
-2. Replay: the same stream through the `--screen` rule (opro.prompting.screen, the code the problem runs),
+2. Replay: the same stream through the `--screen` rule (opro.prompting.screen's functions, with the
+   problem's default stages and rotation),
    counting the scorer calls it would make and the best train accuracy among the instructions it scores fully.
    Same instructions, same answers: the difference is the screening alone.
 3. With --live, also a real `--screen` run with the same seed (its trajectory can differ from run 1's,

@@ -1,22 +1,24 @@
 """Screening new instructions by successive halving (`--screen`; beyond the paper).
 
-A new instruction is first scored on a small seeded subset of the training split. It goes on to the full
-split only if it could still enter the top-k: its number of correct answers on the subset, plus a margin, must
-reach that of the k-th best fully scored instruction on the same subset (whose answers there are already
-known). Until k instructions are fully scored, every candidate goes on. Both the subset answers and the full
-answers go through the score cache, so a candidate that passes costs no extra scorer calls.
+A new instruction is first scored on a small seeded subset of the training split. It goes on only if it could
+still enter the top-k: its number of correct answers on the subset, plus a margin, must reach that of the k-th
+best fully scored instruction on the same subset (whose answers there are already known). Until k
+instructions are fully scored, every candidate goes on. Each question is asked once per instruction, so a
+candidate that passes costs no extra scorer calls.
 
-Options (problem.screen_* settings), each off by default, so the default rule is the one above:
-- `stages` > 1: successive halving proper. A candidate that passes a stage is scored on a larger subset
+The rule's settings (problem.screen_*; the defaults: 3 stages, a fresh subset each step, margin 0, z 0):
+- `stages`: successive halving proper. A candidate that passes a stage is scored on a larger subset
   (`STAGE_GROWTH` times the last, nested: the questions already answered are kept), and compared again
-  with the k-th best on that subset, before the full split.
+  with the k-th best on that subset, before the full split; 1: one subset.
+- `rotate`: a fresh seeded subset each step (GEPA's per-iteration minibatch) instead of one for the run. With
+  one fixed subset the top-k fills up with instructions that did well on it, so the bar there keeps rising
+  and more would-be top-k entrants are cut (benchmarks/screen_at_scale.py).
 - `z` > 0: a confidence bound on the paired difference. On the subset, the candidate's correct count minus
   the k-th best's has variance about the number of questions where the two differ (the discordant pairs,
   as in McNemar's test), so the candidate passes when difference + margin + z * sqrt(discordant) >= 0.
 - `margin` < 0: the candidate must beat the k-th best by -margin answers on the subset (GEPA's minibatch
   acceptance, gepa-ai/gepa: a new candidate is kept only if it does strictly better than its parent on the
   same minibatch; here the parent's place is taken by the k-th best, the bar to enter the top-k).
-- `rotate`: a fresh seeded subset each step (GEPA's per-iteration minibatch) instead of one for the run.
 
 This is a heuristic: a candidate that does badly on the subset but well on the rest is cut. The benchmarks
 (benchmarks/prompt_screening.py on a real run, benchmarks/screen_at_scale.py with a simulated scorer at the
