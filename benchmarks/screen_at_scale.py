@@ -140,6 +140,10 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=20, help="paper §5.1: 20")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--checkpoint", type=int, default=50, help="also report the figures at this step")
+    parser.add_argument("--drift", type=float, default=SimulationSettings.drift, help="simulated optimizer's "
+                        "mean ability step (logits)")
+    parser.add_argument("--inherit", type=float, default=SimulationSettings.inherit,
+                        help="share of questions whose draw a child keeps from its parent")
     parser.add_argument("--rules", nargs="*", help="rule names (default: MEASURED; 'all': every rule in RULES); "
                         "'none' always runs")
     args = parser.parse_args()
@@ -147,10 +151,11 @@ def main() -> None:
     chosen = RULES if args.rules == ["all"] else args.rules or MEASURED
     names = ["none"] + [n for n in chosen if n != "none"]
     started = time.perf_counter()
-    runs = {name: [simulate(data, RULES[name], seed, args.steps, args.per_step, args.top_k, args.checkpoint)
+    world = SimulationSettings(drift=args.drift, inherit=args.inherit)
+    runs = {name: [simulate(data, RULES[name], seed, args.steps, args.per_step, args.top_k, args.checkpoint, world)
                    for seed in range(args.seeds)] for name in names}
     print(f"simulated scorer: GSM8K split (261 questions), {args.per_step} instructions per step, top-k "
-          f"{args.top_k}, seeds 0-{args.seeds - 1}; {time.perf_counter() - started:.0f} s")
+          f"{args.top_k}, seeds 0-{args.seeds - 1}, {world}; {time.perf_counter() - started:.0f} s")
     header = ("| rule | scorer calls | fewer calls | best train acc. (%) | paired diff. (points) | false-cut rate "
               "| top-k entrants cut | seeds |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, calls, best in ((f"after {args.steps} steps", "calls", "best"),
