@@ -156,8 +156,8 @@ class PromptOptimization:
     k-th best differ) (opro.prompting.screen.passes_stage); 0: the plain count comparison."""
     screen_stages: int = 3
     """Screening stages before the full split, each subset 3x the previous (successive halving: 10%, 30%, 90%
-    of GSM8K's 261 questions); 1: one subset, the rule before these options (benchmarks/screen_at_scale.py:
-    3 stages with screen_rotate keep the best train accuracy at 3.4x fewer calls, one fixed subset does not)."""
+    of GSM8K's 261 questions); 1: one subset, the rule before these options (benchmarks/screen_at_scale.py,
+    simulated scorer: 3 stages with screen_rotate lose far less best train accuracy than one fixed subset)."""
     screen_rotate: bool = True
     """A fresh seeded subset each step (GEPA's per-iteration minibatch); false: one subset for the whole run."""
     seed: int = 0
