@@ -3,7 +3,8 @@
 1. A real run without screening (default model as optimizer and scorer, fresh caches, LLM-call cache off, so
    every scorer call is a generation). Its instructions.csv and per-instruction CSVs give the stream of
    instructions in the order they were proposed and each one's right/wrong answer on every training question.
-2. Replay: the same stream through the `--screen` rule (opro.prompting.screen, the code the problem runs),
+2. Replay: the same stream through the `--screen` rule (opro.prompting.screen's functions, with the
+   problem's default stages and rotation),
    counting the scorer calls it would make and the best train accuracy among the instructions it scores fully.
    Same instructions, same answers: the difference is the screening alone.
 3. With --live, also a real `--screen` run with the same seed (its trajectory can differ from run 1's,
@@ -24,26 +25,33 @@ from pathlib import Path
 import pandas as pd
 
 from opro.config import build_config
-from opro.prompting.screen import calls_without_screening, kth_best, passes_screen, screen_positions
+from opro.prompting.screen import calls_without_screening, kth_best, passes_stage, stage_positions
 from opro.run import start_run
 
 
-def replay(run_path: Path, top_k: int, fraction: float, margin: int, split_seed: int) -> dict[str, float]:
-    """Scorer calls and best accuracy of run 1's instruction stream, with and without the screening rule."""
+def replay(run_path: Path, top_k: int, fraction: float, margin: int, split_seed: int, stages: int = 3,
+           rotate: bool = True, z: float = 0.0) -> dict[str, float]:
+    """Scorer calls and best accuracy of run 1's instruction stream, with and without the screening rule
+    (the problem's defaults: 3 stages, a fresh subset each step; stages=1, rotate=False: the older rule)."""
     index = pd.read_csv(run_path / "instructions.csv", keep_default_na=False)
     outcomes = [pd.read_csv(run_path / "instructions" / f"{i}.csv")["correct"].astype(bool).tolist()
                 for i in index["instruction_id"]]
     n_train = len(outcomes[0])
-    subset = screen_positions(n_train, fraction, split_seed)
     full: dict[str, float] = {}
     correct: dict[str, list[bool]] = {}
     calls = 0
-    for instruction, outcome in zip(index["instruction"], outcomes, strict=True):
+    for step, instruction, outcome in zip(index["step"], index["instruction"], outcomes, strict=True):
         bar = kth_best(full, top_k)
-        bar_correct = None if bar is None else sum(correct[bar][i] for i in subset)
-        calls += len(subset)
-        if passes_screen(sum(outcome[i] for i in subset), bar_correct, margin):
-            calls += n_train - len(subset)
+        asked: set[int] = set()
+        passed = True
+        for positions in [] if bar is None else stage_positions(n_train, fraction, split_seed, stages,
+                                                                 int(step) if rotate else None):
+            asked.update(positions)
+            if not passes_stage([outcome[i] for i in positions], [correct[bar][i] for i in positions], margin, z):
+                passed = False
+                break
+        calls += n_train if passed else len(asked)
+        if passed:
             full[instruction], correct[instruction] = 100.0 * sum(outcome) / n_train, outcome
     return {
         "instructions": len(index), "n_train": n_train,

@@ -49,7 +49,7 @@ from opro.prompting.scoring import (
     instruction_id,
     scorer_identity,
 )
-from opro.prompting.screen import kth_best, passes_screen, screen_positions
+from opro.prompting.screen import kth_best, passes_stage, stage_positions
 
 META_PROMPT_TYPES = ("both_instructions_and_exemplars", "instructions_only")
 #: Optimizer families of the meta-prompt wording (reference: "gpt-3.5-turbo"/"gpt-4" and "text-bison").
@@ -151,7 +151,17 @@ class PromptOptimization:
     screen_top_k: int = 20
     """The k of "could still enter the top-k"; a run sets it to loop.top_k unless given."""
     screen_margin: int = 0
-    """Subset answers a candidate may fall short of the k-th best and still go on."""
+    """Subset answers a candidate may fall short of the k-th best and still go on (negative: it must beat the
+    k-th best by that many, GEPA-style minibatch acceptance)."""
+    screen_z: float = 0.0
+    """Confidence bound: the candidate also goes on when short by less than z * sqrt(questions where it and the
+    k-th best differ) (opro.prompting.screen.passes_stage); 0: the plain count comparison."""
+    screen_stages: int = 3
+    """Screening stages before the full split, each subset 3x the previous (successive halving: 10%, 30%, 90%
+    of GSM8K's 261 questions); 1: one subset, the rule before these options (benchmarks/screen_at_scale.py,
+    simulated scorer: 3 stages with screen_rotate lose far less best train accuracy than one fixed subset)."""
+    screen_rotate: bool = True
+    """A fresh seeded subset each step (GEPA's per-iteration minibatch); false: one subset for the whole run."""
     seed: int = 0
     """Run seed: the per-step exemplar picks."""
 
@@ -167,7 +177,7 @@ class PromptOptimization:
         self.scorer: InstructionScorer | None = None
         self.correct: dict[str, tuple[bool, ...]] = {}  # fully scored instructions: per-train-example outcome
         self.full_scores: dict[str, float] = {}
-        self.screen_at = screen_positions(len(self.train), self.screen_fraction, self.split_seed)
+        self._screen_subsets: tuple[int | None, list[list[int]]] | None = None  # (step or None, stage subsets)
         self.n_screened_out = 0
         self.step = 0
         self.records: InstructionRecords | None = None  # the run directory's files, once a run is attached
@@ -182,7 +192,8 @@ class PromptOptimization:
     LIMITS: ClassVar[dict[str, Range]] = {
         "train_ratio": Range(0, 1, above=True), "train_limit": Range(1, None), "num_exemplars": Range(0, 1000),
         "max_instruction_length": Range(1, None), "scorer_max_tokens": Range(1, 1_000_000),
-        "screen_fraction": Range(0, 1, above=True), "screen_top_k": Range(1, None), "screen_margin": Range(0, None),
+        "screen_fraction": Range(0, 1, above=True), "screen_top_k": Range(1, None),
+        "screen_margin": Range(-1_000_000, 1_000_000), "screen_z": Range(0, 100), "screen_stages": Range(1, 10),
         "split_seed": Range(0, MAX_SEED), "validation_ratio": Range(0, 1), "validation_limit": Range(1, None),
         "eval_interval": Range(0, 1_000_000),
     }
@@ -417,12 +428,13 @@ class PromptOptimization:
         if self.evaluate_generated_ins_on_few_shot and self.step > 0:
             self._score_on_few_shot(instruction, "generated")
         start = self._usage()
-        if self.screen:
-            subset = [self.train[i] for i in self.screen_at]
-            first = self._train_evaluate(instruction, subset)
-            bar = kth_best(self.full_scores, self.screen_top_k)
-            bar_correct = None if bar is None else sum(self.correct[bar][i] for i in self.screen_at)
-            if not passes_screen(sum(r.correct for r in first), bar_correct, self.screen_margin):
+        bar = kth_best(self.full_scores, self.screen_top_k) if self.screen else None
+        answered: dict[int, ExampleResult] = {}  # training position -> result, each asked once
+        for positions in self.screen_subsets() if bar is not None else []:
+            self._train_evaluate_at(instruction, positions, answered)
+            if not passes_stage([answered[i].correct for i in positions], [self.correct[bar][i] for i in positions],
+                                self.screen_margin, self.screen_z):
+                first = [answered[i] for i in sorted(answered)]
                 # recorded with its subset accuracy, capped just below the k-th best full score so that it
                 # never displaces a fully scored instruction from the meta-prompt (there, at equal scores the
                 # newer one stays in)
@@ -430,7 +442,8 @@ class PromptOptimization:
                 self.n_screened_out += 1
                 self._record(instruction, score, first, False, start)
                 return score
-        results = self._train_evaluate(instruction, self.train)
+        self._train_evaluate_at(instruction, range(len(self.train)), answered)
+        results = [answered[i] for i in range(len(self.train))]
         score = accuracy(results)
         self.correct[instruction] = tuple(r.correct for r in results)
         self.full_scores[instruction] = score
@@ -443,6 +456,20 @@ class PromptOptimization:
             start = tuple(s + now - b for s, now, b in zip(start, self._usage(), before, strict=True))
         self._record(instruction, score, results, True, start, validation)
         return score
+
+    def screen_subsets(self) -> list[list[int]]:
+        """The training positions of the screening stages at the current step (see `stage_positions`)."""
+        step = self.step if self.screen_rotate else None
+        if self._screen_subsets is None or self._screen_subsets[0] != step:
+            self._screen_subsets = step, stage_positions(len(self.train), self.screen_fraction, self.split_seed,
+                                                         self.screen_stages, step)
+        return self._screen_subsets[1]
+
+    def _train_evaluate_at(self, instruction: str, positions: Any, answered: dict[int, ExampleResult]) -> None:
+        """Score at the training `positions` not yet in `answered`, adding their results there."""
+        todo = [i for i in positions if i not in answered]
+        if todo:
+            answered.update(zip(todo, self._train_evaluate(instruction, [self.train[i] for i in todo]), strict=True))
 
     def _train_evaluate(self, instruction: str, examples: list[Example]) -> list[ExampleResult]:
         """Score on training examples, counting the requests (two per example with prompt_again)."""
