@@ -5,7 +5,9 @@ over its 5 runs where it gives one). The verdict reads:
 - "within": the difference is at most the paper's reported std; where the paper gives a single number,
   at most our own std over seeds (so one seed is "within" only on an exact match);
 - "better" / "worse": outside that, in the metric's direction (fewer steps, smaller gap, higher accuracy);
-- "n/a": one side has no value (e.g. no run reached the optimum, as the paper's "N/A (0)").
+- "worse" also when none of our runs reached the optimum within steps the paper's runs typically needed
+  (its mean + std of steps at most our step limit); "n/a" when one side has no value otherwise (e.g. both
+  found no optimum, as the paper's "N/A (0)", or our reduced runs stopped before the paper's typical step).
 """
 
 from __future__ import annotations
@@ -76,6 +78,19 @@ def row(plan: Plan, part: str, label: str, metric: str, values: list[Any], runs:
     return out
 
 
+def censored(out: dict[str, Any], steps_mean: float | None, steps_spread: float | None, limit: int) -> dict[str, Any]:
+    """A steps/unique row where none of our runs reached the optimum: "worse" if the paper's runs typically
+    reached it within our step limit (`steps_mean` + `steps_spread` <= `limit`), else left "n/a"."""
+    if out["ours_successes"] == 0 and out["paper_mean"] is not None and steps_mean is not None and \
+            steps_mean + (steps_spread or 0.0) <= limit:
+        out["verdict"] = "worse"
+    return out
+
+
+def _step_limit(plan: Plan) -> int:
+    return int(plan.spec.get("set", {}).get("loop.steps", 500))
+
+
 def tabulate(plan: Plan, parent: Path) -> list[dict[str, Any]]:
     """The side-by-side rows of a finished (or partly finished) reproduction at `parent`."""
     cells = _cell_summaries(parent)
@@ -102,10 +117,13 @@ def _table2(plan: Plan, cells: dict[str, dict[str, Any]], parent: Path) -> list[
     for group in plan.groups:
         runs = _runs(group, cells)
         solved = [r for r in runs if r.get("solved")]
+        mine = published[published["setting"] == group.key]
         for metric, field in (("steps", "steps_to_optimum"), ("unique", "n_unique")):
             values = [r.get(field) for r in solved]
-            for _, cell in published[(published["setting"] == group.key) & (published["metric"] == metric)].iterrows():
-                rows.append(row(plan, "", group.label, metric, values, len(runs), len(solved), cell))
+            for _, cell in mine[mine["metric"] == metric].iterrows():
+                steps = mine[(mine["metric"] == "steps") & (mine["model"] == cell["model"])].iloc[0]
+                rows.append(censored(row(plan, "", group.label, metric, values, len(runs), len(solved), cell),
+                                     steps["mean"], steps["spread"], _step_limit(plan)))
     return rows
 
 
@@ -122,8 +140,9 @@ def _table3(plan: Plan, cells: dict[str, dict[str, Any]], parent: Path) -> list[
             rows.append(row(plan, "OPRO", group.label, "gap", [r.get("gap_percent") for r in runs], len(runs),
                             len(solved), cell))
         for _, cell in mine[mine["metric"] == "steps"].iterrows():
-            rows.append(row(plan, "OPRO", group.label, "steps", [r.get("steps_to_optimum") for r in solved],
-                            len(runs), len(solved), cell))
+            mean = None if _missing(cell["mean"]) else cell["mean"]
+            rows.append(censored(row(plan, "OPRO", group.label, "steps", [r.get("steps_to_optimum") for r in solved],
+                                     len(runs), len(solved), cell), mean, cell["spread"], _step_limit(plan)))
         for name, column in TSP_BASELINES.items():
             gaps = [(r.get("baseline_gaps_percent") or {}).get(name) for r in runs]
             match = mine[(mine["metric"] == "gap") & (mine["model"] == column)] if column else mine.iloc[:0]
