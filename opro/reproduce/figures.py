@@ -64,6 +64,12 @@ def _side_by_side(plan: Plan, rows: list[dict[str, Any]], metrics: tuple[str, ..
             keep = [i for i, v in enumerate(y) if v is not None and math.isfinite(v)]
             axes.errorbar([x[i] for i in keep], [y[i] for i in keep], yerr=[err[i] for i in keep], fmt="o",
                           capsize=3, markersize=5, label=name, color=f"C{j % 10}")
+        missed = sorted({labels.index(r["row"]) for r in mine if r["metric"] == "steps" and r["part"] in ("", "OPRO")
+                         and r["ours_successes"] == 0})
+        if missed:  # our runs that found no optimum: a cross at the step limit
+            limit = int(plan.spec.get("set", {}).get("loop.steps", 0))
+            axes.scatter(missed, [limit] * len(missed), marker="x", color="C0", s=40,
+                         label=f"{ours_label}: no optimum within {limit} steps")
         axes.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
         axes.set_ylabel(METRIC_NAMES.get(metric, metric))
         if metric == "gap":
