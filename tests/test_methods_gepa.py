@@ -19,6 +19,7 @@ from opro.problems import Invalid
 from opro.problems.prompt import MMLUInstructions
 from opro.results import CANDIDATE_COLUMNS, STEP_COLUMNS, RunDir
 from opro.run import resume_run, start_run
+from tests.test_methods import TINY as METHOD_TINY
 from tests.test_validation import LevelScorerLLM
 
 pytest.importorskip("gepa")
@@ -51,11 +52,7 @@ class ReflectingLLM:
         pass
 
 
-TINY = {"problem.mmlu_task": "abstract_algebra", "problem.train_limit": 6, "problem.validation_ratio": 0.0,
-        "problem.eval_interval": 0, "problem.score_cache": False, "loop.steps": 2, "loop.population": 3,
-        "loop.resample_rounds": 0, "loop.stop_at_optimum": False, "optimizer.cache": False,
-        "scorer.spec": "scorer", "scorer.cache": False, "problem.initial_instructions": ["Solve it!", "Answer."],
-        "loop.num_initial": 2, "loop.method": "gepa"}
+TINY = {**METHOD_TINY, "loop.population": 3, "loop.num_initial": 2, "loop.method": "gepa"}
 
 
 @pytest.fixture
