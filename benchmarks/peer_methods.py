@@ -302,8 +302,8 @@ def table(task: str, results: list[Result]) -> str:
 
 
 def ratios(pairs: list[tuple[Result, Result]]) -> str:
-    lines = ["", "| toolkit / peer | train acc (pp) | test acc (pp) | scorer calls | optimizer tokens | wall time |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["", "", "| toolkit / peer | train acc (pp) | test acc (pp) | scorer calls | optimizer tokens | "
+             "wall time |", "| --- | --- | --- | --- | --- | --- |"]
     for ours, peer in pairs:
         lines.append(f"| {ours.implementation} / {peer.implementation} | {ours.train_acc - peer.train_acc:+.1f} | "
                      f"{ours.test_acc - peer.test_acc:+.1f} | {ours.scorer_calls / max(1, peer.scorer_calls):.2f} | "
