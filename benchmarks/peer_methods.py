@@ -10,7 +10,7 @@ initial instructions and the same scorer-call budget (one call = one instruction
 Each implementation's final best instruction is then scored by one evaluator (the same scorer code, outside
 the timed part) on the training questions and the held-out test questions.
 
-    python -m benchmarks.peer_methods --data ../shared/data                       # both tasks
+    python -m benchmarks.peer_methods --data ../shared/data          # both tasks, the measured settings
     python -m benchmarks.peer_methods --data ../shared/data --tasks bbh --methods opro --budget 50
 
 Needs the `peers` extra (pip install -e '.[peers]').
@@ -317,14 +317,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", required=True, help="Local data folder (../shared/data)")
     parser.add_argument("--tasks", default="bbh,gsm8k", help="bbh (navigate) and/or gsm8k")
     parser.add_argument("--methods", default="opro,ga,gepa", help="of opro, ga, de, gepa")
-    parser.add_argument("--train", type=int, default=10, help="training questions")
-    parser.add_argument("--test", type=int, default=20, help="test questions")
-    parser.add_argument("--budget", type=int, default=80, help="scorer calls per implementation")
-    parser.add_argument("--max-steps", type=int, default=6, help="steps at most (when answers do not parse)")
+    parser.add_argument("--train", type=int, default=6, help="training questions")
+    parser.add_argument("--test", type=int, default=12, help="test questions")
+    parser.add_argument("--budget", type=int, default=30, help="scorer calls per implementation")
+    parser.add_argument("--max-steps", type=int, default=4, help="steps at most (when answers do not parse)")
     parser.add_argument("--candidates", type=int, default=4, help="OPRO proposals per step (both)")
-    parser.add_argument("--population", type=int, default=4, help="EvoPrompt population (both)")
-    parser.add_argument("--scorer-max-tokens", type=int, default=64)
-    parser.add_argument("--optimizer-max-tokens", type=int, default=128)
+    parser.add_argument("--population", type=int, default=3, help="EvoPrompt population (both)")
+    parser.add_argument("--scorer-max-tokens", type=int, default=32)
+    parser.add_argument("--optimizer-max-tokens", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight, every implementation")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1: robust on shared cores)")
     parser.add_argument("--parallel", type=int, default=4, help="llama.cpp decoding slots")

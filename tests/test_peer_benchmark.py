@@ -13,7 +13,7 @@ from benchmarks import peer_methods as bench  # noqa: E402
 
 def test_arguments_default_to_the_small_benchmark_and_refuse_unknown_methods():
     args = bench.parse_args(["--data", "d"])
-    assert args.tasks == ["bbh", "gsm8k"] and args.methods == ["opro", "ga", "gepa"] and args.budget == 80
+    assert args.tasks == ["bbh", "gsm8k"] and args.methods == ["opro", "ga", "gepa"] and args.budget == 30 and args.train == 6
     with pytest.raises(SystemExit):
         bench.parse_args(["--data", "d", "--methods", "opro,capo"])
 
