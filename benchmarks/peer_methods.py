@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import tempfile
 import threading
 import time
@@ -225,7 +226,8 @@ def run_promptolution(method: str, train: list[Example], args: argparse.Namespac
     class Budget(BaseCallback):
         def on_step_end(self, optimizer) -> bool:
             return scorer_usage.calls < args.budget
-    np.random.seed(args.seed)  # promptolution samples parents and exemplars from numpy's global generator
+    np.random.seed(args.seed)  # promptolution samples from numpy's global generator (DE: from `random`'s)
+    random.seed(args.seed)
     toolkit_method = PAIRS[method][0]
     temperature = 1.0 if method == "opro" else 0.5  # the toolkit's: loop.temperature; EvoPrompt's 0.5
     scorer = promptolution_llm(base_url, args.scorer_max_tokens, 0.0, args.concurrency, scorer_usage)
@@ -336,6 +338,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [m for m in args.methods if m not in PAIRS] + [t for t in args.tasks if t not in ("bbh", "gsm8k")]
     if unknown:
         parser.error(f"unknown task or method: {', '.join(unknown)}")
+    if "de" in args.methods and args.population < 4:  # promptolution's DE draws 3 members besides the current one
+        parser.error("--methods de needs --population 4 or more")
     return args
 
 

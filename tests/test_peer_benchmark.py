@@ -17,6 +17,8 @@ def test_arguments_default_to_the_small_benchmark_and_refuse_unknown_methods():
     assert (args.train, args.test, args.budget) == (6, 12, 30)  # the measured settings
     with pytest.raises(SystemExit):
         bench.parse_args(["--data", "d", "--methods", "opro,capo"])
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--data", "d", "--methods", "de", "--population", "3"])
 
 
 def test_step_0_is_the_toolkits():
