@@ -128,6 +128,10 @@ def test_scale_labels_the_run_and_its_folder():
     assert plan.reduced == {"seeds": [1, 5], "steps": [10, 500]}
     assert default_folder(plan) == Path("results/reproduce/table3-scale0.02")
     assert default_folder(build("table3", Options())) == Path("results/reproduce/table3")
+    assert plan.spec["set"]["optimizer.cache_prompt"] is True and "KV cache" in plan.note  # a quick look
+    assert "optimizer.cache_prompt" not in build("table3", Options()).spec["set"]  # a full run: bit-reproducible
+    remote = build("table3", Options(scale=0.02, optimizer="openai:gpt-4o-mini"))
+    assert "optimizer.cache_prompt" not in remote.spec["set"] and not remote.note
     prompt = build("table4", Options(scale=0.1))
     assert prompt.reduced == {"steps": [20, 200], "training questions": [27, 261]}
     limited = build("table4", Options(limit=20, seeds=[0, 1]))
