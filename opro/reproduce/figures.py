@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
-import csv
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from opro.plots import save
 from opro.reproduce.experiments import Plan
-from opro.reproduce.tables import METRIC_NAMES
+from opro.reproduce.tables import METRIC_NAMES, read_rows
 
 
 def write_figures(plan: Plan, rows: list[dict[str, Any]], parent: Path, models: dict[str, str] | None = None
@@ -125,17 +125,7 @@ def _accuracies(plan: Plan, rows: list[dict[str, Any]], parent: Path, ours: str)
 
 
 def textwrap_label(text: str, width: int = 18) -> str:
-    import textwrap
-
     return "\n".join(textwrap.wrap(text, width)[:4])
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []
 
 
 def _band(axes: Any, curves: list[dict[float, float]], label: str, color: str) -> None:
@@ -154,7 +144,7 @@ def _step_means(path: Path) -> dict[float, float]:
     """Per step, the mean training accuracy (%, as candidates.csv scores it) of the step's newly scored
     instructions (x: the step)."""
     by_step: dict[int, list[float]] = {}
-    for candidate in _read_csv(path / "candidates.csv"):
+    for candidate in read_rows(path / "candidates.csv"):
         if candidate.get("valid") == "True" and candidate.get("duplicate") == "False" and candidate.get("score"):
             by_step.setdefault(int(candidate["step"]), []).append(float(candidate["score"]))
     return {float(step): float(np.mean(vals)) for step, vals in sorted(by_step.items())}
@@ -207,7 +197,7 @@ def _overfitting(plan: Plan, rows: list[dict[str, Any]], parent: Path, ours: str
                                          ("test_of_best", "test (of the best)"))):
         curves = []
         for cell in cells:
-            steps = _read_csv(parent / cell / "steps.csv")
+            steps = read_rows(parent / cell / "steps.csv")
             curve = {float(s["step"]): float(s[column]) for s in steps if s.get(column)}
             if curve:
                 curves.append(curve)

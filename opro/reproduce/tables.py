@@ -231,7 +231,7 @@ def _overfitting(plan: Plan, cells: dict[str, dict[str, Any]], parent: Path) -> 
         runs = _runs(group, cells)
         last: dict[str, list[Any]] = {"validation": [], "test": []}
         for cell in group.cells:
-            steps = [s for s in _csv(parent / cell / "steps.csv") if s.get("validation_of_best")]
+            steps = [s for s in read_rows(parent / cell / "steps.csv") if s.get("validation_of_best")]
             if steps:
                 last["validation"].append(float(steps[-1]["validation_of_best"]))
                 if steps[-1].get("test_of_best"):
@@ -242,7 +242,8 @@ def _overfitting(plan: Plan, cells: dict[str, dict[str, Any]], parent: Path) -> 
     return rows
 
 
-def _csv(path: Path) -> list[dict[str, str]]:
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """A CSV file's rows as dicts; none when it is missing or unreadable (a cell still being written)."""
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             return list(csv.DictReader(handle))
