@@ -245,8 +245,12 @@ def gap_percent(value: Any, optimum: Any, minimize: Any) -> Any:
 
 
 def group_label(task: str, problem: str, instance: dict[str, Any]) -> str:
-    """The comparison setting of a run: runs in one setting are compared with each other."""
+    """The comparison setting of a run: runs in one setting are compared with each other. Random TSP
+    instances of one size form one setting ("tsp n=14"); a TSPLIB instance is its own ("tsp burma14")."""
     if problem == "tsp":
+        name = instance.get("instance")
+        if isinstance(name, str) and name and not name.startswith("random-"):
+            return f"{task} {name}"
         return f"{task} n={instance.get('n')}"
     if problem == "linreg":
         return f"{task} w={instance.get('w_true', 15):g} b={instance.get('b_true', 14):g}"

@@ -112,6 +112,8 @@ def compare(dirs: tuple[str, ...], out: str | None, no_plot: bool) -> None:
     target = Path(out) if out else Path("results") / ("compare-" + time.strftime("%Y%m%d-%H%M%S"))
     prepare_output(target, "--out", folder=True, create=False)
     report = gather([Path(d) for d in dirs], target, plot=not no_plot, on_skip=warn_skipped)
+    for line in report["seed_repeats"]:
+        click.echo(f"opro: warning: {line}", err=True)
     click.echo(report["markdown"])
     click.echo(f"{report['runs']} runs; tables and plots in {target}")
 
@@ -130,7 +132,8 @@ def report(path: str, out: str | None, screenshot_path: str | None) -> None:
     for label, given in (("--out", out), ("--screenshot", screenshot_path)):
         if given:
             prepare_output(Path(given), label, folder=False, create=False)
-    target = write_report(Path(path), Path(out) if out else None, on_skip=warn_skipped)
+    target = write_report(Path(path), Path(out) if out else None, on_skip=warn_skipped,
+                          on_warning=lambda line: click.echo(f"opro: warning: {line}", err=True))
     click.echo(f"report: {target}")
     if screenshot_path:
         click.echo(f"screenshot: {screenshot(target, Path(screenshot_path))}")
