@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sys
 from pathlib import Path
 
@@ -252,11 +255,44 @@ def _one_line(message: str) -> str:
     return " ".join(part.strip() for part in message.splitlines() if part.strip()) or "(no message)"
 
 
+#: What each command leaves behind when it is interrupted, and how to go on (`opro: interrupted; ...`).
+INTERRUPTED = {
+    "run": "completed steps are saved (continue with --resume RUN_DIR)",
+    "baselines": "no table was written (run the same command again; optima already certified are cached)",
+    "compare": "the runs were only read (run the same command again)",
+    "report": "the runs were only read (run the same command again)",
+    "eval": "the answers scored so far are in the score cache (run the same command again to go on from them)",
+    "fetch-model": "run `opro fetch-model` again (the file is checked against its sha256)",
+}
+#: OSError numbers that come from the machine (a full or read-only disk), not from the input or a bug.
+MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
+
+
+def interrupted_line(argv: list[str]) -> str:
+    """The line printed on Ctrl-C: what the command `argv` names can do next."""
+    command = next((arg for arg in argv if not arg.startswith("-")), "")
+    return "opro: interrupted" + (f"; {INTERRUPTED[command]}" if command in INTERRUPTED else "")
+
+
+def _drop_stdout() -> None:
+    """Send whatever stdout still holds to /dev/null (stdout may be the full disk: no traceback at exit)."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     argv = _expand_sizes(sys.argv[1:] if argv is None else list(argv))
     try:
         cli.main(args=argv, prog_name="opro", standalone_mode=False)
+        sys.stdout.flush()  # stdout may be a full disk: reported below, while errors can still be
+    except OSError as error:  # a full disk where no part wrapped it (stdout, an output file): one line too
+        if error.errno not in MACHINE_ERRNOS:
+            raise
+        _drop_stdout()
+        where = error.filename or "the output"
+        click.echo(f"opro: error: cannot write {where}: {error.strerror}; what was written before is kept", err=True)
+        sys.exit(2)
     except OproError as error:
         click.echo(f"opro: error: {_one_line(str(error))}", err=True)
         sys.exit(2)
@@ -266,11 +302,8 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as error:
         click.echo(f"opro: error: {_one_line(error.format_message())}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("opro: interrupted; completed steps are saved (continue with --resume RUN_DIR)", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("opro: interrupted; completed steps are saved (continue with --resume RUN_DIR)", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo(interrupted_line(argv), err=True)
         sys.exit(130)
     sys.exit(0)
 

@@ -71,8 +71,11 @@ def write_report(path: Path | str, out: Path | str | None = None,
     for line in seed_repeats(run_records(results)) if on_warning else []:
         on_warning(line)
     text = render_report(results, str(path), _reproduction(path))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as error:  # a full disk: one line (the runs were only read)
+        raise OproError(f"cannot write the report {target}: {error.strerror or error}") from None
     return target
 
 
