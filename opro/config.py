@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import string
 import tomllib
 import types
@@ -402,6 +403,22 @@ def check_type(label: str, value: Any, hint: Any) -> Any:
     raise OproError(f"{label} must be {names}, got {value!r}")
 
 
+def check_base_url(label: str, url: str) -> str:
+    """`url` if it is an http(s) URL with a host and a valid port, else a one-line OproError (credentials in it
+    are not repeated)."""
+    from urllib.parse import urlsplit
+
+    shown = re.sub(r"//[^/@]*@", "//***@", url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port out of 0-65535 or not a number)
+    except ValueError as error:
+        raise OproError(f"{label} {shown!r} is not a valid URL: {error}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OproError(f"{label} {shown!r} is not a valid URL: expected http(s)://HOST[:PORT]/PATH")
+    return url
+
+
 def check_run_ranges(config: RunConfig) -> None:
     """The ranges of the run's own, loop and LLM settings (the problem's are check_problem_settings')."""
     check_ranges(config, "")
@@ -410,6 +427,8 @@ def check_run_ranges(config: RunConfig) -> None:
         if llm is None:
             continue
         check_ranges(llm, name)
+        if llm.base_url is not None:
+            check_base_url(f"{name}.base_url", llm.base_url)
         if isinstance(llm.use_n, str) and llm.use_n != "auto":
             raise OproError(f'{name}.use_n must be true, false or "auto", got {llm.use_n!r}')
     if config.loop.method not in METHODS:

@@ -44,7 +44,7 @@ from typing import Any
 from opro.config import MAX_REPEATS, Range, build_config, check_type, read_toml
 from opro.errors import OproError
 from opro.extras import require
-from opro.results import environment, prepare_output, remove_unstarted, write_json_atomic
+from opro.results import RUN_ID, environment, prepare_output, remove_unstarted, write_json_atomic
 from opro.stats import parse_seeds
 
 SWEEP_KEYS = {"name", "task", "description", "results", "set", "axes", "cells", "resources"}
@@ -338,8 +338,10 @@ def cell_state(parent: Path, cell_id: str, stored: dict[str, Any] | None = None)
     path = parent / cell_id
     last = -1
     try:
-        last = json.loads((path / "state.json").read_text())["last_step"]
-    except (OSError, ValueError, KeyError):
+        found = json.loads((path / "state.json").read_text())
+        if isinstance(found, dict) and isinstance(found.get("last_step"), int) and found["last_step"] >= -1:
+            last = found["last_step"]
+    except (OSError, ValueError):
         pass
     if (path / "summary.json").is_file():
         return {"state": "done", "last_step": last}
@@ -487,13 +489,39 @@ def sweep_active(parent: Path) -> bool:
 
 
 def read_record(parent: Path) -> dict[str, Any]:
-    """A sweep's sweep.json (plan and cell states)."""
+    """A sweep's sweep.json (plan and cell states), checked for the shape the driver and `--status` read."""
     try:
-        return json.loads((parent / "sweep.json").read_text())
+        record = json.loads((parent / "sweep.json").read_text())
     except OSError as error:
         raise OproError(f"no sweep.json in {parent}: {error.strerror}") from None
     except ValueError as error:
         raise OproError(f"unreadable sweep.json in {parent}: {error}") from None
+    problem = record_problem(record)
+    if problem:
+        raise OproError(f"sweep.json in {parent} is not a sweep record: {problem} (move it away: the sweep rebuilds "
+                        "it from the cells on disk)")
+    return record
+
+
+def record_problem(record: Any) -> str | None:
+    """Why `record` is not a sweep.json (a list, cells of the wrong type, a cell without its id, overrides,
+    task, steps or a known state), or None."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    cells = record.get("cells")
+    if not isinstance(cells, list):
+        return "cells is not a list" if "cells" in record else "no cells"
+    for number, cell in enumerate(cells, 1):
+        if not isinstance(cell, dict):
+            return f"cell {number} is not an object"
+        if not isinstance(cell.get("id"), str) or not RUN_ID.fullmatch(cell["id"]):
+            return f"cell {number} has no id (a run directory name)"
+        for key, kind in (("overrides", dict), ("task", str), ("steps", int), ("state", str)):
+            if not isinstance(cell.get(key), kind) or isinstance(cell.get(key), bool):
+                return f"cell {cell['id']} has no {key} ({kind.__name__})"
+        if cell["state"] not in STATES:
+            return f"cell {cell['id']} has an unknown state {cell['state'][:20]!r} (known: {', '.join(STATES)})"
+    return None
 
 
 def status_table(parent: Path) -> str:

@@ -148,6 +148,10 @@ class OpenAILLM:
             raise OproError(f"openai:{model}: use_n must be true, false or \"auto\", not {use_n!r}")
         self.spec, self.model = f"openai:{model}", model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if self.base_url is not None:
+            from opro.config import check_base_url
+
+            check_base_url("the base URL" if base_url else "OPENAI_BASE_URL", self.base_url)
         key = api_key or os.environ.get("OPENAI_API_KEY") or (LOCAL_DUMMY_KEY if is_loopback(self.base_url) else None)
         if key is None:
             raise OproError(f"{self.spec} needs an API key: set OPENAI_API_KEY or the api_key option")
