@@ -14,7 +14,7 @@ from opro.cli_progress import PlottingProgress, RunProgress
 from opro.cli_prompts import eval_command
 from opro.cli_reproduce import reproduce
 from opro.cli_results import baselines, compare, report
-from opro.cli_shared import absolute_data_path, warn_truncated
+from opro.cli_shared import absolute_data_path, option_given, warn_truncated
 from opro.cli_sweep import sweep
 from opro.config import METHODS
 from opro.errors import OproError
@@ -122,6 +122,8 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         raise OproError("--rl-every trains during one new run (not with --resume, --seeds or --instances)")
     if resume_dir:
         given = list(overrides) + [name for name, v in (("--seeds", seeds_text), ("--instances", instances)) if v]
+        if option_given("task"):  # the run's own task, as stored (a --task that differs would be ignored)
+            given.insert(0, "--task")
         if given or run_id:
             named = given[0] if given else "run-id"
             raise OproError(f"--resume continues a run as configured; only --steps and the budgets may change "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from opro.cli_shared import warn_skipped
+from opro.cli_shared import option_given, warn_skipped
 from opro.errors import OproError
 
 
@@ -49,6 +49,10 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
     if out:
         prepare_output(Path(out), "--out", folder=True, create=False)
     if config.problem == "tsp":
+        linreg_only = [o for o, v in (("--seeds", seeds_text), ("--steps", steps is not None)) if v]
+        if linreg_only:
+            raise OproError(f"{linreg_only[0]} sets the linear-regression searches; the TSP baselines take --n, "
+                            "--instances, --instance, --seed and --time-limit")
         if sizes or instances is not None:
             if instance is not None:
                 raise OproError("--n/--instances make random instances; leave out --instance")
@@ -69,6 +73,11 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
             problem = build_problem("tsp", {**config.problem_settings, "optimum": False}, config.seed)
             report = reports.tsp_baselines(problem, time_limit=time_limit)
     elif config.problem == "linreg":
+        tsp_only = [o for o, v in (("--n", sizes), ("--instances", instances is not None), ("--instance", instance),
+                                   ("--time-limit", option_given("time_limit"))) if v]
+        if tsp_only:
+            raise OproError(f"{tsp_only[0]} is a TSP option; the linreg baselines take --seed, --seeds, --steps "
+                            "and --set")
         seeds = _seed_list(seeds_text, config.seed)
         report = reports.linreg_table(config, seeds, Path(out) if out else None)
     else:

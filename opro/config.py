@@ -341,6 +341,17 @@ def check_config(config: RunConfig) -> None:
     for llm in (config.optimizer, config.scorer):
         if llm is not None and isinstance(llm.cache, str):
             prepare_output(Path(llm.cache), "LLM-call cache", folder=False, create=False)
+        if llm is not None:  # a price table (or $OPRO_PRICES) is checked whether or not a call is priced
+            from opro.llm.pricing import load_prices
+
+            load_prices(llm.prices)
+        if llm is not None and llm.lora:  # a LoRA adapter by its own name (else llama.cpp blames the base model)
+            from opro.llm.gguf_header import check_lora_adapter
+
+            lora = Path(llm.lora).expanduser()
+            if not lora.is_file():
+                raise OproError(f"LoRA adapter not found: {lora}")
+            check_lora_adapter(lora)
     check_templates(*config_templates(config), PROBLEMS[config.problem].TEMPLATE_FIELDS, config.template)
     if not getattr(PROBLEMS[config.problem], "uses_scorer", False):  # a class: PromptTask is for instances
         if config.loop.method != "opro":
