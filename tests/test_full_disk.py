@@ -19,7 +19,7 @@ from opro.config import build_config
 from opro.errors import OproError
 from opro.llm import Completion, Request
 from opro.llm.cache import CachedLLM
-from opro.run import open_run, start_run
+from opro.run import open_run, run_group, start_run
 from tests.rundir_tools import PROPOSALS, make_run, opro
 from tests.scripted_llm import ScriptedLLM
 
@@ -73,6 +73,14 @@ def test_a_start_that_fails_on_a_full_disk_leaves_nothing_and_can_run_again(smal
     filler.unlink()
     run, summary = start_run(linreg(small_disk, 1), "r", optimizer=ScriptedLLM(PROPOSALS))
     assert summary["steps_run"] == 1 and (run.path / "summary.json").is_file()
+
+
+def test_a_group_that_fails_on_a_full_disk_leaves_nothing(small_disk):
+    fill(small_disk, leave=0)
+    overrides = {"loop.steps": 1, "results_root": str(small_disk)}
+    with pytest.raises(OproError, match="No space left on device"):
+        run_group("linreg", overrides, [0, 1], None, "g")  # fails at group.json, before any model is built
+    assert not (small_disk / "linreg" / "g").exists()
 
 
 class LongAnswers:
