@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from opro import analysis
+from opro import analysis, plots
 from opro.analysis import group_label
 from opro.compare import comparison_table
 from tests.analysis_runs import write_group
@@ -52,6 +52,13 @@ def test_distinct_seeds_give_no_warning(repeated_seed, tmp_path):
                       tmp_path)
     assert compared.code == 0 and "warning" not in compared.stderr
     assert "| opro scripted:replay | 2 |" in (tmp_path / "c" / "table.md").read_text()
+
+
+def test_the_curve_band_is_over_seeds(repeated_seed):
+    results = analysis.load(repeated_seed)
+    figure = plots.optimization_curve(results, value="score", scatter=False)
+    labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert any("mean ± SE (3 runs of 2 seeds)" in label for label in labels), labels
 
 
 def test_a_tsplib_instance_is_its_own_setting():
