@@ -55,3 +55,20 @@ def test_odd_choice_indexes_keep_the_server_order(indexes, capsys):
     assert [c.text for c in completions] == ["Red.", "Blue."]
     assert "choice indexes" in capsys.readouterr().err
     assert json.dumps(server.requests[0]["n"]) == "2"
+
+
+def test_a_run_records_estimated_usage_as_such(tmp_path, capsys):
+    from opro.config import build_config
+    from opro.run import start_run
+
+    usage = {"prompt_tokens": "lots", "completion_tokens": -3}
+    with FakeOpenAI(lambda body: reply(["[16, 13]"], usage)) as server:
+        config = build_config("linreg", {"optimizer.spec": "openai:fake", "optimizer.base_url": server.url,
+                                         "loop.steps": 1, "loop.candidates_per_step": 2, "llm.cache": False,
+                                         "results_root": str(tmp_path)})
+        run, summary = start_run(config, "r")
+    outputs = [o for line in (run.path / "llm_calls.jsonl").read_text().splitlines()
+               for o in json.loads(line)["outputs"]]
+    assert outputs and all(o["usage"] == "estimated" and o["completion_tokens"] == estimate_tokens("[16, 13]")
+                           for o in outputs)
+    assert summary["completion_tokens"] > 0 and summary["prompt_tokens"] > 0
