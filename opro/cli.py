@@ -260,7 +260,7 @@ def _one_line(message: str) -> str:
 #: What each command leaves behind when it is interrupted, and how to go on (`opro: interrupted; ...`).
 INTERRUPTED = {
     "run": "completed steps are saved (continue with --resume RUN_DIR)",
-    "baselines": "no table was written (run the same command again; optima already certified are cached)",
+    "baselines": "no table was written (run the same command again; TSP optima already certified are cached)",
     "compare": "the runs were only read (run the same command again)",
     "report": "the runs were only read (run the same command again)",
     "eval": "the answers scored so far are in the score cache (run the same command again to go on from them)",
