@@ -195,6 +195,9 @@ class RunDir:
         base = run_id or time.strftime("%Y%m%d-%H%M%S") + f"-seed{config['config']['seed']}"
         path, suffix = parent / base, 1
         while path.exists():
+            if run_id and path.is_dir() and not (path / "state.json").exists():
+                remove_unstarted(path)  # a start that stopped before its first state.json (e.g. a full disk)
+                break
             if run_id:
                 raise OproError(f"run directory already exists: {path} (use --resume to continue it)")
             suffix += 1
@@ -226,7 +229,9 @@ class RunDir:
         run = cls(path)
         for name in ("config.json", "state.json", *LOG_FILES):
             if not (path / name).is_file():
-                raise OproError(f"not a run directory (no {name}): {path}")
+                hint = " (a start that stopped before its first step: run it again without --resume)" if \
+                    name == "state.json" and (path / "config.json").is_file() else ""
+                raise OproError(f"not a run directory (no {name}): {path}{hint}")
         run.check()
         header = _header_line(path / "steps.csv")
         if header[:len(STEP_COLUMNS)] == STEP_COLUMNS:

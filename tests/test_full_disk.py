@@ -75,6 +75,20 @@ def test_a_start_that_fails_on_a_full_disk_leaves_nothing_and_can_run_again(smal
     assert summary["steps_run"] == 1 and (run.path / "summary.json").is_file()
 
 
+def test_a_retry_accepts_the_leftovers_of_a_start_that_stopped_early(tmp_path):
+    left = tmp_path / "linreg" / "r"
+    left.mkdir(parents=True)
+    (left / "config.json.tmp").write_text('{"config": {')  # what a full disk used to leave
+    run, summary = start_run(linreg(tmp_path, 1), "r", optimizer=ScriptedLLM(PROPOSALS))
+    assert run.path == left and summary["steps_run"] == 1
+    other = tmp_path / "linreg" / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("someone's data")
+    with pytest.raises(OproError, match="not an unstarted run, left as it is"):
+        start_run(linreg(tmp_path, 1), "mine", optimizer=ScriptedLLM(PROPOSALS))
+    assert (other / "notes.txt").read_text() == "someone's data"
+
+
 def test_a_group_that_fails_on_a_full_disk_leaves_nothing(small_disk):
     fill(small_disk, leave=0)
     overrides = {"loop.steps": 1, "results_root": str(small_disk)}
