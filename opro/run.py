@@ -237,8 +237,11 @@ def run_group(
             "task": task, "overrides": {k: v for k, v in overrides.items() if v is not None},
             "seeds": seeds, "instances": instances, "runs": [run_id for run_id, _ in plan],
         })
-    except OproError:  # e.g. a full disk: the empty folder goes, so the same command can run again
+    except OproError:  # e.g. a full disk: the folder made just above goes, so the same command can run again
         with contextlib.suppress(OSError):
+            for entry in parent.iterdir():  # at most a lock file: the temporary file is gone already
+                if entry.name == ".lock":
+                    entry.unlink()
             parent.rmdir()
         raise
     return parent, _finish_group(parent, plan, configs, {}, on_start, on_step, api_key)
