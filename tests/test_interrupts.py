@@ -78,3 +78,14 @@ def test_each_command_says_what_it_can_do_after_ctrl_c(command):
 def test_the_line_follows_the_command_not_its_options():
     assert interrupted_line(["--quiet", "baselines"]) == "opro: interrupted; " + INTERRUPTED["baselines"]
     assert interrupted_line(["tasks"]) == "opro: interrupted"
+
+
+def test_ctrl_c_during_baselines_does_not_mention_resume(tmp_path):
+    env = {**os.environ, "OPRO_CACHE_DIR": str(tmp_path / "cache")}  # no cached optimum: the exact solver runs
+    baselines = subprocess.Popen([sys.executable, "-m", "opro.cli", "baselines", "--n", "150", "--seed", "7"],
+                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(5)  # past the imports: solving
+    baselines.send_signal(signal.SIGINT)
+    _, stderr = baselines.communicate(timeout=60)
+    assert baselines.returncode == 130
+    assert [line for line in stderr.splitlines() if line] == [interrupted_line(["baselines"])]
