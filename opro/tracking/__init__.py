@@ -110,8 +110,8 @@ class Tracking:
             opened = self._open(name, options, tracked)
             if opened is not None:
                 self.parents[name], self.parent_record[name] = opened
-        if settings:
-            write_json_atomic(folder / RECORD, self.parent_record)
+        if self.parent_record:
+            write_json_atomic(folder / RECORD, {**stored, **self.parent_record})
 
     def finish_parent(self, status: str = "finished") -> None:
         """End the parent tracker runs this object opened, with the parent folder's own files as artifacts."""
@@ -138,7 +138,7 @@ class Tracking:
                 self.parent_folder, self.parent_record = folder, read_record(folder)
                 self.settings = {**{n: _settings(e, n) for n, e in self.parent_record.items()}, **self.settings}
             else:
-                self.open_parent(folder, kind, {"task": config.task})
+                self.open_parent(folder, kind, group_params(folder))
         stored = read_record(path)
         settings = {**{name: _settings(entry, name) for name, entry in stored.items()}, **self.settings}
         if not settings:
@@ -151,7 +151,8 @@ class Tracking:
                 tracker, record[name] = opened
                 self.runs[name] = (tracker, StepMetrics(path, from_start=name not in stored))
         self.run_path = path
-        write_json_atomic(path / RECORD, {**stored, **record})
+        if record:
+            write_json_atomic(path / RECORD, {**stored, **record})
 
     def step(self, row: Any = None) -> None:
         """on_step: log every step completed since the last call (read from the run directory)."""
@@ -258,6 +259,16 @@ def run_tags(path: Path, config: Any) -> dict[str, str]:
     if isinstance(sweep, dict):
         tags.update(sweep=str(sweep.get("name")), cell=str(sweep.get("cell")))
     return tags
+
+
+def group_params(folder: Path) -> dict[str, Any]:
+    """The params of a group's parent tracker run, from its group.json: task, seeds, instances, settings."""
+    try:
+        group = json.loads((folder / "group.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    params = {k: group.get(k) for k in ("task", "seeds", "instances") if group.get(k) is not None}
+    return {**params, **{f"set.{k}": v for k, v in (group.get("overrides") or {}).items()}}
 
 
 def _summary_numbers(path: Path) -> dict[str, float]:
