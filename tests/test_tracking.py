@@ -164,3 +164,29 @@ def test_a_bad_track_table_is_refused_in_one_line(tmp_path, table, message):
     preset.write_text((Path(__file__).parents[1] / "tasks" / "tsp.toml").read_text() + f"\n[track]\n{table}\n")
     outcome = invoke(["run", "--task", str(preset), "--dry-run"], tmp_path)
     assert outcome.refused_in_one_line and message in outcome.stderr and "secret" not in outcome.stderr
+
+
+def test_a_missing_extra_is_one_warning_and_the_run_completes(tmp_path, default_model):
+    from tests.test_missing_extras import opro_without
+
+    done = opro_without("mlflow", ["run", "--task", "tsp", "--steps", "0", *TINY, "--results", "out", "--run-id", "r",
+                                   "--track", "mlflow"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == ("opro: warning: mlflow tracking is off: --track mlflow needs the 'mlflow' extra: "
+                                   "pip install 'opro[mlflow]'; the run goes on (its directory is the record)")
+    assert (tmp_path / "out" / "tsp" / "r" / "summary.json").is_file()
+
+
+def test_rl_train_reports_to_mlflow_through_trl(tmp_path, store):
+    pytest.importorskip("trl")
+    from opro.rl.train import SFTTrainConfig, train
+    from tests.test_rl_train import TINY_LINREG
+    from tests.tiny_lm import build_tiny_model
+
+    task = tmp_path / "tiny-linreg.toml"
+    task.write_text(TINY_LINREG)
+    base = build_tiny_model(tmp_path / "base")
+    train("sft", SFTTrainConfig(model=f"hf:{base}", output_dir=str(tmp_path / "sft"), task=str(task), steps=2,
+                                logging_steps=1, report_to="mlflow"))
+    runs = store.search_runs([e.experiment_id for e in store.search_experiments()])
+    assert len(runs) == 1 and "loss" in runs[0].data.metrics  # TRL's own MLflow callback logged the training

@@ -13,8 +13,9 @@ in a group's or sweep's parent) names each backend's tracker run and its setting
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -30,7 +31,7 @@ RECORD = "tracking.json"
 #: Files of a parent folder that a parent tracker run keeps (its runs' folders are their own runs').
 PARENT_FILES = ("group.json", "sweep.json")
 
-__all__ = ["BACKENDS", "RECORD", "Tracking", "chain", "check_track", "read_record", "track_settings"]
+__all__ = ["BACKENDS", "RECORD", "Tracking", "chain", "check_track", "read_record", "report_to_down", "track_settings"]
 
 
 def track_settings(table: Any, chosen: tuple[str, ...] | list[str] = (), label: str = "track") -> dict[str, dict]:
@@ -178,8 +179,10 @@ class Tracking:
         if name in self.down:
             return None
         try:
-            if importlib.util.find_spec(name) is None:
-                raise TrackerDown(f"--track {name} needs the {name!r} extra: pip install 'opro[{name}]'")
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                raise TrackerDown(f"--track {name} needs the {name!r} extra: pip install 'opro[{name}]'") from None
             tracker = _backend(name, options)
             entry = tracker.open(run)
         except Exception as error:  # noqa: BLE001 - any tracker failure is a warning, never a lost run
@@ -201,6 +204,23 @@ class Tracking:
         self.parents.pop(name, None)
         reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
         self.warn(f"{name} tracking is off: {reason}; the run goes on (its directory is the record)")
+
+
+def report_to_down(name: str) -> str | None:
+    """Why TRL's own `name` integration (`opro rl train --report-to`) cannot log now, or None: its store, from
+    `$MLFLOW_TRACKING_URI`, is unreachable, or W&B is online without a key."""
+    try:
+        if name == "mlflow":
+            from opro.tracking.mlflow_tracker import check_reachable
+
+            check_reachable(os.environ.get("MLFLOW_TRACKING_URI", ""))
+        elif name == "wandb":
+            from opro.tracking.wandb_tracker import check_key
+
+            check_key(os.environ.get("WANDB_MODE") or "online")
+    except TrackerDown as error:
+        return str(error)
+    return None
 
 
 def _backend(name: str, options: dict[str, Any]) -> Tracker:

@@ -35,7 +35,7 @@ class MlflowTracker:
                              or "sqlite:///mlflow.db")
         # a resume reopens the store it started in (given again, credentials and all, when it is the same one)
         uri = stored["tracking_uri"] if stored.get("tracking_uri") not in (None, public_uri(given)) else given
-        _check_reachable(uri)
+        check_reachable(uri)
         from mlflow import MlflowClient
 
         for noisy in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..." on every new store
@@ -98,7 +98,7 @@ def absolute_uri(uri: str) -> str:
     return uri
 
 
-def _check_reachable(uri: str, timeout: float = 3.0) -> None:
+def check_reachable(uri: str, timeout: float = 3.0) -> None:
     """An HTTP(S) tracking server must accept a connection within `timeout` seconds; otherwise TrackerDown
     at once (MLflow's own client retries for minutes)."""
     parts = urlsplit(uri)

@@ -31,9 +31,7 @@ class WandbTracker:
         stored = run.stored or {}
         options = {**self.options, **{k: v for k, v in stored.items() if k != "run_id"}}
         mode = options.get("mode") or os.environ.get("WANDB_MODE") or "online"
-        if mode == "online" and not has_api_key():
-            raise TrackerDown('W&B online mode needs an API key (WANDB_API_KEY or `wandb login`); '
-                              'mode = "offline" (or WANDB_MODE=offline) logs without an account')
+        check_key(mode)
         folder = Path(options.get("dir") or ".").resolve()
         folder.mkdir(parents=True, exist_ok=True)
         import wandb
@@ -70,6 +68,13 @@ class WandbTracker:
 
     def close(self, status: str) -> None:
         self.run.finish(exit_code=EXIT_CODE[status])
+
+
+def check_key(mode: str) -> None:
+    """TrackerDown when W&B would have to ask for a key: online mode with none configured."""
+    if mode == "online" and not has_api_key():
+        raise TrackerDown('W&B online mode needs an API key (WANDB_API_KEY or `wandb login`); '
+                          'mode = "offline" (or WANDB_MODE=offline) logs without an account')
 
 
 def has_api_key() -> bool:
