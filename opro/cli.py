@@ -154,7 +154,8 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         if dry_run:
             from opro.run import plan_group
 
-            _dry_run([build_config(task, {**overrides, **extra}) for _, extra in plan_group(seeds, instances)])
+            _dry_run([build_config(task, {**overrides, **extra}) for _, extra in plan_group(seeds, instances)],
+                     api_key, tracking)
             return
         with progress, tracking:
             parent, runs = run_group(task, overrides, seeds, instances, run_id, on_start, on_step, api_key)
@@ -162,7 +163,7 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         return
     config = build_config(task, overrides)
     if dry_run:
-        _dry_run([config])
+        _dry_run([config], api_key, tracking)
         return
     if rl_every is not None:
         from opro.rl.online import OnlineRLConfig, run_online
@@ -177,19 +178,27 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     click.echo(_summary_line(summary, run_dir.path))
 
 
-def _dry_run(configs: list) -> None:
-    """Build every problem instance (no optimum, no model) and print what would run."""
+def _dry_run(configs: list, api_key: str | None = None, tracking=None) -> None:
+    """Build every problem instance (no optimum, no model) and print what would run: the plan (opro/plan.py)."""
+    from opro.plan import plan_lines
     from opro.problems import PromptTask, build_problem
     from opro.run import task_label
 
+    lines: list[str] = []
     for config in configs:
         settings = {**config.problem_settings, **({"optimum": False} if config.problem == "tsp" else {})}
         problem = build_problem(config.problem, settings, config.seed)
+        if not lines:
+            lines = plan_lines(config, problem, len(configs), api_key)
         if isinstance(problem, PromptTask):
             problem.close()
     first = configs[0]
     click.echo(f"ok: {len(configs)} run(s) of {first.task} ({first.problem}, {first.loop.steps} steps, "
                f"{first.optimizer.spec}) -> {Path(first.results_root) / task_label(first.task)}")
+    for name, options in (tracking.settings if tracking else {}).items():
+        lines.append(f"{'track':<14} {name} " + (", ".join(f"{k} {v}" for k, v in options.items()) or "(defaults)"))
+    for line in lines:
+        click.echo(f"  {line}")
 
 
 def _warn(message: str) -> None:
