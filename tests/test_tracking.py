@@ -38,6 +38,7 @@ def artifacts(client, run_id: str, folder: str) -> set[str]:
     return {f.path for f in client.list_artifacts(run_id, folder)}
 
 
+@pytest.mark.slow
 def test_a_run_is_an_mlflow_run_and_its_resume_continues_it(tmp_path, store, default_model):
     started = invoke(["run", "--task", "tsp", "--steps", "1", *TINY, "--results", "out", "--run-id", "r1",
                       "--track", "mlflow"], tmp_path)
@@ -81,12 +82,15 @@ def test_a_seeds_group_is_a_parent_mlflow_run_with_a_child_per_seed(tmp_path, st
         assert [step for step, _ in history(store, child.info.run_id, "best_so_far")] == [0]
 
 
-def test_a_sweep_is_a_parent_mlflow_run_with_a_child_per_cell(tmp_path, default_model):
+@pytest.mark.slow
+def test_a_sweep_is_a_parent_run_with_a_child_per_cell_in_mlflow_and_wandb(tmp_path, default_model):
+    from tests.wandb_records import of_kind, offline_runs
+
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     sweep = tmp_path / "grid.toml"
     sweep.write_text(f'task = "tsp"\nresults = "{tmp_path / "out"}"\n[set]\n"loop.steps" = 0\n"problem.n" = 5\n'
                      f'"llm.cache" = false\n[axes]\nseed = [0, 1]\n[track]\nmlflow = {{ tracking_uri = "{uri}", '
-                     'experiment = "grid" }\n')
+                     f'experiment = "grid" }}\nwandb = {{ mode = "offline", dir = "{tmp_path / "wb"}" }}\n')
     done = subprocess.run([sys.executable, "-m", "opro.cli", "sweep", str(sweep), "--workers", "1", "--quiet"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
@@ -104,29 +108,37 @@ def test_a_sweep_is_a_parent_mlflow_run_with_a_child_per_cell(tmp_path, default_
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id and child.data.tags["cell"] == cell
         assert child.info.status == "FINISHED" and "best_so_far" in child.data.metrics
         assert "run/steps.csv" in artifacts(client, child.info.run_id, "run")
+    wandb_runs = [of_kind(records, "run")[0] for records in offline_runs(tmp_path / "wb").values()]
+    assert sorted((r.display_name, r.job_type, r.run_group) for r in wandb_runs) == [
+        ("grid", "sweep", "grid"), ("seed=0", "run", "grid"), ("seed=1", "run", "grid")]
 
 
-def test_wandb_offline_logs_a_group_without_an_account(tmp_path, monkeypatch, default_model):
+@pytest.mark.slow
+def test_wandb_offline_logs_a_group_and_its_resume_without_an_account(tmp_path, monkeypatch, default_model):
     from tests.wandb_records import history_rows, of_kind, offline_runs
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     preset = tmp_path / "tsp-tracked.toml"  # a preset's [track] table turns tracking on
     preset.write_text((Path(__file__).parents[1] / "tasks" / "tsp.toml").read_text()
                       + f'\n[track]\nwandb = {{ mode = "offline", dir = "{tmp_path / "wb"}", project = "t" }}\n')
-    outcome = invoke(["run", "--task", str(preset), "--seeds", "0,1", "--steps", "1", *TINY, "--results", "out",
+    outcome = invoke(["run", "--task", str(preset), "--seeds", "0,1", "--steps", "0", *TINY, "--results", "out",
                       "--run-id", "g"], tmp_path)
-    assert outcome.code == 0, outcome.stderr + str(outcome.escaped)
-    runs = offline_runs(tmp_path / "wb")
+    assert outcome.code == 0 and outcome.stderr == "", outcome.stderr + str(outcome.escaped)
+    resumed = invoke(["run", "--resume", str(tmp_path / "out" / "tsp-tracked" / "g"), "--steps", "1", "--quiet"],
+                     tmp_path)
+    assert resumed.code == 0, resumed.stderr + str(resumed.escaped)
+    runs = offline_runs(tmp_path / "wb")  # a resumed run's offline folders, joined by their run id
     assert len(runs) == 3  # the group's parent and its two runs
     kinds = {of_kind(records, "run")[0].display_name: of_kind(records, "run")[0] for records in runs.values()}
     assert set(kinds) == {"g", "seed0", "seed1"} and {r.run_group for r in kinds.values()} == {"g"}
     for name in ("seed0", "seed1"):
         records = runs[kinds[name].run_id]
         config = {item.key: item.value_json for item in kinds[name].config.update}
-        assert config["loop.steps"] == "1" and config["seed"] == name.removeprefix("seed")
+        assert config["loop.steps"] == "0" and config["seed"] == name.removeprefix("seed")
         logged = history_rows(records)
         assert [row["_step"] for row in logged] == ["0", "1"] and all("best_so_far" in row for row in logged)
-        artifact = of_kind(records, "artifact")[0]
+        assert [exit.exit_code for exit in of_kind(records, "exit")] == [0, 0]  # started, then resumed
+        artifact = of_kind(records, "artifact")[-1]  # the resumed run's, at its end
         assert artifact.type == "opro-run" and {"steps.csv", "figures/curve.png"} <= {
             entry.path for entry in artifact.manifest.contents}
         assert json.loads((tmp_path / "out" / "tsp-tracked" / "g" / name / "tracking.json").read_text())[
@@ -177,6 +189,7 @@ def test_a_missing_extra_is_one_warning_and_the_run_completes(tmp_path, default_
     assert (tmp_path / "out" / "tsp" / "r" / "summary.json").is_file()
 
 
+@pytest.mark.slow
 def test_rl_train_reports_to_mlflow_through_trl(tmp_path, store):
     pytest.importorskip("trl")
     from opro.rl.train import SFTTrainConfig, train

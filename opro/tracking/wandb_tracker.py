@@ -37,10 +37,11 @@ class WandbTracker:
         import wandb
 
         parent = run.parent or {}
+        group = parent.get("group") or (run.name if run.kind != "run" else None)
         self.run = wandb.init(
             project=options.get("project", "opro"), entity=options.get("entity"), mode=mode, dir=str(folder),
             id=stored.get("run_id"), resume="allow" if stored.get("run_id") else None, name=run.name,
-            group=parent.get("group") or (run.name if run.kind != "run" else None), job_type=run.kind,
+            group=group, job_type=run.kind,
             tags=[f"{k}={run.tags[k]}"[:64] for k in TAGS if k in run.tags], config={**run.params, "run": run.tags},
             reinit="create_new",
             settings=wandb.Settings(silent=True, console="off", init_timeout=30, x_disable_stats=True,
@@ -49,7 +50,7 @@ class WandbTracker:
         if stored.get("run_id"):  # a resume's new limits (more steps, a larger budget)
             self.run.config.update(run.params, allow_val_change=True)
         return {"run_id": self.run.id, "project": options.get("project", "opro"), "entity": options.get("entity"),
-                "mode": mode, "dir": str(folder), "group": parent.get("group") or run.name}
+                "mode": mode, "dir": str(folder), "group": group}
 
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
         self.run.log(metrics, step=step)
@@ -61,7 +62,9 @@ class WandbTracker:
         import wandb
 
         artifact = wandb.Artifact(f"run-{self.run.id}", type="opro-run")
-        artifact.add_dir(str(folder))
+        for path in sorted(folder.rglob("*")):  # file by file: add_dir prints a line of its own
+            if path.is_file():
+                artifact.add_file(str(path), name=path.relative_to(folder).as_posix())
         for figure in figures:
             artifact.add_file(str(figure), name=f"figures/{figure.name}")
         self.run.log_artifact(artifact)
