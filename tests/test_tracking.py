@@ -190,8 +190,9 @@ def test_a_missing_extra_is_one_warning_and_the_run_completes(tmp_path, default_
 
 
 @pytest.mark.slow
-def test_rl_train_reports_to_mlflow_through_trl(tmp_path, store):
+def test_rl_train_reports_to_mlflow_through_trl(tmp_path, store, monkeypatch):
     pytest.importorskip("trl")
+    monkeypatch.chdir(tmp_path)  # the store's artifacts go to ./mlruns
     from opro.rl.train import SFTTrainConfig, train
     from tests.test_rl_train import TINY_LINREG
     from tests.tiny_lm import build_tiny_model
