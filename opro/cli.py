@@ -80,6 +80,8 @@ for _command in (sweep, reproduce, baselines, compare, eval_command, report, rl)
               help="RL hook: the update's algorithm.")
 @click.option("--rl-lora-rank", type=int, default=0, show_default=True,
               help="RL hook: train a LoRA adapter of this rank (no reference reload per update; 0: every weight).")
+@click.option("--track", multiple=True, type=click.Choice(["mlflow", "wandb"]),
+              help="Also log the run to MLflow or W&B (the mlflow / wandb extras; see docs/tracking.md).")
 @click.option("--plot-every", type=int, metavar="N",
               help="Also write the optimization curve to RUN_DIR/curve.png every N steps (watch a long run).")
 def run(task: str, seed: int | None, seeds_text: str | None, instances: int | None, steps: int | None,
@@ -90,11 +92,13 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         instance: str | None, results_root: str | None, run_id: str | None, settings: tuple[str, ...],
         resume_dir: str | None, quiet: bool, data_path: str | None = None, screen: bool | None = None,
         plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo", rl_lora_rank: int = 0,
-        dry_run: bool = False, max_scorer_calls: int | None = None, method: str | None = None) -> None:
+        dry_run: bool = False, max_scorer_calls: int | None = None, method: str | None = None,
+        track: tuple[str, ...] = ()) -> None:
     """Run the OPRO loop on a task and write a run directory under results/."""
-    from opro.config import build_config, parse_override
+    from opro.config import build_config, parse_override, read_preset
     from opro.run import resume_group, resume_run, run_group, start_run
     from opro.stats import parse_seeds
+    from opro.tracking import Tracking, chain, track_settings
 
     overrides = {
         "seed": seed, "loop.candidates_per_step": candidates, "loop.temperature": temperature,
@@ -112,6 +116,9 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     budgets = {"steps": steps, "max_tokens_total": max_tokens_total, "max_cost": max_cost,
                "max_scorer_calls": max_scorer_calls}
     progress = RunProgress(quiet) if plot_every is None else PlottingProgress(quiet, plot_every)
+    preset_track = None if resume_dir else read_preset(task).get("track")  # a resume: the run's tracking.json
+    tracking = Tracking(track_settings(preset_track, track, f"task {task}"), _warn)
+    on_start, on_step = chain(tracking.start, progress.start), chain(progress.step, tracking.step)
     if dry_run and resume_dir:
         raise OproError("--dry-run checks a new run; leave out --resume")
     if run_id is not None:
@@ -129,12 +136,12 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
             raise OproError(f"--resume continues a run as configured; only --steps and the budgets may change "
                             f"(got {named})")
         path = Path(resume_dir)
-        with progress:
+        with progress, tracking:
             if (path / "group.json").is_file():
-                parent, runs = resume_group(path, budgets, progress.start, progress.step, api_key)
+                parent, runs = resume_group(path, budgets, on_start, on_step, api_key)
                 _echo_group(parent, runs)
                 return
-            run_dir, summary = resume_run(path, budgets, progress.start, progress.step, api_key)
+            run_dir, summary = resume_run(path, budgets, on_start, on_step, api_key)
         click.echo(_summary_line(summary, run_dir.path))
         return
     if instance is not None:
@@ -152,43 +159,55 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         if dry_run:
             from opro.run import plan_group
 
-            _dry_run([build_config(task, {**overrides, **extra}) for _, extra in plan_group(seeds, instances)])
+            _dry_run([build_config(task, {**overrides, **extra}) for _, extra in plan_group(seeds, instances)],
+                     api_key, tracking)
             return
-        with progress:
-            parent, runs = run_group(task, overrides, seeds, instances, run_id, progress.start, progress.step,
-                                     api_key)
+        with progress, tracking:
+            parent, runs = run_group(task, overrides, seeds, instances, run_id, on_start, on_step, api_key)
         _echo_group(parent, runs)
         return
     config = build_config(task, overrides)
     if dry_run:
-        _dry_run([config])
+        _dry_run([config], api_key, tracking)
         return
     if rl_every is not None:
         from opro.rl.online import OnlineRLConfig, run_online
 
-        with progress:
+        with progress, tracking:
             online = OnlineRLConfig(every=rl_every, algo=rl_algo, lora_rank=rl_lora_rank)
-            run_dir, summary = run_online(config, online, run_id, progress.start, progress.step)
+            run_dir, summary = run_online(config, online, run_id, on_start, on_step)
         click.echo(_summary_line(summary, run_dir.path))
         return
-    with progress:
-        run_dir, summary = start_run(config, run_id, progress.start, progress.step, api_key)
+    with progress, tracking:
+        run_dir, summary = start_run(config, run_id, on_start, on_step, api_key)
     click.echo(_summary_line(summary, run_dir.path))
 
 
-def _dry_run(configs: list) -> None:
-    """Build every problem instance (no optimum, no model) and print what would run."""
+def _dry_run(configs: list, api_key: str | None = None, tracking=None) -> None:
+    """Build every problem instance (no optimum, no model) and print what would run: the plan (opro/plan.py)."""
+    from opro.plan import plan_lines
     from opro.problems import PromptTask, build_problem
     from opro.run import task_label
 
+    lines: list[str] = []
     for config in configs:
         settings = {**config.problem_settings, **({"optimum": False} if config.problem == "tsp" else {})}
         problem = build_problem(config.problem, settings, config.seed)
+        if not lines:
+            lines = plan_lines(config, problem, len(configs), api_key)
         if isinstance(problem, PromptTask):
             problem.close()
     first = configs[0]
     click.echo(f"ok: {len(configs)} run(s) of {first.task} ({first.problem}, {first.loop.steps} steps, "
                f"{first.optimizer.spec}) -> {Path(first.results_root) / task_label(first.task)}")
+    for name, options in (tracking.settings if tracking else {}).items():
+        lines.append(f"{'track':<14} {name} " + (", ".join(f"{k} {v}" for k, v in options.items()) or "(defaults)"))
+    for line in lines:
+        click.echo(f"  {line}")
+
+
+def _warn(message: str) -> None:
+    click.echo(f"opro: warning: {message}", err=True)
 
 
 def _echo_group(parent: Path, runs: list) -> None:

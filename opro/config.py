@@ -286,6 +286,7 @@ def build_config(task: str, overrides: dict[str, Any] | None = None) -> RunConfi
     `llm.NAME` sets NAME for every LLM of the run (the optimizer, and the scorer when there is one).
     """
     preset = read_preset(task)
+    preset.pop("track", None)  # where runs are tracked is no run setting (opro/tracking, checked there)
     sections: dict[str, dict[str, Any]] = {
         "loop": _section(preset, "loop", task),
         "optimizer": _section(preset, "optimizer", task),
