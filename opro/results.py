@@ -16,6 +16,7 @@ lost or written twice.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import math
@@ -30,7 +31,7 @@ import typing
 from dataclasses import dataclass, fields
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from opro.errors import OproError
 
@@ -67,6 +68,34 @@ def prepare_output(path: Path, label: str, folder: bool, create: bool = True) ->
     except OSError as error:
         raise OproError(f"cannot write {label} {path}: {error.strerror or error}") from None
     return path
+
+
+#: The lock file of a folder that one process writes at a time (a run, a group's parent, a sweep's parent).
+LOCK_FILE = ".lock"
+
+
+def lock_folder(folder: Path, label: str) -> IO[str]:
+    """Take the exclusive lock on `folder` (`fcntl.flock` on its LOCK_FILE, which holds the holder's pid) and
+    return the open lock file: the lock lasts until it is closed or the process ends (the kernel releases it
+    then, whatever killed the process). Held by another process: a one-line OproError naming its pid, and
+    nothing is changed."""
+    try:
+        handle = open(folder / LOCK_FILE, "a+")
+    except OSError as error:
+        raise OproError(f"cannot lock {label} {folder}: {error.strerror or error}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        raise OproError(f"{label} {folder} is being run by another process (pid {holder or 'unknown'}); "
+                        "wait for it to finish or stop it") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 @dataclass
@@ -376,7 +405,7 @@ def remove_unstarted(path: Path) -> None:
                "llm_calls.jsonl": ""}
     entries = sorted(path.iterdir())
     for entry in entries:
-        if entry.is_symlink() or not entry.is_file() or entry.name not in {*written, "config.json",
+        if entry.is_symlink() or not entry.is_file() or entry.name not in {*written, "config.json", LOCK_FILE,
                                                                            "config.json.tmp", "state.json.tmp"}:
             raise OproError(f"{path} has no state.json but holds {entry.name}: not an unstarted run, left as it is "
                             "(move it away to start this run again)")

@@ -24,7 +24,15 @@ from opro.llm import LLM, build_llm, price_of_llm
 from opro.loop import needs_llm, optimize
 from opro.methods import METHOD_COLUMNS
 from opro.problems import PromptTask, StepValues, build_problem, check_problem_settings
-from opro.results import RunDir, StepRow, check_run_id, environment, remove_unstarted, write_json_atomic
+from opro.results import (
+    RunDir,
+    StepRow,
+    check_run_id,
+    environment,
+    lock_folder,
+    remove_unstarted,
+    write_json_atomic,
+)
 
 
 def task_label(task: str) -> str:
@@ -63,6 +71,7 @@ def start_run(
             run = RunDir.create(Path(config.results_root), task_label(config.task), run_id, record, extras, columns)
         else:
             run = RunDir.create(parent.parent, parent.name, run_id, record, extras, columns)
+        models.enter_context(contextlib.closing(lock_folder(run.path, "run")))  # one writer at a time
         if isinstance(problem, PromptTask):  # a prompt problem writes per-instruction results there
             problem.attach_run(run.path)
         if on_start:
@@ -89,6 +98,7 @@ def resume_run(
     resumed = with_changes(config, changes)
     templates = (stored["templates"]["meta"], stored["templates"]["entry"])
     with contextlib.ExitStack() as models:
+        models.enter_context(contextlib.closing(lock_folder(path, "run")))  # one writer at a time
         problem = build_run_problem(resumed, api_key, models)
         _check_instance(stored.get("instance"), problem.describe(), path)
         llm = None
@@ -232,11 +242,12 @@ def run_group(
     if parent.exists():
         raise OproError(f"run group already exists: {parent} (use --resume to continue it)")
     parent.mkdir(parents=True)
-    write_json_atomic(parent / "group.json", {
-        "task": task, "overrides": {k: v for k, v in overrides.items() if v is not None},
-        "seeds": seeds, "instances": instances, "runs": [run_id for run_id, _ in plan],
-    })
-    return parent, _finish_group(parent, plan, configs, {}, on_start, on_step, api_key)
+    with contextlib.closing(lock_folder(parent, "run group")):
+        write_json_atomic(parent / "group.json", {
+            "task": task, "overrides": {k: v for k, v in overrides.items() if v is not None},
+            "seeds": seeds, "instances": instances, "runs": [run_id for run_id, _ in plan],
+        })
+        return parent, _finish_group(parent, plan, configs, {}, on_start, on_step, api_key)
 
 
 def resume_group(
@@ -244,6 +255,11 @@ def resume_group(
     on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None,
 ) -> tuple[Path, list[tuple[RunDir, dict[str, Any]]]]:
     """Finish every run of a group: resume the started ones, start the others."""
+    with contextlib.closing(lock_folder(parent, "run group")):
+        return _resume_group(parent, changes, on_start, on_step, api_key)
+
+
+def _resume_group(parent, changes, on_start, on_step, api_key):
     try:
         group = json.loads((parent / "group.json").read_text())
         plan = plan_group(group["seeds"], group["instances"])

@@ -44,7 +44,7 @@ from typing import Any
 from opro.config import MAX_REPEATS, Range, build_config, check_type, read_toml
 from opro.errors import OproError
 from opro.extras import require
-from opro.results import environment, prepare_output, remove_unstarted, write_json_atomic
+from opro.results import LOCK_FILE, environment, lock_folder, prepare_output, remove_unstarted, write_json_atomic
 from opro.stats import parse_seeds
 
 SWEEP_KEYS = {"name", "task", "description", "results", "set", "axes", "cells", "resources"}
@@ -360,11 +360,7 @@ class SweepDriver:
     def open(self) -> None:
         """Create or reopen the parent, take the lock and reconcile sweep.json with the cells on disk."""
         self.parent.mkdir(parents=True, exist_ok=True)
-        self.lock_handle = open(self.parent / ".lock", "w")
-        try:
-            fcntl.flock(self.lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OproError(f"sweep {self.parent} is being run by another process") from None
+        self.lock_handle = lock_folder(self.parent, "sweep")
         planned = [asdict(c) for c in self.sweep.cells]
         if (self.parent / "sweep.json").is_file():
             self.record = read_record(self.parent)
@@ -477,7 +473,7 @@ def run_sweep(plan: Sweep, backend: str = "local", workers: int | None = None, a
 def sweep_active(parent: Path) -> bool:
     """Whether a driver holds the sweep's lock now."""
     try:
-        with open(parent / ".lock", "a") as handle:
+        with open(parent / LOCK_FILE, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
