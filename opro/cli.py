@@ -15,6 +15,7 @@ from opro.cli_shared import absolute_data_path, warn_truncated
 from opro.cli_sweep import sweep
 from opro.config import METHODS
 from opro.errors import OproError
+from opro.redact import redact
 from opro.rl.commands import rl
 
 
@@ -258,13 +259,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="opro", standalone_mode=False)
     except OproError as error:
-        click.echo(f"opro: error: {_one_line(str(error))}", err=True)
+        click.echo(f"opro: error: {_one_line(redact(str(error)))}", err=True)
         sys.exit(2)
     except click.exceptions.NoArgsIsHelpError as error:
         click.echo(error.ctx.get_help() if error.ctx else str(error))
         sys.exit(2)
     except click.ClickException as error:
-        click.echo(f"opro: error: {_one_line(error.format_message())}", err=True)
+        click.echo(f"opro: error: {_one_line(redact(error.format_message()))}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("opro: interrupted; completed steps are saved (continue with --resume RUN_DIR)", err=True)

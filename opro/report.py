@@ -27,6 +27,7 @@ import pandas as pd
 from opro import plots
 from opro.analysis import Results, load
 from opro.errors import OproError
+from opro.redact import redact
 
 #: The summary-table columns, in order (those a run lacks are left out).
 SUMMARY_COLUMNS = ("run", "method", "seed", "instance", "best_score", "optimum", "gap_percent", "solved",
@@ -65,7 +66,7 @@ def write_report(path: Path | str, out: Path | str | None = None,
     target = Path(out) if out else path / "report.html"
     text = render_report(load(path, on_skip=on_skip), str(path), _reproduction(path))
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    target.write_text(redact(text), encoding="utf-8")
     return target
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from opro.errors import OproError
+from opro.redact import redact, redact_data
 
 LOG_FILES = ("candidates.csv", "steps.csv", "llm_calls.jsonl")
 #: A run id (or a group's, or a sweep cell's) is one path component of these characters.
@@ -191,7 +192,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w") as handle:
-            json.dump(data, handle, indent=2, default=str)
+            json.dump(redact_data(data), handle, indent=2, default=str)  # no key reaches a file
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -368,7 +369,7 @@ class RunDir:
             cells = [(extras or {}).get(c) for c in self.step_extras]
             row = row[:-1] + "".join("," + ("" if v is None else repr(float(v))) for v in cells) + "\n"
         self._append("steps.csv", row)
-        self._append("llm_calls.jsonl", "".join(json.dumps(c, default=str) + "\n" for c in llm_calls))
+        self._append("llm_calls.jsonl", "".join(json.dumps(redact_data(c), default=str) + "\n" for c in llm_calls))
         self._write_state(last_step=step.step)
 
     def read_candidates(self) -> list[dict[str, str]]:
@@ -446,9 +447,9 @@ def _csv_rows(rows: list[Any], columns: list[str], extra_cells: list[list[str]] 
     """CSV lines of `rows`' `columns`, each followed by its `extra_cells` when given."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    for number, row in enumerate(rows):
+    for number, row in enumerate(rows):  # text cells pass through opro.redact: no key reaches a file
         writer.writerow(["" if getattr(row, c) is None else _cell(getattr(row, c)) for c in columns]
-                        + (extra_cells[number] if extra_cells else []))
+                        + redact_data(extra_cells[number] if extra_cells else []))
     return buffer.getvalue()
 
 
@@ -477,4 +478,4 @@ def _is_int(value: Any) -> bool:
 
 
 def _cell(value: Any) -> Any:
-    return repr(value) if isinstance(value, float) else value
+    return repr(value) if isinstance(value, float) else redact(value) if isinstance(value, str) else value

@@ -44,6 +44,7 @@ from typing import Any
 from opro.config import MAX_REPEATS, Range, build_config, check_type, read_toml
 from opro.errors import OproError
 from opro.extras import require
+from opro.redact import redact, redact_data
 from opro.results import LOCK_FILE, environment, lock_folder, prepare_output, remove_unstarted, write_json_atomic
 from opro.stats import parse_seeds
 
@@ -167,7 +168,7 @@ def cell_name(values: dict[str, Any]) -> str:
     key; characters other than letters, digits and `._=,+-` become `_`; long names end in a hash."""
     if not values:
         return "base"
-    text = ",".join(f"{k}={_plain(v)}" for k, v in sorted(values.items()))
+    text = ",".join(f"{k}={_plain(redact_data(v))}" for k, v in sorted(values.items()))  # no key in a name
     text = re.sub(r"[^A-Za-z0-9._=,+-]", "_", text)
     if len(text) > 120:
         text = text[:100] + "-" + hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -210,10 +211,10 @@ def run_cell(parent: str, cell: dict[str, Any], sweep_name: str, threads: int | 
         with _cell_lock(Path(parent), cell["id"]):
             summary = _run_or_resume(Path(parent), cell, sweep_name, threads)
     except Exception as error:  # a cell's failure, whatever it is, is recorded and the sweep goes on
-        message = str(error).splitlines()[0] if str(error) else ""
+        message = redact(str(error)).splitlines()[0] if str(error) else ""  # keys this worker was given, too
         return {**outcome, "state": "failed", "seconds": time.time() - started,
                 "error": message if isinstance(error, OproError) else f"{type(error).__name__}: {message}",
-                "traceback": traceback.format_exc(limit=20)}
+                "traceback": redact(traceback.format_exc(limit=20))}
     return {**outcome, "state": "done", "seconds": time.time() - started, "skipped": summary is None,
             **({"stop_reason": summary.get("stop_reason"), "best_score": summary.get("best_score")} if summary else {})}
 

@@ -24,7 +24,7 @@ def linreg_reply(body: dict, headers: dict) -> tuple[int, str]:
 
 class FakeOpenAI:
     """`with FakeOpenAI(reply) as server:` then `--base-url server.url`; `requests` holds the bodies and
-    headers received, `waiting` is set while a request waits on the closed `gate`."""
+    headers (names in lower case) received, `waiting` is set while a request waits on the closed `gate`."""
 
     def __init__(self, reply: Reply = linreg_reply) -> None:
         self.reply = reply
@@ -60,7 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         fake: FakeOpenAI = self.server.fake  # type: ignore[attr-defined]
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        headers = dict(self.headers.items())
+        headers = {k.lower(): v for k, v in self.headers.items()}
         fake.requests.append((body, headers))
         if not fake.gate.is_set():
             fake.waiting.set()

@@ -20,6 +20,7 @@ from pathlib import Path
 from opro.errors import OproError
 from opro.llm.base import LLM, Completion, Request
 from opro.llm.models import cache_dir
+from opro.redact import redact_data
 from opro.results import prepare_output
 
 # describe() keys that do not change what a backend samples, so they stay out of the key.
@@ -104,7 +105,7 @@ class CachedLLM:
                 for i in indices:
                     out[i] = completion
                 if isinstance(key, str) and completion.finish_reason != "error":
-                    rows.append((key, self.spec, json.dumps(asdict(completion))))
+                    rows.append((key, self.spec, json.dumps(redact_data(asdict(completion)))))
             with db:
                 db.executemany("INSERT OR IGNORE INTO completions (key, spec, value) VALUES (?, ?, ?)", rows)
         return out  # type: ignore[return-value]  # every slot is filled

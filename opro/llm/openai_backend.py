@@ -33,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 from opro.errors import OproError
 from opro.llm.base import Completion, Request
 from opro.llm.pricing import Price, load_prices, price_of
+from opro.redact import MARKER, redact, remember, url_credentials
 
 T = TypeVar("T")
 RETRY_STATUS = frozenset({408, 409, 429})
@@ -71,6 +72,18 @@ def public_url(url: str | None) -> str | None:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def credentialed_url(url: str | None, spec: str) -> str | None:
+    """`url`, or where it is a stored one whose credentials were masked (a resumed run's config.json),
+    `$OPENAI_BASE_URL` when that is the same URL with its credentials."""
+    if not url or MARKER not in url:
+        return url
+    full = os.environ.get("OPENAI_BASE_URL", "")
+    if full and redact(full) == url:
+        return full
+    raise OproError(f"{spec}: the base URL {url} had credentials, which are never stored; set OPENAI_BASE_URL "
+                    "to the full URL")
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -138,11 +151,14 @@ class OpenAILLM:
         if use_n not in (True, False, "auto"):
             raise OproError(f"openai:{model}: use_n must be true, false or \"auto\", not {use_n!r}")
         self.spec, self.model = f"openai:{model}", model
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.base_url = credentialed_url(base_url or os.environ.get("OPENAI_BASE_URL") or None, self.spec)
         key = api_key or os.environ.get("OPENAI_API_KEY") or (LOCAL_DUMMY_KEY if is_loopback(self.base_url) else None)
         if key is None:
             raise OproError(f"{self.spec} needs an API key: set OPENAI_API_KEY or the api_key option")
         self._key = key
+        remember(key)  # opro.redact: never written, wherever a server may echo it
+        for secret in url_credentials(self.base_url):
+            remember(secret)
         self.concurrency, self.timeout, self.max_attempts = concurrency, timeout, max_attempts
         self.use_n, self.backoff_base, self.backoff_cap = use_n, backoff_base, backoff_cap
         self.sampling = dict(sampling or {})
@@ -313,8 +329,10 @@ class OpenAILLM:
         ]
 
     def _oneline(self, error: Exception | None) -> str:
-        """An error message on one line, with the API key (should a server echo it) masked."""
-        return " ".join(str(error).split()).replace(self._key, "***")
+        """An error message on one line, with the API key and URL credentials (should a server echo them)
+        masked."""
+        text = redact(" ".join(str(error).split()))
+        return text.replace(self._key, MARKER) if self._key != LOCAL_DUMMY_KEY else text
 
 
 async def _all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
