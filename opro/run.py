@@ -118,10 +118,11 @@ def resume_run(
 
 
 def started_threads(options: LLMConfig, described: Any) -> LLMConfig:
-    """The optimizer as the run started it: a thread count timed at start-up (`threads` unset; see
-    LlamaCppLLM) is kept for the resume, since llama.cpp's samples depend on it."""
+    """The optimizer as the run started it: the thread count its start chose (`threads` unset: the cores of
+    the machine it started on; "auto": timed at start-up; see LlamaCppLLM) is kept for the resume, since
+    llama.cpp's samples depend on it."""
     threads = described.get("threads") if isinstance(described, dict) else None
-    if options.threads is not None or not isinstance(threads, int) or threads < 1:
+    if isinstance(options.threads, int) or not isinstance(threads, int) or threads < 1:
         return options
     return dataclasses.replace(options, threads=threads)
 

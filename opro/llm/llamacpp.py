@@ -28,15 +28,22 @@ PROBE = {"messages": [{"role": "user", "content": "Count from 1 to 20."}], "temp
          "ignore_eos": True, "cache_prompt": False}
 
 
+def default_threads() -> int:
+    """The embedded model's thread count when none is given: the machine's cores, whatever their load."""
+    return os.cpu_count() or 1
+
+
 class LlamaCppLLM:
-    """An embedded llama.cpp server. `threads` defaults to the faster, at start-up, of all cores and one fewer
-    (see `_fastest`); `n_ctx` is the context shared by all slots; `parallel` is the number of slots decoding
-    at once; `lora` is a GGUF LoRA adapter applied at scale 1 (besides the one smollm2-opro brings)."""
+    """An embedded llama.cpp server. `threads` defaults to the machine's cores (fixed, so that a seed gives the
+    same samples whatever the machine's load: the thread count changes llama.cpp's float rounding); "auto"
+    takes the faster, timed at start-up, of all cores and one fewer (see `_fastest`); `n_ctx` is the context
+    shared by all slots; `parallel` is the number of slots decoding at once; `lora` is a GGUF LoRA adapter
+    applied at scale 1 (besides the one smollm2-opro brings)."""
 
     def __init__(
         self,
         model: str = "",
-        threads: int | None = None,
+        threads: int | str | None = None,
         n_ctx: int = 4096,
         parallel: int = 1,
         cache_prompt: bool = False,
@@ -54,10 +61,13 @@ class LlamaCppLLM:
         self.sampling = dict(sampling or {})
         self.poll = poll
         self.thread_probe: dict[int, float] = {}
-        if threads:
-            self.threads, self.server = threads, self._start(threads)
-        else:
+        if threads == "auto":
             self.threads, self.server = self._fastest(os.cpu_count() or 1)
+        elif threads is None or isinstance(threads, int) and threads > 0:
+            self.threads = threads or default_threads()
+            self.server = self._start(self.threads)
+        else:
+            raise OproError(f'{self.spec}: threads must be a positive integer or "auto", got {threads!r}')
         self._sha256: str | None = None
         self._adapter_sha256: list[str] | None = None
         self._lock = threading.Lock()
@@ -91,8 +101,9 @@ class LlamaCppLLM:
         return server
 
     def _fastest(self, cores: int) -> tuple[int, Any]:
-        """The thread count that decodes fastest now, and its server: all cores, and one fewer, each timed on
-        the same few greedy tokens. llama.cpp's threads wait for each other after every operation, so when
+        """`threads="auto"`: the thread count that decodes fastest now, and its server: all cores, and one
+        fewer, each timed on the same few greedy tokens. The count, and so the samples, then depend on the
+        machine's load at start-up. llama.cpp's threads wait for each other after every operation, so when
         another process holds a core, one thread fewer is often several times faster (benchmarks/README.md);
         on idle cores all of them win. The timings are kept in `thread_probe` (seconds per count)."""
         candidates = sorted({cores, max(1, cores - 1)}, reverse=True)
