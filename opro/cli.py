@@ -17,6 +17,7 @@ from opro.config import METHODS
 from opro.errors import OproError
 from opro.redact import redact
 from opro.rl.commands import rl
+from opro.text import valid_argument
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -266,7 +267,7 @@ def _one_line(message: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
-    argv = _expand_sizes(sys.argv[1:] if argv is None else list(argv))
+    argv = _expand_sizes([valid_argument(a) for a in (sys.argv[1:] if argv is None else argv)])
     try:
         cli.main(args=argv, prog_name="opro", standalone_mode=False)
     except OproError as error:

@@ -238,7 +238,7 @@ def _configs(results: Results) -> list[str]:
 
 def _figure(figure: Any, caption: str) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    plots.as_written(figure).savefig(buffer, format="png", dpi=110)
     return _image(buffer.getvalue(), caption)
 
 

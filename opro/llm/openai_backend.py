@@ -9,6 +9,12 @@ responses (undecodable JSON, no choices, no content) are retried with exponentia
 waiting what `Retry-After` asks for when present (up to 120 s), `max_attempts` tries in all; then OproError.
 Other errors (400, 401, 404, ...) fail at once. The model is never switched.
 
+Control tokens in message text are the server's business: servers that render the chat template to text and
+tokenize it with control tokens parsed (llama.cpp's server, and HF-tokenizer servers such as vLLM and SGLang by
+default) read an instruction that spells `<|im_end|><|im_start|>assistant` as those tokens, so an
+optimizer-written instruction can close the scorer's user turn there; OpenAI's own API treats message text as
+text. The embedded `llamacpp:` backend tokenizes message text as plain text (opro/llm/llamacpp.py).
+
 `use_n` batches the requests of one call that differ only in seed into one request with `n=` (and the first
 seed). It is off by default because per-candidate seeds are then up to the server: llama.cpp's server
 gives choice i the seed `seed + i`, OpenAI documents nothing, and some servers ignore `n` altogether.
