@@ -445,12 +445,16 @@ def _is_run_record(data: bytes) -> bool:
 
 def _csv_rows(rows: list[Any], columns: list[str], extra_cells: list[list[str]] | None = None) -> str:
     """CSV lines of `rows`' `columns`, each followed by its `extra_cells` when given."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    lines = []
     for number, row in enumerate(rows):  # text cells pass through opro.redact: no key reaches a file
-        writer.writerow(["" if getattr(row, c) is None else _cell(getattr(row, c)) for c in columns]
-                        + redact_data(extra_cells[number] if extra_cells else []))
-    return buffer.getvalue()
+        cells = ([("" if getattr(row, c) is None else _cell(getattr(row, c))) for c in columns]
+                 + redact_data(extra_cells[number] if extra_cells else []))
+        # written with "\r\n" so that a cell holding a lone "\r" (model text) is quoted, as readers take it for
+        # a line break; the line then ends in "\n" as every other
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+        lines.append(buffer.getvalue()[:-2] + "\n")
+    return "".join(lines)
 
 
 def _fits(text: str, hint: Any) -> bool:

@@ -1,6 +1,7 @@
 """Text that matplotlib, UTF-8 or a chat template could read as code is handled as the text it is.
 
-- `$` in an instruction is drawn as written in report and compare figures (not as mathtext);
+- `$` in an instruction is drawn as written in report and compare figures (not as mathtext), and a carriage
+  return in one does not break candidates.csv;
 - a lone surrogate in a model reply, or bytes in an argument that are not UTF-8, become U+FFFD where the text
   enters, so runs, resumes of cached replies and written files never fail on them;
 - an instruction that spells a chat-template control token is tokenized as plain text by the embedded model.
@@ -20,7 +21,7 @@ from opro.config import build_config
 from opro.llm import Request
 from opro.llm.cache import CachedLLM, request_key
 from opro.llm.llamacpp import LlamaCppLLM
-from opro.results import write_json_atomic
+from opro.results import RunDir, write_json_atomic
 from opro.run import start_run
 from tests.fake_openai import FakeOpenAI
 from tests.rundir_tools import opro
@@ -30,7 +31,8 @@ BOXED = "Put the final answer in $\\boxed{}$."
 
 
 def test_dollar_signs_from_data_are_drawn_as_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(analysis_runs, "INSTRUCTIONS", [BOXED, "It costs $5, or $x^2$ at most.", "Think."])
+    # a carriage return in an instruction is quoted in candidates.csv (csv leaves it bare, readers break there)
+    monkeypatch.setattr(analysis_runs, "INSTRUCTIONS", [BOXED, "It costs $5, or $x^2$ at most.", "Think.\rAgain."])
     sweep = tmp_path / "gsm8k" / "sweep"
     for run_id, seed, first in (("a", 0, BOXED), ("b", 1, "Think.")):  # cells over problem.initial_instructions
         run = analysis_runs.write_prompt_run(sweep, run_id, seed=seed)
@@ -40,6 +42,7 @@ def test_dollar_signs_from_data_are_drawn_as_written(tmp_path, monkeypatch):
     for target in (sweep / "a", tmp_path):
         done = opro("report", str(target))
         assert done.code == 0, done
+        RunDir.open(sweep / "a").check_logs()
         html = (target / "report.html").read_text()
         assert "plot unavailable" not in html and html.count("<img") >= 2
     done = opro("compare", str(tmp_path), "--out", str(tmp_path / "compare"))
