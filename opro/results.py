@@ -7,6 +7,7 @@
         llm_calls.jsonl   one line per meta-prompt: the messages and the group of raw outputs
         state.json        the last completed step and the byte length of each file after it
         summary.json      written when the run stops
+        .lock             flock'ed by the one process writing the run (run, resume, a group); holds its pid
 
 Each step is appended, flushed and fsynced, and only then recorded in state.json (written atomically).
 A run killed mid-step is resumed by cutting every file back to the lengths in state.json, so no step is
