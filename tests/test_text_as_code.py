@@ -97,4 +97,4 @@ def test_an_instruction_spelling_control_tokens_is_tokenized_as_plain_text(embed
     template = embedded._tokenize(embedded._post("/apply-template", {"messages": plain})["prompt"], special=True)
     assert tokens.count(im_end[0]) == template.count(im_end[0])  # only the template's own turns end
     completion = embedded.generate([Request(tuple(hostile), temperature=0.0, max_tokens=4, seed=1)])[0]
-    assert completion.prompt_tokens == len(tokens) and completion.text
+    assert completion.prompt_tokens == len(tokens) and completion.text and completion.completion_tokens <= 4

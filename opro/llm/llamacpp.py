@@ -203,8 +203,9 @@ class LlamaCppLLM:
         """A request to the embedded server's HTTP API (loopback), for what the binding does not expose."""
         request = urllib.request.Request(self.server.listening_address + path, data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
+            with direct.open(request, timeout=60) as response:
                 return json.loads(response.read())
         except (OSError, ValueError) as error:
             raise OproError(f"{self.spec}: the embedded server's {path} failed: {error}") from error
