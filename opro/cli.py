@@ -18,7 +18,9 @@ from opro.cli_shared import absolute_data_path, option_given, warn_truncated
 from opro.cli_sweep import sweep
 from opro.config import METHODS
 from opro.errors import OproError
+from opro.redact import redact
 from opro.rl.commands import rl
+from opro.text import valid_argument
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,7 +59,9 @@ for _command in (sweep, reproduce, baselines, compare, eval_command, report, rl)
 @click.option("--method", type=click.Choice(METHODS),
               help="How candidates are proposed (loop.method; default opro).")
 @click.option("--prices", type=click.Path(dir_okay=False), help="A TOML price table over the built-in one.")
-@click.option("--threads", type=int, help="CPU threads for the embedded model.")
+@click.option("--threads", metavar="N|auto",
+              help="CPU threads for the embedded model (default: the machine's cores; auto: the faster of all cores "
+                   "and one fewer, timed at start-up, so the samples depend on the load).")
 @click.option("--n-ctx", type=int, help="Context length per slot for the embedded model.")
 @click.option("--parallel", type=int, help="Parallel decoding slots for the embedded model.")
 @click.option("--n", "n_nodes", type=int, help="TSP: number of nodes of a random instance (problem.n).")
@@ -88,7 +92,7 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         candidates: int | None, temperature: float | None, top_k: int | None, max_tokens: int | None,
         optimizer: str | None, scorer: str | None, base_url: str | None, api_key: str | None,
         concurrency: int | None, no_cache: bool | None, max_tokens_total: int | None, max_cost: float | None,
-        prices: str | None, threads: int | None, n_ctx: int | None, parallel: int | None, n_nodes: int | None,
+        prices: str | None, threads: str | None, n_ctx: int | None, parallel: int | None, n_nodes: int | None,
         instance: str | None, results_root: str | None, run_id: str | None, settings: tuple[str, ...],
         resume_dir: str | None, quiet: bool, data_path: str | None = None, screen: bool | None = None,
         plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo", rl_lora_rank: int = 0,
@@ -105,7 +109,7 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         "loop.top_k": top_k, "loop.max_tokens": max_tokens, "optimizer.spec": optimizer, "scorer.spec": scorer,
         "optimizer.base_url": base_url, "llm.concurrency": concurrency, "llm.cache": False if no_cache else None,
         "llm.prices": str(Path(prices).resolve()) if prices else None,
-        "optimizer.threads": threads, "optimizer.n_ctx": n_ctx, "optimizer.parallel": parallel,
+        "optimizer.threads": _threads(threads), "optimizer.n_ctx": n_ctx, "optimizer.parallel": parallel,
         "problem.n": n_nodes, "problem.instance": instance, "results_root": results_root,
         "problem.data": absolute_data_path(data_path), "problem.screen": screen, "loop.method": method,
     }
@@ -181,6 +185,15 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     with progress, tracking:
         run_dir, summary = start_run(config, run_id, on_start, on_step, api_key)
     click.echo(_summary_line(summary, run_dir.path))
+
+
+def _threads(text: str | None) -> int | str | None:
+    """`--threads N` or `--threads auto`."""
+    if text is None or text == "auto":
+        return text
+    if not text.strip().isdecimal():
+        raise OproError(f'--threads must be a positive integer or "auto", got {text!r}')
+    return int(text)
 
 
 def _dry_run(configs: list, api_key: str | None = None, tracking=None) -> None:
@@ -303,7 +316,7 @@ def _drop_stdout() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
-    argv = _expand_sizes(sys.argv[1:] if argv is None else list(argv))
+    argv = _expand_sizes([valid_argument(a) for a in (sys.argv[1:] if argv is None else argv)])
     try:
         cli.main(args=argv, prog_name="opro", standalone_mode=False)
         sys.stdout.flush()  # stdout may be a full disk: reported below, while errors can still be
@@ -315,13 +328,13 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"opro: error: cannot write {where}: {error.strerror}; what was written before is kept", err=True)
         sys.exit(2)
     except OproError as error:
-        click.echo(f"opro: error: {_one_line(str(error))}", err=True)
+        click.echo(f"opro: error: {_one_line(redact(str(error)))}", err=True)
         sys.exit(2)
     except click.exceptions.NoArgsIsHelpError as error:
         click.echo(error.ctx.get_help() if error.ctx else str(error))
         sys.exit(2)
     except click.ClickException as error:
-        click.echo(f"opro: error: {_one_line(error.format_message())}", err=True)
+        click.echo(f"opro: error: {_one_line(redact(error.format_message()))}", err=True)
         sys.exit(2)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo(interrupted_line(argv), err=True)

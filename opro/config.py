@@ -36,8 +36,9 @@ class Range:
     above: bool = False
 
     def check(self, label: str, value: float | None) -> None:
-        """A one-line OproError when `value` (None: unset, always fine) is outside the range."""
-        if value is None:
+        """A one-line OproError when `value` (None: unset, always fine; a word such as "auto": checked where
+        it is allowed) is outside the range."""
+        if value is None or isinstance(value, str):
             return
         low_ok = self.low is None or (value > self.low if self.above else value >= self.low)
         if not low_ok or (self.high is not None and value > self.high):
@@ -131,8 +132,10 @@ class LLMConfig:
     spec: str = "llamacpp:smollm2"
     """`llamacpp:smollm2` (the base default model), `llamacpp:smollm2-opro` (it with the project's tuned
     adapter: the tsp and linreg presets' optimizer), `llamacpp:/path/model.gguf`, `openai:MODEL` or `hf:DIR`."""
-    threads: int | None = None
-    """llamacpp: CPU threads (default: all cores)."""
+    threads: int | str | None = None
+    """llamacpp: CPU threads (default: the machine's cores, fixed so that a seed gives the same run whatever the
+    load); "auto": the faster of all cores and one fewer, timed at start-up (faster beside a busy process, but
+    the samples then depend on the load)."""
     n_ctx: int = 4096
     """llamacpp: context length per parallel slot, in tokens."""
     parallel: int = 1
@@ -441,6 +444,8 @@ def check_run_ranges(config: RunConfig) -> None:
         check_ranges(llm, name)
         if llm.base_url is not None:
             check_base_url(f"{name}.base_url", llm.base_url)
+        if isinstance(llm.threads, str) and llm.threads != "auto":
+            raise OproError(f'{name}.threads must be an integer or "auto", got {llm.threads!r}')
         if isinstance(llm.use_n, str) and llm.use_n != "auto":
             raise OproError(f'{name}.use_n must be true, false or "auto", got {llm.use_n!r}')
     if config.loop.method not in METHODS:

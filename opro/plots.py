@@ -12,6 +12,7 @@ Each function returns the `Figure` and, given `path`, also saves it (PNG or SVG 
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from opro.analysis import Results
 from opro.errors import OproError
@@ -27,6 +29,8 @@ from opro.errors import OproError
 #: The y-axis label of a problem's score, with its unit.
 SCORE_LABELS = {"tsp": "tour length (coordinate units)", "linreg": "sum of squared errors (SSE)"}
 SUFFIXES = (".png", ".svg", ".pdf")
+#: The only text drawn as mathtext: the project's own tick labels such as $10^{3}$ (linreg_landscape).
+OWN_MATH = re.compile(r"\$10\^\{-?\d+\}\$")
 
 
 def save(figure: Figure, path: Path | str) -> Path:
@@ -35,8 +39,18 @@ def save(figure: Figure, path: Path | str) -> Path:
     if path.suffix.lower() not in SUFFIXES:
         raise OproError(f"figure path must end in {', '.join(SUFFIXES)}: {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150)
+    as_written(figure).savefig(path, dpi=150)
     return path
+
+
+def as_written(figure: Figure) -> Figure:
+    """`figure` with every text drawn as written: a `$` in a label drawn from data (an instruction that says
+    "Put the answer in $\\boxed{}$", a method or task name) is not read as mathtext; only OWN_MATH is. Call it
+    before saving a figure."""
+    for text in figure.findobj(Text):
+        if "$" in text.get_text() and not OWN_MATH.fullmatch(text.get_text()):
+            text.set_parse_math(False)
+    return figure
 
 
 def score_axis(runs: pd.DataFrame, scores: pd.Series | None = None) -> tuple[str, float]:

@@ -27,6 +27,7 @@ import pandas as pd
 from opro import plots
 from opro.analysis import Results, load
 from opro.errors import OproError
+from opro.redact import redact
 
 #: The summary-table columns, in order (those a run lacks are left out).
 SUMMARY_COLUMNS = ("run", "method", "seed", "instance", "best_score", "optimum", "gap_percent", "solved",
@@ -73,7 +74,7 @@ def write_report(path: Path | str, out: Path | str | None = None,
     text = render_report(results, str(path), _reproduction(path))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        target.write_text(redact(text), encoding="utf-8")
     except OSError as error:  # a full disk: one line (the runs were only read)
         raise OproError(f"cannot write the report {target}: {error.strerror or error}") from None
     return target
@@ -249,7 +250,7 @@ def _configs(results: Results) -> list[str]:
 
 def _figure(figure: Any, caption: str) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    plots.as_written(figure).savefig(buffer, format="png", dpi=110)
     return _image(buffer.getvalue(), caption)
 
 

@@ -7,6 +7,7 @@
         llm_calls.jsonl   one line per meta-prompt: the messages and the group of raw outputs
         state.json        the last completed step and the byte length of each file after it
         summary.json      written when the run stops
+        .lock             flock'ed by the one process writing the run (run, resume, a group); holds its pid
 
 Each step is appended, flushed and fsynced, and only then recorded in state.json (written atomically).
 A run killed mid-step is resumed by cutting every file back to the lengths in state.json, so no step is
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import io
 import json
 import math
@@ -31,9 +33,10 @@ import typing
 from dataclasses import dataclass, fields
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from opro.errors import OproError
+from opro.redact import redact, redact_data
 
 LOG_FILES = ("candidates.csv", "steps.csv", "llm_calls.jsonl")
 #: A run id (or a group's, or a sweep cell's) is one path component of these characters.
@@ -68,6 +71,39 @@ def prepare_output(path: Path, label: str, folder: bool, create: bool = True) ->
     except OSError as error:
         raise OproError(f"cannot write {label} {path}: {error.strerror or error}") from None
     return path
+
+
+#: The lock file of a folder that one process writes at a time (a run, a group's parent, a sweep's parent).
+LOCK_FILE = ".lock"
+
+
+def lock_folder(folder: Path, label: str) -> IO[str]:
+    """Take the exclusive lock on `folder` (`fcntl.flock` on its LOCK_FILE, which holds the holder's pid) and
+    return the open lock file: the lock lasts until it is closed or the process ends (the kernel releases it
+    then, whatever killed the process). Held by another process: a one-line OproError naming its pid, and
+    nothing is changed."""
+    try:
+        handle = open(folder / LOCK_FILE, "a+")
+    except OSError as error:
+        raise OproError(f"cannot lock {label} {folder}: {error.strerror or error}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        raise OproError(f"{label} {folder} is being run by another process (pid {holder or 'unknown'}); "
+                        "wait for it to finish or stop it") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+    except OSError as error:  # e.g. a full disk: the pid is a courtesy, but say why the command stops
+        with contextlib.suppress(OSError):  # closing flushes the unwritten pid again
+            handle.close()
+        raise OproError(f"cannot lock {label} {folder}: {error.strerror or error}") from None
+    return handle
 
 
 @dataclass
@@ -163,7 +199,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w") as handle:
-            json.dump(data, handle, indent=2, default=str)
+            json.dump(redact_data(data), handle, indent=2, default=str)  # no key reaches a file
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -355,7 +391,7 @@ class RunDir:
         try:
             self._append("candidates.csv", _csv_rows(candidates, CANDIDATE_COLUMNS, extra_cells))
             self._append("steps.csv", row)
-            self._append("llm_calls.jsonl", "".join(json.dumps(c, default=str) + "\n" for c in llm_calls))
+            self._append("llm_calls.jsonl", "".join(json.dumps(redact_data(c), default=str) + "\n" for c in llm_calls))
             self._write_state(last_step=step.step)
         except OproError as error:  # e.g. a full disk: this step is not recorded, the completed ones are kept
             raise OproError(f"{error}; step {step.step} is not recorded, the steps before it stay in {self.path} "
@@ -398,7 +434,7 @@ def remove_unstarted(path: Path) -> None:
                "llm_calls.jsonl": ""}
     entries = sorted(path.iterdir())
     for entry in entries:
-        if entry.is_symlink() or not entry.is_file() or entry.name not in {*written, "config.json",
+        if entry.is_symlink() or not entry.is_file() or entry.name not in {*written, "config.json", LOCK_FILE,
                                                                            "config.json.tmp", "state.json.tmp"}:
             raise OproError(f"{path} has no state.json but holds {entry.name}: not an unstarted run, left as it is "
                             "(move it away to start this run again)")
@@ -437,12 +473,16 @@ def _is_run_record(data: bytes) -> bool:
 
 def _csv_rows(rows: list[Any], columns: list[str], extra_cells: list[list[str]] | None = None) -> str:
     """CSV lines of `rows`' `columns`, each followed by its `extra_cells` when given."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for number, row in enumerate(rows):
-        writer.writerow(["" if getattr(row, c) is None else _cell(getattr(row, c)) for c in columns]
-                        + (extra_cells[number] if extra_cells else []))
-    return buffer.getvalue()
+    lines = []
+    for number, row in enumerate(rows):  # text cells pass through opro.redact: no key reaches a file
+        cells = ([("" if getattr(row, c) is None else _cell(getattr(row, c))) for c in columns]
+                 + redact_data(extra_cells[number] if extra_cells else []))
+        # written with "\r\n" so that a cell holding a lone "\r" (model text) is quoted, as readers take it for
+        # a line break; the line then ends in "\n" as every other
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+        lines.append(buffer.getvalue()[:-2] + "\n")
+    return "".join(lines)
 
 
 def _fits(text: str, hint: Any) -> bool:
@@ -470,4 +510,4 @@ def _is_int(value: Any) -> bool:
 
 
 def _cell(value: Any) -> Any:
-    return repr(value) if isinstance(value, float) else value
+    return repr(value) if isinstance(value, float) else redact(value) if isinstance(value, str) else value

@@ -24,7 +24,15 @@ from opro.llm import LLM, build_llm, price_of_llm
 from opro.loop import needs_llm, optimize
 from opro.methods import METHOD_COLUMNS
 from opro.problems import PromptTask, StepValues, build_problem, check_problem_settings
-from opro.results import RunDir, StepRow, check_run_id, environment, remove_unstarted, write_json_atomic
+from opro.results import (
+    RunDir,
+    StepRow,
+    check_run_id,
+    environment,
+    lock_folder,
+    remove_unstarted,
+    write_json_atomic,
+)
 
 
 def task_label(task: str) -> str:
@@ -63,6 +71,7 @@ def start_run(
             run = RunDir.create(Path(config.results_root), task_label(config.task), run_id, record, extras, columns)
         else:
             run = RunDir.create(parent.parent, parent.name, run_id, record, extras, columns)
+        models.enter_context(contextlib.closing(lock_folder(run.path, "run")))  # one writer at a time
         if isinstance(problem, PromptTask):  # a prompt problem writes per-instruction results there
             problem.attach_run(run.path)
         if on_start:
@@ -89,6 +98,7 @@ def resume_run(
     resumed = with_changes(config, changes)
     templates = (stored["templates"]["meta"], stored["templates"]["entry"])
     with contextlib.ExitStack() as models:
+        models.enter_context(contextlib.closing(lock_folder(path, "run")))  # one writer at a time
         problem = build_run_problem(resumed, api_key, models)
         _check_instance(stored.get("instance"), problem.describe(), path)
         llm = None
@@ -108,10 +118,11 @@ def resume_run(
 
 
 def started_threads(options: LLMConfig, described: Any) -> LLMConfig:
-    """The optimizer as the run started it: a thread count timed at start-up (`threads` unset; see
-    LlamaCppLLM) is kept for the resume, since llama.cpp's samples depend on it."""
+    """The optimizer as the run started it: the thread count its start chose (`threads` unset: the cores of
+    the machine it started on; "auto": timed at start-up; see LlamaCppLLM) is kept for the resume, since
+    llama.cpp's samples depend on it."""
     threads = described.get("threads") if isinstance(described, dict) else None
-    if options.threads is not None or not isinstance(threads, int) or threads < 1:
+    if isinstance(options.threads, int) or not isinstance(threads, int) or threads < 1:
         return options
     return dataclasses.replace(options, threads=threads)
 
@@ -233,10 +244,15 @@ def run_group(
         raise OproError(f"run group already exists: {parent} (use --resume to continue it)")
     parent.mkdir(parents=True)
     try:
-        write_json_atomic(parent / "group.json", {
-            "task": task, "overrides": {k: v for k, v in overrides.items() if v is not None},
-            "seeds": seeds, "instances": instances, "runs": [run_id for run_id, _ in plan],
-        })
+        lock = lock_folder(parent, "run group")
+        try:
+            write_json_atomic(parent / "group.json", {
+                "task": task, "overrides": {k: v for k, v in overrides.items() if v is not None},
+                "seeds": seeds, "instances": instances, "runs": [run_id for run_id, _ in plan],
+            })
+        except BaseException:
+            lock.close()
+            raise
     except OproError:  # e.g. a full disk: the folder made just above goes, so the same command can run again
         with contextlib.suppress(OSError):
             for entry in parent.iterdir():  # at most a lock file: the temporary file is gone already
@@ -244,7 +260,8 @@ def run_group(
                     entry.unlink()
             parent.rmdir()
         raise
-    return parent, _finish_group(parent, plan, configs, {}, on_start, on_step, api_key)
+    with contextlib.closing(lock):
+        return parent, _finish_group(parent, plan, configs, {}, on_start, on_step, api_key)
 
 
 def resume_group(
@@ -252,6 +269,11 @@ def resume_group(
     on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None,
 ) -> tuple[Path, list[tuple[RunDir, dict[str, Any]]]]:
     """Finish every run of a group: resume the started ones, start the others."""
+    with contextlib.closing(lock_folder(parent, "run group")):
+        return _resume_group(parent, changes, on_start, on_step, api_key)
+
+
+def _resume_group(parent, changes, on_start, on_step, api_key):
     try:
         group = json.loads((parent / "group.json").read_text())
         plan = plan_group(group["seeds"], group["instances"])

@@ -46,7 +46,16 @@ from typing import Any
 from opro.config import MAX_REPEATS, Range, build_config, check_type, read_toml
 from opro.errors import OproError
 from opro.extras import require
-from opro.results import RUN_ID, environment, prepare_output, remove_unstarted, write_json_atomic
+from opro.redact import redact, redact_data
+from opro.results import (
+    LOCK_FILE,
+    RUN_ID,
+    environment,
+    lock_folder,
+    prepare_output,
+    remove_unstarted,
+    write_json_atomic,
+)
 from opro.stats import parse_seeds
 from opro.tracking import RECORD, Tracking, track_settings
 
@@ -173,7 +182,7 @@ def cell_name(values: dict[str, Any]) -> str:
     key; characters other than letters, digits and `._=,+-` become `_`; long names end in a hash."""
     if not values:
         return "base"
-    text = ",".join(f"{k}={_plain(v)}" for k, v in sorted(values.items()))
+    text = ",".join(f"{k}={_plain(redact_data(v))}" for k, v in sorted(values.items()))  # no key in a name
     text = re.sub(r"[^A-Za-z0-9._=,+-]", "_", text)
     if len(text) > 120:
         text = text[:100] + "-" + hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -216,10 +225,10 @@ def run_cell(parent: str, cell: dict[str, Any], sweep_name: str, threads: int | 
         with _cell_lock(Path(parent), cell["id"]):
             summary = _run_or_resume(Path(parent), cell, sweep_name, threads)
     except Exception as error:  # a cell's failure, whatever it is, is recorded and the sweep goes on
-        message = str(error).splitlines()[0] if str(error) else ""
+        message = redact(str(error)).splitlines()[0] if str(error) else ""  # keys this worker was given, too
         return {**outcome, "state": "failed", "seconds": time.time() - started,
                 "error": message if isinstance(error, OproError) else f"{type(error).__name__}: {message}",
-                "traceback": traceback.format_exc(limit=20)}
+                "traceback": redact(traceback.format_exc(limit=20))}
     return {**outcome, "state": "done", "seconds": time.time() - started, "skipped": summary is None,
             **({"stop_reason": summary.get("stop_reason"), "best_score": summary.get("best_score")} if summary else {})}
 
@@ -373,11 +382,7 @@ class SweepDriver:
     def open(self) -> None:
         """Create or reopen the parent, take the lock and reconcile sweep.json with the cells on disk."""
         self.parent.mkdir(parents=True, exist_ok=True)
-        self.lock_handle = open(self.parent / ".lock", "w")
-        try:
-            fcntl.flock(self.lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OproError(f"sweep {self.parent} is being run by another process") from None
+        self.lock_handle = lock_folder(self.parent, "sweep")
         planned = [asdict(c) for c in self.sweep.cells]
         if (self.parent / "sweep.json").is_file():
             self.record = read_record(self.parent)
@@ -500,7 +505,7 @@ def sweep_params(plan: Sweep) -> dict[str, Any]:
 def sweep_active(parent: Path) -> bool:
     """Whether a driver holds the sweep's lock now."""
     try:
-        with open(parent / ".lock", "a") as handle:
+        with open(parent / LOCK_FILE, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True

@@ -17,13 +17,14 @@ import pytest
 from opro.cli import INTERRUPTED, interrupted_line
 from opro.llm import Request
 from opro.llm.openai_backend import OpenAILLM
-from tests.fake_openai import FakeOpenAI, reply
+from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import completion as chat_body
 
 
 def slow(seconds: float):
-    def answer(body: dict) -> dict:
+    def answer(body: dict, headers: dict) -> dict:
         time.sleep(seconds)
-        return reply(["The answer is 2."], {"prompt_tokens": 5, "completion_tokens": 4})
+        return chat_body(["The answer is 2."], {"prompt_tokens": 5, "completion_tokens": 4})
     return answer
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from opro.llm import Request
 from opro.llm.openai_backend import OpenAILLM, estimate_tokens
-from tests.fake_openai import FakeOpenAI, reply
+from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import completion as chat_body
 
 PROMPT = "Name a colour."
 
@@ -28,7 +29,7 @@ def ask(server: FakeOpenAI, count: int = 1, **options) -> tuple[OpenAILLM, list]
                                    {"prompt_tokens": -1, "completion_tokens": "3"},
                                    {"prompt_tokens": None, "completion_tokens": True}])
 def test_usage_that_is_not_a_count_is_estimated_with_one_warning(usage, capsys):
-    with FakeOpenAI(lambda body: reply(["A deep blue."], usage)) as server:
+    with FakeOpenAI(lambda body, headers: chat_body(["A deep blue."], usage)) as server:
         llm, completions = ask(server, count=3)
     assert [(c.prompt_tokens, c.completion_tokens) for c in completions] == \
         [(estimate_tokens(PROMPT), estimate_tokens("A deep blue."))] * 3
@@ -41,7 +42,7 @@ def test_usage_that_is_not_a_count_is_estimated_with_one_warning(usage, capsys):
 
 
 def test_good_usage_is_taken_as_the_server_counts_it(capsys):
-    with FakeOpenAI(lambda body: reply(["Red."], {"prompt_tokens": 12, "completion_tokens": 2})) as server:
+    with FakeOpenAI(lambda body, headers: chat_body(["Red."], {"prompt_tokens": 12, "completion_tokens": 2})) as server:
         _, (completion,) = ask(server)
     assert (completion.prompt_tokens, completion.completion_tokens, completion.meta) == (12, 2, {})
     assert capsys.readouterr().err == ""
@@ -50,7 +51,7 @@ def test_good_usage_is_taken_as_the_server_counts_it(capsys):
 @pytest.mark.parametrize("indexes", [["zero", "one"], [None, None], [0, 0]])
 def test_odd_choice_indexes_keep_the_server_order(indexes, capsys):
     usage = {"prompt_tokens": 5, "completion_tokens": 4}
-    with FakeOpenAI(lambda body: reply(["Red.", "Blue."], usage, indexes)) as server:
+    with FakeOpenAI(lambda body, headers: chat_body(["Red.", "Blue."], usage, indexes)) as server:
         _, completions = ask(server, count=2, use_n=True)
     assert [c.text for c in completions] == ["Red.", "Blue."]
     assert "choice indexes" in capsys.readouterr().err
@@ -62,7 +63,7 @@ def test_a_run_records_estimated_usage_as_such(tmp_path, capsys):
     from opro.run import start_run
 
     usage = {"prompt_tokens": "lots", "completion_tokens": -3}
-    with FakeOpenAI(lambda body: reply(["[16, 13]"], usage)) as server:
+    with FakeOpenAI(lambda body, headers: chat_body(["[16, 13]"], usage)) as server:
         config = build_config("linreg", {"optimizer.spec": "openai:fake", "optimizer.base_url": server.url,
                                          "loop.steps": 1, "loop.candidates_per_step": 2, "llm.cache": False,
                                          "results_root": str(tmp_path)})

@@ -19,6 +19,7 @@ from pathlib import Path
 from opro.cache_file import CacheFile
 from opro.llm.base import LLM, Completion, Request
 from opro.llm.models import cache_dir
+from opro.redact import redact_data
 from opro.results import prepare_output
 
 # describe() keys that do not change what a backend samples, so they stay out of the key.
@@ -85,7 +86,7 @@ class CachedLLM:
                 for i in indices:
                     out[i] = completion
                 if isinstance(key, str) and completion.finish_reason != "error":
-                    rows.append((key, self.spec, json.dumps(asdict(completion))))
+                    rows.append((key, self.spec, json.dumps(redact_data(asdict(completion)))))
 
             def insert(db: sqlite3.Connection) -> None:
                 with db:

@@ -25,7 +25,7 @@ class HFLLM:
     """A local transformers model. `threads`: CPU threads (default: 1 for models under 500M parameters);
     `parallel`: requests sampled together; `sampling`: extra `generate()` arguments (top_p, top_k, ...)."""
 
-    def __init__(self, model: str = "", threads: int | None = None, parallel: int = 1,
+    def __init__(self, model: str = "", threads: int | str | None = None, parallel: int = 1,
                  sampling: dict[str, Any] | None = None, model_object: Any = None, tokenizer: Any = None) -> None:
         require("torch", "transformers", extra="rl", feature="the hf: backend")
         import torch
@@ -56,6 +56,7 @@ class HFLLM:
         self.tokenizer.padding_side = "left"
         if self.device == "cpu":
             params = sum(p.numel() for p in self.model.parameters())
+            threads = None if threads == "auto" else threads  # llama.cpp's start-up probe: not for torch
             self.threads = threads or (1 if params < 500e6 else torch.get_num_threads())
             torch.set_num_threads(self.threads)
         else:

@@ -9,6 +9,12 @@ responses (undecodable JSON, no choices, no content) are retried with exponentia
 waiting what `Retry-After` asks for when present (up to 120 s), `max_attempts` tries in all; then OproError.
 Other errors (400, 401, 404, ...) fail at once. The model is never switched.
 
+Control tokens in message text are the server's business: servers that render the chat template to text and
+tokenize it with control tokens parsed (llama.cpp's server, and HF-tokenizer servers such as vLLM and SGLang by
+default) read an instruction that spells `<|im_end|><|im_start|>assistant` as those tokens, so an
+optimizer-written instruction can close the scorer's user turn there; OpenAI's own API treats message text as
+text. The embedded `llamacpp:` backend tokenizes message text as plain text (opro/llm/llamacpp.py).
+
 `use_n` batches the requests of one call that differ only in seed into one request with `n=` (and the first
 seed). It is off by default because per-candidate seeds are then up to the server: llama.cpp's server
 gives choice i the seed `seed + i`, OpenAI documents nothing, and some servers ignore `n` altogether.
@@ -33,6 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 from opro.errors import OproError, warn
 from opro.llm.base import Completion, Request
 from opro.llm.pricing import Price, load_prices, price_of
+from opro.redact import MARKER, redact, remember, url_credentials
 
 T = TypeVar("T")
 RETRY_STATUS = frozenset({408, 409, 429})
@@ -71,6 +78,18 @@ def public_url(url: str | None) -> str | None:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def credentialed_url(url: str | None, spec: str) -> str | None:
+    """`url`, or where it is a stored one whose credentials were masked (a resumed run's config.json),
+    `$OPENAI_BASE_URL` when that is the same URL with its credentials."""
+    if not url or MARKER not in url:
+        return url
+    full = os.environ.get("OPENAI_BASE_URL", "")
+    if full and redact(full) == url:
+        return full
+    raise OproError(f"{spec}: the base URL {url} had credentials, which are never stored; set OPENAI_BASE_URL "
+                    "to the full URL")
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -147,7 +166,7 @@ class OpenAILLM:
         if use_n not in (True, False, "auto"):
             raise OproError(f"openai:{model}: use_n must be true, false or \"auto\", not {use_n!r}")
         self.spec, self.model = f"openai:{model}", model
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.base_url = credentialed_url(base_url or os.environ.get("OPENAI_BASE_URL") or None, self.spec)
         if self.base_url is not None:
             from opro.config import check_base_url
 
@@ -156,6 +175,9 @@ class OpenAILLM:
         if key is None:
             raise OproError(f"{self.spec} needs an API key: set OPENAI_API_KEY or the api_key option")
         self._key = key
+        remember(key)  # opro.redact: never written, wherever a server may echo it
+        for secret in url_credentials(self.base_url):
+            remember(secret)
         self.concurrency, self.timeout, self.max_attempts = concurrency, timeout, max_attempts
         self.use_n, self.backoff_base, self.backoff_cap = use_n, backoff_base, backoff_cap
         self.sampling = dict(sampling or {})
@@ -362,8 +384,10 @@ class OpenAILLM:
         return None
 
     def _oneline(self, error: Exception | None) -> str:
-        """An error message on one line, with the API key (should a server echo it) masked."""
-        return " ".join(str(error).split()).replace(self._key, "***")
+        """An error message on one line, with the API key and URL credentials (should a server echo them)
+        masked."""
+        text = redact(" ".join(str(error).split()))
+        return text.replace(self._key, MARKER) if self._key != LOCAL_DUMMY_KEY else text
 
 
 async def _all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from opro.config import Range
 from opro.errors import OproError
+from opro.parsing import noted, tail
 from opro.problems.base import Invalid
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -27,10 +28,12 @@ MAX_TRUE = 1e6
 
 
 def parse_pair(text: str) -> tuple[int, int] | Invalid:
-    """The last `[w, b]` in `text`, rounded to integers (half to even). Never raises."""
+    """The last `[w, b]` in `text`, rounded to integers (half to even). Never raises. Only the last
+    MAX_PARSED_CHARS characters are read (opro.parsing)."""
+    text, dropped = tail(text)
     matches = _PAIR.findall(text)
     if not matches:
-        return Invalid("no [w, b] pair")
+        return noted(Invalid("no [w, b] pair"), dropped)
     w_text, b_text = matches[-1]
     values = [float(w_text), float(b_text)]
     if not all(math.isfinite(v) for v in values):

@@ -16,6 +16,7 @@ import numpy as np
 
 from opro.config import Range
 from opro.errors import OproError
+from opro.parsing import blocks_between, last_index, noted, tail
 from opro.problems.base import Invalid
 from opro.solvers import (
     cached_optimal,
@@ -33,19 +34,27 @@ MAX_NODES = 2000
 #: Largest coord_range of a random instance (coordinates are integers in [-coord_range, coord_range]).
 MAX_COORD_RANGE = 1_000_000
 
-_TRACE = re.compile(r"<trace>(.*?)</trace>", re.DOTALL | re.IGNORECASE)
-_OPEN_TRACE = re.compile(r"<trace>([\d,\s]*)", re.IGNORECASE)
+_OPEN_TRACE = re.compile(r"[\d,\s]*")  # what follows the last <trace> of a truncated answer
 _SEPARATORS = re.compile(r"(?:\s|,|;|->|→)+")  # "0,1,2", "0 1 2", "0 -> 1 -> 2"
 
 
 def parse_trace(text: str, n: int) -> tuple[int, ...] | Invalid:
     """The last `<trace> ... </trace>` in `text` as a permutation of range(n). Never raises.
 
-    A trace whose closing tag is missing (a truncated answer) is still read when it is all numbers.
+    A trace whose closing tag is missing (a truncated answer) is still read when it is all numbers. Linear in
+    the text: only its last MAX_PARSED_CHARS characters are read (opro.parsing).
     """
-    blocks = _TRACE.findall(text) or _OPEN_TRACE.findall(text)
+    text, dropped = tail(text)
+    return noted(_parse_trace(text, n), dropped)
+
+
+def _parse_trace(text: str, n: int) -> tuple[int, ...] | Invalid:
+    blocks = blocks_between(text, "<trace>", "</trace>", ignore_case=True)
     if not blocks:
-        return Invalid("no <trace> tag")
+        start = last_index(text, "<trace>", ignore_case=True)
+        if start < 0:
+            return Invalid("no <trace> tag")
+        blocks = [_OPEN_TRACE.match(text, start + len("<trace>")).group()]  # type: ignore[union-attr]
     tokens = [t for t in _SEPARATORS.split(blocks[-1].strip()) if t]
     if not tokens:
         return Invalid("empty trace")

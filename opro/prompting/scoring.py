@@ -25,6 +25,7 @@ from opro.llm import LLM, Completion, Request
 from opro.llm.cache import OPERATIONAL_KEYS, default_cache_path
 from opro.prompting.data import Example
 from opro.prompting.extract import extract_answer, is_correct
+from opro.redact import redact_data
 from opro.results import prepare_output
 
 POSITIONS = ("before_Q", "Q_begin", "Q_end", "A_begin")
@@ -150,7 +151,7 @@ class ScoreCache:
         def insert(db: sqlite3.Connection) -> None:
             with db:
                 db.executemany("INSERT OR IGNORE INTO answers (key, value) VALUES (?, ?)",
-                               [(k, json.dumps(v)) for k, v in items.items()])
+                               [(k, json.dumps(redact_data(v))) for k, v in items.items()])
 
         self._file.run(insert)
 
@@ -284,5 +285,5 @@ def write_results_csv(path: Path, results: list[ExampleResult]) -> None:
         writer = csv.writer(handle)
         writer.writerow(RESULT_COLUMNS)
         for r in results:
-            writer.writerow([getattr(r, c) for c in RESULT_COLUMNS])
+            writer.writerow(redact_data([getattr(r, c) for c in RESULT_COLUMNS]))
     os.replace(tmp, path)
