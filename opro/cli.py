@@ -173,11 +173,11 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
 
 def _dry_run(configs: list) -> None:
     """Build every problem instance (no optimum, no model) and print what would run."""
-    from opro.problems import PromptTask, build_problem
+    from opro.problems import PromptTask, build_problem, problem_class
     from opro.run import task_label
 
     for config in configs:
-        settings = {**config.problem_settings, **({"optimum": False} if config.problem == "tsp" else {})}
+        settings = {**config.problem_settings, **problem_class(config.problem).QUICK_SETTINGS}
         problem = build_problem(config.problem, settings, config.seed)
         if isinstance(problem, PromptTask):
             problem.close()

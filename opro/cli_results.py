@@ -52,8 +52,8 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
         if sizes or instances is not None:
             if instance is not None:
                 raise OproError("--n/--instances make random instances; leave out --instance")
-            from opro.config import MAX_REPEATS
             from opro.problems import check_problem_settings
+            from opro.settings import MAX_REPEATS
 
             sizes = sizes or (int(config.problem_settings.get("n", 10)),)
             count = 1 if instances is None else instances

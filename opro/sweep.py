@@ -41,10 +41,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opro.config import MAX_REPEATS, Range, build_config, check_type, read_toml
+from opro.config import build_config
 from opro.errors import OproError
 from opro.extras import require
 from opro.results import environment, prepare_output, remove_unstarted, write_json_atomic
+from opro.settings import MAX_REPEATS, Range, check_type, read_toml
 from opro.stats import parse_seeds
 
 SWEEP_KEYS = {"name", "task", "description", "results", "set", "axes", "cells", "resources"}

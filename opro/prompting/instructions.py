@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from opro.problems.base import Invalid
+from opro.scores import Invalid
 
 _BRACKETS = re.compile(r"\[(.*?)\]", re.DOTALL)
 _TEXT_TAG = re.compile(r"<TEXT>(.*?)</TEXT>", re.DOTALL)

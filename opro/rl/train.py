@@ -41,11 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from opro.config import MAX_SEED, Range, check_ranges
 from opro.errors import OproError
 from opro.extras import require
 from opro.rl.episodes import HISTORIES, TRAINING_SEEDS, Episode, fresh_episodes
 from opro.rl.export import TARGETS, load_rows, sft_rows, solver_pairs
+from opro.settings import MAX_SEED, Range, check_ranges
 
 ALGORITHMS = ("sft", "grpo", "dpo")
 
