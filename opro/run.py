@@ -6,7 +6,9 @@ import contextlib
 import dataclasses
 import json
 import math
+import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,18 +37,24 @@ def task_label(task: str) -> str:
 def start_run(
     config: RunConfig, run_id: str | None = None, on_start: Callable[[RunDir, RunConfig], None] | None = None,
     on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None, parent: Path | None = None,
-    optimizer: LLM | None = None, record_extra: dict[str, Any] | None = None,
+    optimizer: LLM | None = None, record_extra: dict[str, Any] | None = None, problem: Any = None,
 ) -> tuple[RunDir, dict[str, Any]]:
     """Build the problem and the optimizer, create the run directory and run the loop.
 
     The run directory is `<results>/<task>/<run-id>`, or `<parent>/<run-id>` for the repeats of a group
     (`--seeds` / `--instances`). `api_key` is used, never stored. `optimizer` is an LLM built by the caller
     (the RL hook's, which it updates between steps) in place of the one config.optimizer describes.
-    `record_extra` adds fields to config.json (a sweep's cell and its values).
+    `record_extra` adds fields to config.json (a sweep's cell and its values). `problem` is an instance built
+    by the caller (`opro.optimize`), checked hook by hook, in place of the one config.problem describes.
     """
     templates = config_templates(config)
     with contextlib.ExitStack() as models:  # every model built is shut down, whatever fails after it
-        problem = build_run_problem(config, api_key, models)
+        if problem is None:
+            problem = build_run_problem(config, api_key, models)
+        else:
+            from opro.problems.check import check_instance
+
+            problem = check_instance(config.problem, problem)
         llm = optimizer or build_llm_from(config.optimizer, api_key)
         models.callback(llm.close)
         record = {
@@ -264,3 +272,16 @@ def _finish_group(parent, plan, configs, changes, on_start, on_step, api_key):
             remove_unstarted(path)
         done.append(start_run(with_changes(config, changes), run_id, on_start, on_step, api_key, parent=parent))
     return done
+
+
+class _CallableModule(types.ModuleType):
+    """This module is also `opro.run(task=..., **settings)` of the Python API (opro/api.py), since the package
+    attribute `opro.run` is this module once it is imported."""
+
+    def __call__(self, task: str = "tsp", **settings: Any) -> Any:
+        from opro.api import run
+
+        return run(task, **settings)
+
+
+sys.modules[__name__].__class__ = _CallableModule

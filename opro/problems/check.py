@@ -76,7 +76,18 @@ def load_problem_class(kind: str, builtins: list[str]) -> type:
 def check_problem(kind: str, cls: type, settings: dict[str, Any]) -> Problem:
     """An instance of a user's problem class, every required hook called once on its own starting solutions
     and its return checked; a one-line OproError naming the hook and what was expected otherwise."""
-    problem = _call(kind, cls.__name__, cls, **settings)
+    return check_instance(kind, _call(kind, cls.__name__, cls, **settings))
+
+
+def check_instance(kind: str, problem: Any) -> Problem:
+    """`problem` (a user's instance) with every required hook called once and its return checked, wrapped in
+    `GuardedProblem`; a one-line OproError naming the hook and what was expected otherwise."""
+    if isinstance(problem, GuardedProblem):
+        return problem
+    missing = [name for name in REQUIRED + OPTIONAL if not hasattr(problem, name)]
+    if missing:
+        raise OproError(f"problem {kind!r}: {type(problem).__name__} lacks {', '.join(missing)} (subclass "
+                        "opro.ProblemBase for the optional hooks' defaults)")
     for name, expected, ok in (("name", "a str", isinstance(problem.name, str) and problem.name),
                                ("minimize", "a bool", isinstance(problem.minimize, bool)),
                                ("TEMPLATE_FIELDS", "a tuple of str", isinstance(problem.TEMPLATE_FIELDS, tuple)
