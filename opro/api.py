@@ -140,9 +140,10 @@ def optimize(problem: Any, optimizer: Any = None, method: str = "opro", *, templ
              **loop_settings: Any) -> Run:
     """Optimize a problem object built in Python (a dataclass satisfying `opro.Problem`, most simply a
     subclass of `opro.ProblemBase`), with the meta-prompt `template` (a name in prompts/ or a .meta.txt path
-    beside its .entry.txt). `optimizer` is a backend spec (`llamacpp:smollm2`, `openai:MODEL`) or an LLM object
-    (`opro.llm.LLM`: `generate(requests)`, `describe()`, `close()`). Its class is recorded as `module:Class` with its fields as settings, so that
-    `opro.resume` and `opro run --resume` continue it where that module is importable."""
+    beside its .entry.txt). `optimizer` is a backend spec (`llamacpp:smollm2`, `openai:MODEL`) or an LLM
+    object (`opro.llm.LLM`: `generate(requests)`, `describe()`, `close()`).
+    Its class is recorded as `module:Class` with its fields as settings, so that `opro.resume` and
+    `opro run --resume` continue it where that module is importable."""
     from opro.config import LLMConfig, RunConfig, check_config, checked_config
     from opro.run import start_run
 

@@ -72,7 +72,8 @@ class Knapsack(opro.ProblemBase):
         return str(int(score))
 
     def prompt_fields(self) -> dict[str, str]:
-        items = "\n".join(f"item {i}: weight {w}, value {v}" for i, (w, v) in enumerate(zip(self.weights, self.values)))
+        pairs = enumerate(zip(self.weights, self.values, strict=True))
+        items = "\n".join(f"item {i}: weight {w}, value {v}" for i, (w, v) in pairs)
         return {"items": items, "capacity": str(self.capacity)}
 
     def is_optimal(self, score: float) -> bool:
@@ -122,7 +123,7 @@ class Knapsack(opro.ProblemBase):
 def _dynamic_programming(weights: list[int], values: list[int], capacity: int) -> tuple[int, tuple[int, ...]]:
     """The exact optimum: the best value and its items."""
     best = [(0, ())] * (capacity + 1)
-    for i, (w, v) in enumerate(zip(weights, values)):
+    for i, (w, v) in enumerate(zip(weights, values, strict=True)):
         for c in range(capacity, w - 1, -1):
             candidate = best[c - w][0] + v
             if candidate > best[c][0]:
