@@ -5,7 +5,7 @@
     run.steps.plot(x="step", y="best_so_far")
     more = opro.resume(run.path, steps=4)
     again = opro.load(run.path)                                  # a Run, or a RunGroup for a --seeds folder
-    mine = opro.optimize(Knapsack(), template="knapsack.meta.txt", steps=3)
+    mine = opro.optimize(MyProblem(), template="mine.meta.txt", steps=3)  # a problem object of your own
 
 Settings are keywords: the short names of `opro run`'s flags (`SHORT_NAMES`), or any preset setting as
 `section__name` (`problem__n=6` is `--set problem.n=6`, `loop__resample_rounds=0`).

@@ -1,8 +1,8 @@
 """The `Problem` seam: everything any caller needs from a task, and nothing about LLMs.
 
 `Problem` lists every hook a caller uses. The first group is required; the second has a documented default in
-`ProblemBase`, so a problem of the user's own subclasses it and writes only the required hooks (see
-examples/knapsack/). The built-in problems subclass it too, and a conformance test calls every hook of each.
+`ProblemBase`, so a problem of the user's own subclasses it and writes only the required hooks
+(docs/your-own-problem.md). The built-in problems subclass it too, and a conformance test calls every hook of each.
 """
 
 from __future__ import annotations
