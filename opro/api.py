@@ -177,8 +177,8 @@ def optimize(problem: Any, optimizer: Any = None, method: str = "opro", *, templ
 
 
 def load(path: str | Path) -> Run | RunGroup:
-    """A run directory read back (a Run), or a folder of run directories (a RunGroup)."""
-    path = Path(path)
+    """A run directory read back (a Run), or a folder of run directories (a RunGroup); paths made absolute."""
+    path = Path(path).resolve()
     if (path / "config.json").is_file():
         return load_run(path)
     if not path.is_dir():
@@ -191,7 +191,7 @@ def load(path: str | Path) -> Run | RunGroup:
 
 def load_run(path: str | Path) -> Run:
     """One run directory read back; a one-line OproError where it is not one."""
-    path = Path(path)
+    path = Path(path).resolve()
     try:
         record = json.loads((path / "config.json").read_text())
         summary_path = path / "summary.json"

@@ -20,8 +20,15 @@ from opro.rl.commands import rl
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="opro")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an error in a problem's own code.")
+def cli(debug: bool) -> None:
     """LLMs as optimizers: run the OPRO loop, compare it with baselines, analyse the results."""
+    if debug:
+        import os
+
+        from opro.problems.check import DEBUG_ENV
+
+        os.environ[DEBUG_ENV] = "1"
 
 
 # the subcommands that live in sibling modules (opro/cli_*.py, opro/rl/commands.py)

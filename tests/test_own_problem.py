@@ -79,3 +79,19 @@ def test_knapsack_through_the_python_api(project, default_model):
     assert candidates["step"].dtype == "Int64" and pd.api.types.is_string_dtype(candidates["solution"])
     assert run.best_score == candidates.loc[candidates["valid"], "score"].max()
     assert opro.load(project / "results").runs[0].path == run.path  # a folder of runs reads as a RunGroup
+
+
+def test_api_notebook_runs_end_to_end(default_model, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(REPO / "notebooks" / "api.ipynb", as_version=4)
+    params = notebook.cells[1]
+    assert "parameters" in params.metadata["tags"]
+    params.source = (f"from pathlib import Path\nRESULTS = Path({str(tmp_path / 'results')!r})\n"
+                     f"OUT = Path({str(tmp_path)!r})")
+    NotebookClient(notebook, timeout=240, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert (tmp_path / "api-curve.png").stat().st_size > 0
+    run = opro.load(tmp_path / "results" / "tsp" / "api-notebook")
+    assert run.steps["step"].tolist() == [0, 1]
