@@ -131,3 +131,11 @@ def test_a_score_that_fails_while_running_makes_an_invalid_candidate(tmp_path, m
     assert scores[0] == Invalid("score raised ValueError: one item is not a selection")
     assert scores[1] == guarded.inner.score([(0, 1)])[0]
     assert isinstance(GuardedProblem(Fragile()).parse(None), Invalid)  # a parse that raises is data too
+
+
+def test_baselines_of_a_user_problem_are_its_own_table(tmp_path):
+    for name in ("knapsack.py", "knapsack.meta.txt", "knapsack.entry.txt", "knapsack.toml"):
+        (tmp_path / name).write_text((REPO / "examples" / "knapsack" / name).read_text())
+    outcome = invoke(["baselines", "--task", "knapsack.toml"], tmp_path)
+    assert outcome.code == 0, outcome
+    assert [line.split()[0] for line in outcome.stdout.splitlines()] == ["greedy_by_ratio", "optimal"]
