@@ -17,7 +17,7 @@ from tests.cli_inprocess import invoke
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = {"tsp": {"n": 6}, "linreg": {}, "gsm8k": {"train_limit": 2}, "bbh": {"train_limit": 2, "bbh_task": "navigate"},
-         "mmlu": {"train_limit": 2, "validation_limit": 1}}
+         "mmlu": {"train_limit": 2, "validation_limit": 1}, "prompt": {"train_limit": 2}}
 LOCAL = {"gsm8k": "gsm8k", "bbh": "bbh", "mmlu": "mmlu"}
 
 
@@ -28,10 +28,14 @@ def test_the_protocol_lists_exactly_the_required_and_optional_hooks():
 
 
 @pytest.mark.parametrize("kind", sorted(PROBLEMS))
-def test_every_builtin_problem_conforms_and_each_hook_answers(kind, shared_data):
+def test_every_builtin_problem_conforms_and_each_hook_answers(kind, shared_data, tmp_path):
     settings = dict(QUICK[kind])
     if kind in LOCAL:
         settings["data"] = str(shared_data / LOCAL[kind])
+    if kind == "prompt":  # the user's own data
+        (tmp_path / "mine.jsonl").write_text('{"question": "2 + 2?", "answer": "4"}\n{"question": "3 + 3?", '
+                                             '"answer": "6"}\n{"question": "1 + 1?", "answer": "2"}\n')
+        settings["data"] = str(tmp_path / "mine.jsonl")
     problem = build_problem(kind, settings, seed=0)
     assert isinstance(problem, Problem) and isinstance(problem, ProblemBase)
     assert isinstance(problem, PromptTask) == problem.uses_scorer

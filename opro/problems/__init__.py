@@ -18,10 +18,11 @@ from opro.problems.check import check_problem, load_problem_class
 from opro.problems.linreg import LinearRegression
 from opro.problems.prompt import BBHInstructions, GSM8KInstructions, MMLUInstructions
 from opro.problems.tsp import TravelingSalesman
+from opro.problems.user_prompt import UserPromptTask
 from opro.settings import MAX_SEED, Range, check_type
 
 PROBLEMS: dict[str, type] = {"linreg": LinearRegression, "tsp": TravelingSalesman, "gsm8k": GSM8KInstructions,
-                             "bbh": BBHInstructions, "mmlu": MMLUInstructions}
+                             "bbh": BBHInstructions, "mmlu": MMLUInstructions, "prompt": UserPromptTask}
 
 __all__ = ["PROBLEMS", "Invalid", "Problem", "ProblemBase", "PromptTask", "StepValues", "better", "build_problem",
            "check_problem_settings", "known_class", "problem_class"]

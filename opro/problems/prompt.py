@@ -168,6 +168,7 @@ class PromptOptimization(ProblemBase):
     minimize = False
     uses_scorer = True
     SCORE_LABEL: ClassVar[str] = "training accuracy (%)"
+    DATASET_CHOICES: ClassVar[tuple[str, ...]] = DATASETS
     TEMPLATE_FIELDS: ClassVar[tuple[str, ...]] = ("task_description", "position_description", "exemplars",
                                                   "exemplars_before", "exemplars_after")
 
@@ -201,7 +202,7 @@ class PromptOptimization(ProblemBase):
 
     @classmethod
     def check_settings(cls, settings: dict[str, Any]) -> None:
-        choices = {"dataset": DATASETS, "position": POSITIONS, "meta_prompt_type": META_PROMPT_TYPES,
+        choices = {"dataset": cls.DATASET_CHOICES, "position": POSITIONS, "meta_prompt_type": META_PROMPT_TYPES,
                    "exemplar_selection": EXEMPLAR_SELECTIONS, "meta_prompt_family": META_PROMPT_FAMILIES}
         for name, known in choices.items():
             if settings[name] not in known:
