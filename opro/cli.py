@@ -50,8 +50,12 @@ for _command in (sweep, reproduce, baselines, compare, eval_command, report, rl)
 @click.option("--max-tokens", type=int, help="Completion limit per proposal (loop.max_tokens).")
 @click.option("--optimizer", help="Optimizer LLM: llamacpp:smollm2, llamacpp:/path/model.gguf, openai:MODEL or hf:DIR.")
 @click.option("--scorer", help="Scorer LLM for tasks an LLM scores (prompt optimization); any backend spec.")
-@click.option("--base-url", help="Optimizer server URL for openai: (default $OPENAI_BASE_URL).")
-@click.option("--api-key", help="API key for openai: (default $OPENAI_API_KEY). Used, never stored.")
+@click.option("--base-url", help="Server URL for openai: LLMs, the optimizer's and the scorer's unless "
+              "--scorer-base-url is given (default $OPENAI_BASE_URL).")
+@click.option("--api-key", help="API key for openai: (default $OPENAI_API_KEY); the scorer's too unless "
+              "--scorer-api-key is given. Used, never stored.")
+@click.option("--scorer-base-url", help="The scorer's server URL, when it differs from --base-url.")
+@click.option("--scorer-api-key", help="The scorer's API key, when it differs from --api-key. Used, never stored.")
 @click.option("--concurrency", type=int, help="Requests in flight per LLM (default 8).")
 @click.option("--no-cache", is_flag=True, default=None, help="Do not read or write the persistent LLM-call cache.")
 @click.option("--max-tokens-total", type=int, help="Stop at a step boundary once this many tokens are used.")
@@ -94,7 +98,8 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         instance: str | None, results_root: str | None, run_id: str | None, settings: tuple[str, ...],
         resume_dir: str | None, quiet: bool, data_path: str | None = None, screen: bool | None = None,
         plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo", rl_lora_rank: int = 0,
-        dry_run: bool = False, max_scorer_calls: int | None = None, method: str | None = None) -> None:
+        dry_run: bool = False, max_scorer_calls: int | None = None, method: str | None = None,
+        scorer_base_url: str | None = None, scorer_api_key: str | None = None) -> None:
     """Run the OPRO loop on a task and write a run directory under results/."""
     from opro.config import build_config, parse_override
     from opro.run import resume_group, resume_run, run_group, start_run
@@ -103,7 +108,8 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     overrides = {
         "seed": seed, "loop.candidates_per_step": candidates, "loop.temperature": temperature,
         "loop.top_k": top_k, "loop.max_tokens": max_tokens, "optimizer.spec": optimizer, "scorer.spec": scorer,
-        "optimizer.base_url": base_url, "llm.concurrency": concurrency, "llm.cache": False if no_cache else None,
+        "llm.base_url": base_url, "scorer.base_url": scorer_base_url, "llm.concurrency": concurrency,
+        "llm.cache": False if no_cache else None,
         "llm.prices": str(Path(prices).resolve()) if prices else None,
         "optimizer.threads": threads, "optimizer.n_ctx": n_ctx, "optimizer.parallel": parallel,
         "problem.n": n_nodes, "problem.instance": instance, "results_root": results_root,
@@ -111,6 +117,8 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(parse_override(item) for item in settings)
+    if scorer_api_key is not None:
+        api_key = (api_key, scorer_api_key)  # type: ignore[assignment]  # opro.run.role_key
     if prices and not Path(prices).is_file():
         raise OproError(f"price table not found: {prices}")
     budgets = {"steps": steps, "max_tokens_total": max_tokens_total, "max_cost": max_cost,
@@ -190,7 +198,26 @@ def _dry_run(configs: list) -> None:
             problem.close()
     first = configs[0]
     click.echo(f"ok: {len(configs)} run(s) of {first.task} ({first.problem}, {first.loop.steps} steps, "
-               f"{first.optimizer.spec}) -> {Path(first.results_root) / task_label(first.task)}")
+               f"{_llm_text(first.optimizer)}{_scorer_text(first)}) -> "
+               f"{Path(first.results_root) / task_label(first.task)}")
+
+
+def _llm_text(llm) -> str:
+    """An LLM's spec, with the server an openai: one would reach."""
+    import os
+
+    if not llm.spec.startswith("openai:"):
+        return llm.spec
+    return f"{llm.spec} at {llm.base_url or os.environ.get('OPENAI_BASE_URL') or 'the OpenAI API'}"
+
+
+def _scorer_text(config) -> str:
+    from opro.problems import problem_class
+    from opro.run import scorer_config
+
+    if not problem_class(config.problem).uses_scorer:
+        return ""
+    return f"; scorer {_llm_text(scorer_config(config))}"
 
 
 def _echo_group(parent: Path, runs: list) -> None:

@@ -55,7 +55,7 @@ def start_run(
             from opro.problems.check import check_instance
 
             problem = check_instance(config.problem, problem)
-        llm = optimizer or build_llm_from(config.optimizer, api_key)
+        llm = optimizer or build_llm_from(config.optimizer, role_key(api_key, "optimizer"))
         models.callback(llm.close)
         record = {
             "config": config.to_dict(),
@@ -101,7 +101,8 @@ def resume_run(
         _check_instance(stored.get("instance"), problem.describe(), path)
         llm = None
         if needs_llm(problem, resumed.loop, run):
-            llm = build_llm_from(started_threads(resumed.optimizer, stored.get("optimizer")), api_key)
+            llm = build_llm_from(started_threads(resumed.optimizer, stored.get("optimizer")),
+                                 role_key(api_key, "optimizer"))
             models.callback(llm.close)
         run.restore()
         if resumed != config:
@@ -184,7 +185,7 @@ def build_run_problem(config: RunConfig, api_key: str | None = None,
     if isinstance(problem, PromptTask) and problem.uses_scorer:
         if "screen_top_k" not in config.problem_settings:  # --screen's k is the meta-prompt's top-k
             problem.screen_top_k = config.loop.top_k
-        problem.use_scorer(build_llm_from(scorer_config(config), api_key))
+        problem.use_scorer(build_llm_from(scorer_config(config), role_key(api_key, "scorer")))
     elif config.scorer is not None:
         raise OproError(f"the {config.problem} problem scores candidates itself; a scorer LLM is for prompt "
                         "optimization tasks")
@@ -200,6 +201,14 @@ def scorer_config(config: RunConfig) -> LLMConfig:
 def _close_problem(problem) -> None:
     if isinstance(problem, PromptTask):  # a prompt problem's scorer LLM
         problem.close()
+
+
+def role_key(api_key: Any, role: str) -> str | None:
+    """The API key of one role: every `api_key` parameter here is one key for every LLM of the run, or a pair
+    (the optimizer's, the scorer's) from `--api-key` and `--scorer-api-key`. Used, never stored."""
+    if isinstance(api_key, tuple):
+        return api_key[0] if role == "optimizer" else api_key[1]
+    return api_key
 
 
 def build_llm_from(options: LLMConfig, api_key: str | None = None) -> LLM:
