@@ -11,7 +11,7 @@ from opro.cli_progress import PlottingProgress, RunProgress
 from opro.cli_prompts import eval_command
 from opro.cli_reproduce import reproduce
 from opro.cli_results import baselines, compare, report
-from opro.cli_shared import absolute_data_path, warn_truncated
+from opro.cli_shared import absolute_data_path, llm_text, warn_truncated
 from opro.cli_sweep import sweep
 from opro.config import METHODS
 from opro.errors import OproError
@@ -198,17 +198,8 @@ def _dry_run(configs: list) -> None:
             problem.close()
     first = configs[0]
     click.echo(f"ok: {len(configs)} run(s) of {first.task} ({first.problem}, {first.loop.steps} steps, "
-               f"{_llm_text(first.optimizer)}{_scorer_text(first)}) -> "
+               f"{llm_text(first.optimizer)}{_scorer_text(first)}) -> "
                f"{Path(first.results_root) / task_label(first.task)}")
-
-
-def _llm_text(llm) -> str:
-    """An LLM's spec, with the server an openai: one would reach."""
-    import os
-
-    if not llm.spec.startswith("openai:"):
-        return llm.spec
-    return f"{llm.spec} at {llm.base_url or os.environ.get('OPENAI_BASE_URL') or 'the OpenAI API'}"
 
 
 def _scorer_text(config) -> str:
@@ -217,7 +208,7 @@ def _scorer_text(config) -> str:
 
     if not problem_class(config.problem).uses_scorer:
         return ""
-    return f"; scorer {_llm_text(scorer_config(config))}"
+    return f"; scorer {llm_text(scorer_config(config))}"
 
 
 def _echo_group(parent: Path, runs: list) -> None:

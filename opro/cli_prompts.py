@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from opro.cli_shared import absolute_data_path, warn_truncated
+from opro.cli_shared import absolute_data_path, llm_text, warn_truncated
 from opro.errors import OproError
 
 
@@ -86,7 +86,6 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
     if with_baselines or not chosen:
         chosen += [("baseline", text) for text in PAPER_BASELINES]
     if dry_run:
-        from opro.cli import _llm_text
         from opro.problems import build_problem
         from opro.run import scorer_config
 
@@ -95,7 +94,7 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
             raise OproError(f"opro eval is for prompt tasks (gsm8k, bbh), not {config.problem}")
         problem.close()
         click.echo(f"ok: {len(chosen)} instruction(s) on {config.task} {split} "
-                   f"({len(problem.examples(split)[:limit])} examples), scorer {_llm_text(scorer_config(config))} "
+                   f"({len(problem.examples(split)[:limit])} examples), scorer {llm_text(scorer_config(config))} "
                    f"-> {target}")
         return
     problem = build_run_problem(config, api_key)

@@ -219,6 +219,32 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+#: Keyword -> setting, as `opro run`'s flags name them.
+SHORT_NAMES = {
+    "steps": "loop.steps", "candidates": "loop.candidates_per_step", "temperature": "loop.temperature",
+    "top_k": "loop.top_k", "max_tokens": "loop.max_tokens", "method": "loop.method", "optimizer": "optimizer.spec",
+    "scorer": "scorer.spec", "threads": "optimizer.threads", "n_ctx": "optimizer.n_ctx", "base_url":
+    "optimizer.base_url", "results": "results_root", "seed": "seed", "data": "problem.data",
+}
+
+
+def keyword_overrides(keywords: dict[str, Any]) -> dict[str, Any]:
+    """Keyword settings as dotted overrides: a short name, or `section__name`."""
+    out = {}
+    for key, value in keywords.items():
+        if key in SHORT_NAMES:
+            out[SHORT_NAMES[key]] = value
+        elif "__" in key:
+            section, _, name = key.partition("__")
+            out[f"{section}.{name}"] = value
+        else:
+            raise OproError(f"unknown setting {key!r}; use one of {', '.join(SHORT_NAMES)} or section__name "
+                            "(problem__n=6, loop__resample_rounds=0)")
+    if isinstance(out.get("problem.data"), str | Path):
+        out["problem.data"] = str(Path(out["problem.data"]).resolve())
+    return out
+
+
 def build_config(task: str, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Resolve a preset plus dotted overrides (`loop.steps`, `problem.n`, `seed`, ...) into a RunConfig.
 

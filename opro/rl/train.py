@@ -261,7 +261,8 @@ def load_model(source: Path, config: TrainConfig, dtype: Any) -> Any:
     directory `source` on its base, trainable."""
     from transformers import AutoModelForCausalLM
 
-    from opro.rl.lora import adapter_base, new_adapter
+    from opro.llm.hf import adapter_base
+    from opro.rl.lora import new_adapter
 
     if (source / "adapter_config.json").is_file():
         from peft import PeftModel
