@@ -64,6 +64,8 @@ def test_knapsack_through_the_command_line(project, default_model, tmp_path):
     exported = invoke(["rl", "export", str(run_dir), "--format", "sft", "--out", str(tmp_path / "sft.jsonl")], project)
     assert exported.code == 0, exported
     assert "<items>" in (tmp_path / "sft.jsonl").read_text()  # the best answer written as the problem asks
+    seeds = invoke(["run", "--task", "knapsack.toml", "--seeds", "0-2", "--dry-run"], project)
+    assert seeds.code == 0 and "ok: 3 run(s) of knapsack.toml (knapsack:Knapsack" in seeds.stdout, seeds
     planned = invoke(["sweep", "sweep.toml", "--dry-run"], project)
     assert planned.code == 0 and planned.stdout.count("capacity_ratio") >= 4, planned
 
@@ -79,6 +81,9 @@ def test_knapsack_through_the_python_api(project, default_model):
     assert candidates["step"].dtype == "Int64" and pd.api.types.is_string_dtype(candidates["solution"])
     assert run.best_score == candidates.loc[candidates["valid"], "score"].max()
     assert opro.load(project / "results").runs[0].path == run.path  # a folder of runs reads as a RunGroup
+    more = opro.resume(run.path, steps=2)
+    assert more.steps["step"].tolist() == [0, 1, 2]
+    assert more.config["problem"] == "knapsack:Knapsack"  # recorded as module:Class, so it can be resumed
 
 
 def test_api_notebook_runs_end_to_end(default_model, tmp_path):
