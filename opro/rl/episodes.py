@@ -7,6 +7,7 @@ fresh from a random instance and a random history, so training is not limited to
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -18,7 +19,7 @@ import numpy as np
 from opro.config import RunConfig, build_config, config_templates
 from opro.errors import OproError
 from opro.metaprompt import render_meta_prompt, shown_solutions
-from opro.problems import Problem, better, build_problem
+from opro.problems import Problem, better, build_problem, problem_class
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,13 @@ def fresh_episodes(
     templates = config_templates(config)
     rng = np.random.default_rng(seed)
     preset_line = (config.problem_settings.get("w_true"), config.problem_settings.get("b_true"))
+    fields = {f.name for f in dataclasses.fields(problem_class(config.problem))}
     episodes = []
     for index in range(count):
         settings = {**config.problem_settings, "seed": int(rng.integers(*seeds))}
-        if config.problem == "tsp" and sizes is not None and not settings.get("instance"):
+        if "n" in fields and sizes is not None and not settings.get("instance"):  # a size setting (TSP's nodes)
             settings["n"] = int(rng.integers(sizes[0], sizes[1], endpoint=True))
-        if config.problem == "linreg" and vary_lines:  # a new line each time, over the range of the paper's Table 2
+        if {"w_true", "b_true"} <= fields and vary_lines:  # a new line each time, over the paper's Table 2 range
             line = preset_line
             while line == preset_line:
                 line = (float(rng.integers(*LINREG_W, endpoint=True)), float(rng.integers(*LINREG_B, endpoint=True)))
