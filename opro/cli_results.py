@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from opro.cli_shared import warn_skipped
+from opro.cli_shared import option_given, warn_skipped
 from opro.errors import OproError
 
 
@@ -49,6 +49,10 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
     if out:
         prepare_output(Path(out), "--out", folder=True, create=False)
     if config.problem == "tsp":
+        linreg_only = [o for o, v in (("--seeds", seeds_text), ("--steps", steps is not None)) if v]
+        if linreg_only:
+            raise OproError(f"{linreg_only[0]} sets the linear-regression searches; the TSP baselines take --n, "
+                            "--instances, --instance, --seed and --time-limit")
         if sizes or instances is not None:
             if instance is not None:
                 raise OproError("--n/--instances make random instances; leave out --instance")
@@ -69,6 +73,11 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
             problem = build_problem("tsp", {**config.problem_settings, "optimum": False}, config.seed)
             report = reports.tsp_baselines(problem, time_limit=time_limit)
     elif config.problem == "linreg":
+        tsp_only = [o for o, v in (("--n", sizes), ("--instances", instances is not None), ("--instance", instance),
+                                   ("--time-limit", option_given("time_limit"))) if v]
+        if tsp_only:
+            raise OproError(f"{tsp_only[0]} is a TSP option; the linreg baselines take --seed, --seeds, --steps "
+                            "and --set")
         seeds = _seed_list(seeds_text, config.seed)
         report = reports.linreg_table(config, seeds, Path(out) if out else None)
     else:  # any other problem: its own `baselines()` on the preset's instance
@@ -124,6 +133,8 @@ def compare(dirs: tuple[str, ...], out: str | None, no_plot: bool) -> None:
     target = Path(out) if out else Path("results") / ("compare-" + time.strftime("%Y%m%d-%H%M%S"))
     prepare_output(target, "--out", folder=True, create=False)
     report = gather([Path(d) for d in dirs], target, plot=not no_plot, on_skip=warn_skipped)
+    for line in report["seed_repeats"]:
+        click.echo(f"opro: warning: {line}", err=True)
     click.echo(report["markdown"])
     click.echo(f"{report['runs']} runs; tables and plots in {target}")
 
@@ -142,7 +153,8 @@ def report(path: str, out: str | None, screenshot_path: str | None) -> None:
     for label, given in (("--out", out), ("--screenshot", screenshot_path)):
         if given:
             prepare_output(Path(given), label, folder=False, create=False)
-    target = write_report(Path(path), Path(out) if out else None, on_skip=warn_skipped)
+    target = write_report(Path(path), Path(out) if out else None, on_skip=warn_skipped,
+                          on_warning=lambda line: click.echo(f"opro: warning: {line}", err=True))
     click.echo(f"report: {target}")
     if screenshot_path:
         click.echo(f"screenshot: {screenshot(target, Path(screenshot_path))}")

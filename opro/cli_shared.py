@@ -19,6 +19,14 @@ def absolute_data_path(path: str | None) -> str | None:
     return str(Path(path).resolve())
 
 
+def option_given(name: str) -> bool:
+    """Whether the option `name` of the running command was given (on the command line or by its environment
+    variable), not left at its default."""
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+
+
 def warn_skipped(path: Path, reason: str) -> None:
     click.echo(f"opro: warning: skipped the unreadable run {path}: {reason}", err=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import string
 import tomllib
 import typing
@@ -251,6 +252,7 @@ def build_config(task: str, overrides: dict[str, Any] | None = None) -> RunConfi
     `llm.NAME` sets NAME for every LLM of the run (the optimizer, and the scorer when there is one).
     """
     preset = read_preset(task)
+    preset.pop("track", None)  # where runs are tracked is no run setting (opro/tracking, checked there)
     sections: dict[str, dict[str, Any]] = {
         "loop": _section(preset, "loop", task),
         "optimizer": _section(preset, "optimizer", task),
@@ -306,6 +308,17 @@ def check_config(config: RunConfig) -> None:
     for llm in (config.optimizer, config.scorer):
         if llm is not None and isinstance(llm.cache, str):
             prepare_output(Path(llm.cache), "LLM-call cache", folder=False, create=False)
+        if llm is not None:  # a price table (or $OPRO_PRICES) is checked whether or not a call is priced
+            from opro.llm.pricing import load_prices
+
+            load_prices(llm.prices)
+        if llm is not None and llm.lora:  # a LoRA adapter by its own name (else llama.cpp blames the base model)
+            from opro.llm.gguf_header import check_lora_adapter
+
+            lora = Path(llm.lora).expanduser()
+            if not lora.is_file():
+                raise OproError(f"LoRA adapter not found: {lora}")
+            check_lora_adapter(lora)
     cls = problem_class(config.problem)
     check_templates(*config_templates(config), tuple(cls.TEMPLATE_FIELDS), config.template)
     if not cls.uses_scorer:
@@ -348,6 +361,22 @@ def _checked(cls: type, values: dict[str, Any], section: str, *extra: Any) -> An
     return cls(**values)
 
 
+def check_base_url(label: str, url: str) -> str:
+    """`url` if it is an http(s) URL with a host and a valid port, else a one-line OproError (credentials in it
+    are not repeated)."""
+    from urllib.parse import urlsplit
+
+    shown = re.sub(r"//[^/@]*@", "//***@", url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port out of 0-65535 or not a number)
+    except ValueError as error:
+        raise OproError(f"{label} {shown!r} is not a valid URL: {error}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OproError(f"{label} {shown!r} is not a valid URL: expected http(s)://HOST[:PORT]/PATH")
+    return url
+
+
 def check_run_ranges(config: RunConfig) -> None:
     """The ranges of the run's own, loop and LLM settings (the problem's are check_problem_settings')."""
     check_ranges(config, "")
@@ -356,6 +385,8 @@ def check_run_ranges(config: RunConfig) -> None:
         if llm is None:
             continue
         check_ranges(llm, name)
+        if llm.base_url is not None:
+            check_base_url(f"{name}.base_url", llm.base_url)
         if isinstance(llm.use_n, str) and llm.use_n != "auto":
             raise OproError(f'{name}.use_n must be true, false or "auto", got {llm.use_n!r}')
     if config.loop.method not in METHODS:

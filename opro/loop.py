@@ -310,6 +310,7 @@ def _call_record(
                 "completion_tokens": c.completion_tokens,
                 "finish_reason": c.finish_reason,
                 "seconds": round(c.seconds, 4),
+                **({"usage": "estimated"} if c.meta.get("usage") == "estimated" else {}),  # the server's: unknown
             }
             for i, s, c in zip(indices, seeds, completions, strict=True)
         ],

@@ -15,6 +15,7 @@ lost or written twice.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -167,7 +168,9 @@ def write_json_atomic(path: Path, data: Any) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as error:
-        raise OproError(f"cannot write {path}: {error.strerror or error}") from error
+        with contextlib.suppress(OSError):  # a full disk: the old file stays as it was, and no .tmp beside it
+            tmp.unlink(missing_ok=True)
+        raise OproError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 class RunDir:
@@ -192,6 +195,9 @@ class RunDir:
         base = run_id or time.strftime("%Y%m%d-%H%M%S") + f"-seed{config['config']['seed']}"
         path, suffix = parent / base, 1
         while path.exists():
+            if run_id and path.is_dir() and not (path / "state.json").exists():
+                remove_unstarted(path)  # a start that stopped before its first state.json (e.g. a full disk)
+                break
             if run_id:
                 raise OproError(f"run directory already exists: {path} (use --resume to continue it)")
             suffix += 1
@@ -201,13 +207,20 @@ class RunDir:
         except OSError as error:
             raise OproError(f"cannot create run directory {path}: {error.strerror}") from error
         run = cls(path, tuple(step_extras), tuple(candidate_extras))
-        write_json_atomic(path / "config.json", config)
-        steps = STEP_COLUMNS + list(run.step_extras)
-        candidates = CANDIDATE_COLUMNS + list(run.candidate_extras)
-        for name, columns in (("candidates.csv", candidates), ("steps.csv", steps)):
-            (path / name).write_text(",".join(columns) + "\n")
-        (path / "llm_calls.jsonl").write_text("")
-        run._write_state(last_step=-1)
+        try:
+            write_json_atomic(path / "config.json", config)
+            steps = STEP_COLUMNS + list(run.step_extras)
+            candidates = CANDIDATE_COLUMNS + list(run.candidate_extras)
+            for name, columns in (("candidates.csv", candidates), ("steps.csv", steps)):
+                (path / name).write_text(",".join(columns) + "\n")
+            (path / "llm_calls.jsonl").write_text("")
+            run._write_state(last_step=-1)
+        except (OSError, OproError) as error:  # e.g. a full disk: the folder goes, so the same command can retry
+            with contextlib.suppress(OSError, OproError):
+                remove_unstarted(path)
+            if isinstance(error, OproError):
+                raise
+            raise OproError(f"cannot write the run directory {path}: {error.strerror or error}") from None
         return run
 
     @classmethod
@@ -216,7 +229,9 @@ class RunDir:
         run = cls(path)
         for name in ("config.json", "state.json", *LOG_FILES):
             if not (path / name).is_file():
-                raise OproError(f"not a run directory (no {name}): {path}")
+                hint = " (a start that stopped before its first step: run it again without --resume)" if \
+                    name == "state.json" and (path / "config.json").is_file() else ""
+                raise OproError(f"not a run directory (no {name}): {path}{hint}")
         run.check()
         header = _header_line(path / "steps.csv")
         if header[:len(STEP_COLUMNS)] == STEP_COLUMNS:
@@ -333,14 +348,18 @@ class RunDir:
         those of `candidate_extras` columns."""
         extra_cells = [[str(values.get(c, "")) for c in self.candidate_extras]
                        for values in (candidate_extras or [{}] * len(candidates))]
-        self._append("candidates.csv", _csv_rows(candidates, CANDIDATE_COLUMNS, extra_cells))
         row = _csv_rows([step], STEP_COLUMNS)
         if self.step_extras:
             cells = [(extras or {}).get(c) for c in self.step_extras]
             row = row[:-1] + "".join("," + ("" if v is None else repr(float(v))) for v in cells) + "\n"
-        self._append("steps.csv", row)
-        self._append("llm_calls.jsonl", "".join(json.dumps(c, default=str) + "\n" for c in llm_calls))
-        self._write_state(last_step=step.step)
+        try:
+            self._append("candidates.csv", _csv_rows(candidates, CANDIDATE_COLUMNS, extra_cells))
+            self._append("steps.csv", row)
+            self._append("llm_calls.jsonl", "".join(json.dumps(c, default=str) + "\n" for c in llm_calls))
+            self._write_state(last_step=step.step)
+        except OproError as error:  # e.g. a full disk: this step is not recorded, the completed ones are kept
+            raise OproError(f"{error}; step {step.step} is not recorded, the steps before it stay in {self.path} "
+                            "(free space, then continue with --resume)") from None
 
     def read_candidates(self) -> list[dict[str, str]]:
         """candidates.csv up to its last completed step (its length in state.json)."""
@@ -357,10 +376,13 @@ class RunDir:
         write_json_atomic(self.path / "summary.json", summary)
 
     def _append(self, name: str, text: str) -> None:
-        with open(self.path / name, "a") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(self.path / name, "a") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as error:
+            raise OproError(f"cannot write {self.path / name}: {error.strerror or error}") from None
 
     def _write_state(self, last_step: int) -> None:
         lengths = {name: (self.path / name).stat().st_size for name in LOG_FILES}

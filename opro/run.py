@@ -250,10 +250,18 @@ def run_group(
     if parent.exists():
         raise OproError(f"run group already exists: {parent} (use --resume to continue it)")
     parent.mkdir(parents=True)
-    write_json_atomic(parent / "group.json", {
-        "task": task, "overrides": {k: v for k, v in overrides.items() if v is not None},
-        "seeds": seeds, "instances": instances, "runs": [run_id for run_id, _ in plan],
-    })
+    try:
+        write_json_atomic(parent / "group.json", {
+            "task": task, "overrides": {k: v for k, v in overrides.items() if v is not None},
+            "seeds": seeds, "instances": instances, "runs": [run_id for run_id, _ in plan],
+        })
+    except OproError:  # e.g. a full disk: the folder made just above goes, so the same command can run again
+        with contextlib.suppress(OSError):
+            for entry in parent.iterdir():  # at most a lock file: the temporary file is gone already
+                if entry.name == ".lock":
+                    entry.unlink()
+            parent.rmdir()
+        raise
     return parent, _finish_group(parent, plan, configs, {}, on_start, on_step, api_key)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from opro.errors import OproError
 from opro.llm.base import Completion, Request
+from opro.llm.gguf_header import check_lora_adapter
 from opro.llm.models import resolve_model, sha256_file
 
 #: The request that times each thread count: a short prompt and 16 greedy tokens.
@@ -49,6 +50,7 @@ class LlamaCppLLM:
         for path in self.adapters:
             if not path.is_file():
                 raise OproError(f"LoRA adapter not found: {path}")
+            check_lora_adapter(path)  # named here, not as the base model failing to load
         self.spec = f"llamacpp:{model or 'smollm2'}"
         self.n_ctx, self.parallel, self.cache_prompt = n_ctx, parallel, cache_prompt
         self.sampling = dict(sampling or {})

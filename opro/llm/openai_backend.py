@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from opro.errors import OproError
+from opro.errors import OproError, warn
 from opro.llm.base import Completion, Request
 from opro.llm.pricing import Price, load_prices, price_of
 
@@ -102,6 +102,15 @@ def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random) -
     return rng.uniform(0.0, min(cap, base * 2 ** (attempt - 1)))
 
 
+#: The client's token estimate where a server's usage is missing or odd (a common rule for English text).
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(*texts: str) -> int:
+    """Tokens of `texts` by the client's estimate: CHARS_PER_TOKEN characters a token, rounded up."""
+    return sum(-(-len(text) // CHARS_PER_TOKEN) for text in texts)
+
+
 def _retryable(error: Exception) -> bool:
     import openai
 
@@ -139,6 +148,10 @@ class OpenAILLM:
             raise OproError(f"openai:{model}: use_n must be true, false or \"auto\", not {use_n!r}")
         self.spec, self.model = f"openai:{model}", model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if self.base_url is not None:
+            from opro.config import check_base_url
+
+            check_base_url("the base URL" if base_url else "OPENAI_BASE_URL", self.base_url)
         key = api_key or os.environ.get("OPENAI_API_KEY") or (LOCAL_DUMMY_KEY if is_loopback(self.base_url) else None)
         if key is None:
             raise OproError(f"{self.spec} needs an API key: set OPENAI_API_KEY or the api_key option")
@@ -152,6 +165,7 @@ class OpenAILLM:
         # Running totals: tokens billed, HTTP requests sent, and the retried attempts among them.
         self.prompt_tokens = self.completion_tokens = self.calls = self.retries = 0
         self._n_honoured: bool | None = None  # learnt from the first n-batched request
+        self._odd_usage: set[str] = set()  # usage fields warned of (once each)
         self._rng = random.Random()  # jitter only: results never depend on it
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"opro-{self.spec}", daemon=True)
@@ -196,12 +210,25 @@ class OpenAILLM:
         }
 
     def close(self) -> None:
+        """Cancel and await every request still in flight (an interrupted batch), close the client, then stop
+        and close the private loop: no task is left pending for a closed loop to complain about."""
         if self._loop.is_closed():
             return
-        self._run(self._client.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result()
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+    async def _shutdown(self) -> None:
+        current = asyncio.current_task()
+        pending = [task for task in asyncio.all_tasks() if task is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await self._client.close()
+        await self._loop.shutdown_asyncgens()
 
     async def _generate(self, requests: list[Request]) -> list[Completion]:
         out: list[Completion | None] = [None] * len(requests)
@@ -273,7 +300,7 @@ class OpenAILLM:
                         n=n if n > 1 else openai.NOT_GIVEN,
                         extra_body=self.sampling or None,
                     )
-                    texts = _texts(response)
+                    texts, indexes = _texts(response)
                 break
             except Exception as error:  # classified right below; anything else is re-raised as is
                 if isinstance(error, openai.APIStatusError) and not _retryable(error):
@@ -292,14 +319,22 @@ class OpenAILLM:
             raise OproError(f"{self.spec}: failed after {self.max_attempts} attempts; last error: "
                             f"{type(last).__name__}: {self._oneline(last)}") from last
         seconds = time.perf_counter() - started
-        usage = response.usage
-        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        usage = getattr(response, "usage", None)
+        if indexes is not None and "index" not in self._odd_usage:
+            self._odd_usage.add("index")
+            warn(f"{self.spec}: the server's choice indexes {indexes} are not distinct counts; the choices are "
+                 "taken in the order the server sent them")
+        reported = self._usage(usage, "prompt_tokens"), self._usage(usage, "completion_tokens")
+        prompt = reported[0] if reported[0] is not None else estimate_tokens(
+            *(str(m.get("content") or "") for m in request.messages))
+        completion = reported[1] if reported[1] is not None else estimate_tokens(*(text for text, _ in texts))
         self.prompt_tokens += prompt
         self.completion_tokens += completion
         meta = {"attempts": str(attempt)} if attempt > 1 else {}
         if n > 1:
             meta["n"] = str(n)
+        if None in reported:
+            meta["usage"] = "estimated"  # the server's count is unknown
         return [
             Completion(
                 text=text,
@@ -311,6 +346,20 @@ class OpenAILLM:
             )
             for i, (text, finish) in enumerate(texts)
         ]
+
+    def _usage(self, usage: object, field: str) -> int | None:
+        """The server's token count `field`, or None where it is missing or not a count (a string, a negative
+        number: a budget could never trigger); the first odd value of each field is warned of."""
+        value = getattr(usage, field, None) if usage is not None else None
+        if isinstance(value, float) and value.is_integer() and value >= 0:
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        if value is not None and field not in self._odd_usage:
+            self._odd_usage.add(field)
+            warn(f"{self.spec}: the server's usage.{field} is {str(value)[:40]!r}, not a token count; recorded as "
+                 f"unknown and counted by the client's estimate ({CHARS_PER_TOKEN} characters a token)")
+        return None
 
     def _oneline(self, error: Exception | None) -> str:
         """An error message on one line, with the API key (should a server echo it) masked."""
@@ -329,15 +378,24 @@ async def _all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
         raise
 
 
-def _texts(response: object) -> list[tuple[str, str | None]]:
-    """(text, finish_reason) per choice, in choice order; _Garbled when the response has none."""
+def _texts(response: object) -> tuple[list[tuple[str, str | None]], list[str] | None]:
+    """(text, finish_reason) per choice, in choice order; _Garbled when the response has none. Second: the
+    indexes as sent where they are not distinct counts (the choices are then in the server's order), else None."""
     choices = getattr(response, "choices", None)
     if not choices:
         raise _Garbled(f"response without choices: {str(response)[:80]!r}")
     out = []
-    for choice in sorted(choices, key=lambda c: c.index or 0):
+    indexes = [getattr(c, "index", None) for c in choices]
+    if len(choices) == 1 or all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in indexes) and \
+            len(set(indexes)) == len(indexes):
+        choices = choices if len(choices) == 1 else [c for _, c in sorted(zip(indexes, choices, strict=True),
+                                                                           key=lambda pair: pair[0])]
+        odd = None
+    else:  # indexes that are not distinct counts ("zero", null): the server's order
+        odd = [str(i)[:10] for i in indexes]
+    for choice in choices:
         content = getattr(getattr(choice, "message", None), "content", None)
         if not isinstance(content, str):
             raise _Garbled("choice without message content")
         out.append((content, choice.finish_reason))
-    return out
+    return out, odd

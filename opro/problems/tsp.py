@@ -143,6 +143,11 @@ class TravelingSalesman(ProblemBase):
 
     @classmethod
     def group_label(cls, task: str, instance: dict[str, Any]) -> str:
+        """Random instances of one size form one setting ("tsp n=14"); a TSPLIB instance is its own
+        ("tsp burma14")."""
+        name = instance.get("instance")
+        if isinstance(name, str) and name and not name.startswith("random-"):
+            return f"{task} {name}"
         return f"{task} n={instance.get('n')}"
 
     def known_optimum(self) -> float | None:

@@ -15,15 +15,15 @@ import hashlib
 import json
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from opro.cache_file import CacheFile
 from opro.errors import OproError
 from opro.llm import LLM, Completion, Request
-from opro.llm.cache import OPERATIONAL_KEYS, default_cache_path, thread_connection
+from opro.llm.cache import OPERATIONAL_KEYS, default_cache_path
 from opro.prompting.data import Example
 from opro.prompting.extract import extract_answer, is_correct
 from opro.results import prepare_output
@@ -136,36 +136,30 @@ class ScoreCache:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = prepare_output(Path(path) if path else default_score_cache_path(), "score cache", folder=False)
-        self._local = threading.local()  # one connection per thread
-        try:
-            with self._connection() as db:
-                db.execute(SCHEMA)
-        except (OSError, sqlite3.Error) as error:
-            raise OproError(f"cannot open the score cache {self.path}: {error}") from error
-
-    def _connection(self) -> sqlite3.Connection:
-        return thread_connection(self._local, self.path)
+        self._file = CacheFile(self.path, "score cache", SCHEMA, " (free space, or --set problem.score_cache=false)")
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
-        db, found = self._connection(), {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, value in db.execute(f"SELECT key, value FROM answers WHERE key IN ({marks})", chunk):
-                found[key] = json.loads(value)
-        return found
+        def lookup(db: sqlite3.Connection) -> dict[str, dict]:
+            found = {}
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, value in db.execute(f"SELECT key, value FROM answers WHERE key IN ({marks})", chunk):
+                    found[key] = json.loads(value)
+            return found
+
+        return self._file.run(lookup)
 
     def put_many(self, items: dict[str, dict]) -> None:
-        db = self._connection()
-        with db:
-            db.executemany("INSERT OR IGNORE INTO answers (key, value) VALUES (?, ?)",
-                           [(k, json.dumps(v)) for k, v in items.items()])
+        def insert(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany("INSERT OR IGNORE INTO answers (key, value) VALUES (?, ?)",
+                               [(k, json.dumps(v)) for k, v in items.items()])
+
+        self._file.run(insert)
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._file.close()
 
 
 def scorer_identity(llm: LLM) -> dict[str, object]:
