@@ -22,15 +22,19 @@ def project(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.mark.parametrize(("flags", "reached"), [
-    (["--base-url", "http://127.0.0.1:8000/v1"], "scorer openai:Qwen at http://127.0.0.1:8000/v1"),
+    (["--base-url", "http://127.0.0.1:8000/v1"], "openai:Qwen at http://127.0.0.1:8000/v1, key none"),
     (["--base-url", "http://127.0.0.1:8000/v1", "--scorer-base-url", "http://127.0.0.1:9000/v1"],
-     "scorer openai:Qwen at http://127.0.0.1:9000/v1"),
-    ([], "scorer openai:Qwen at the OpenAI API"),
+     "openai:Qwen at http://127.0.0.1:9000/v1, key none"),
+    (["--scorer-base-url", "http://127.0.0.1:9000/v1", "--scorer-api-key", "sk-scorer"],
+     "openai:Qwen at http://127.0.0.1:9000/v1, key present"),
+    ([], "openai:Qwen at https://api.openai.com/v1, key MISSING"),
 ])
-def test_a_dry_run_names_the_scorers_server(project, flags, reached):
+def test_a_dry_run_names_the_scorers_server(project, flags, reached, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     outcome = invoke(["run", "--task", "capitals.toml", "--scorer", "openai:Qwen", *flags, "--dry-run"], project)
     assert outcome.code == 0, outcome
-    assert reached in outcome.stdout
+    scorer_line = next(line for line in outcome.stdout.splitlines() if line.strip().startswith("scorer "))
+    assert reached in scorer_line and "sk-scorer" not in outcome.stdout
 
 
 def test_a_scorer_url_needs_a_scorer(project):
