@@ -52,13 +52,15 @@ def optimize(problem: Any, optimizer: Any = None, method: str = "opro", *, templ
     Its class is recorded as `module:Class` with its fields as settings, so that `opro.resume` and
     `opro run --resume` continue it where that module is importable."""
     from opro.config import LLMConfig, RunConfig, check_config, checked_config
+    from opro.problems.check import check_instance
     from opro.run import start_run
 
     cls = type(getattr(problem, "inner", problem))
     if not dataclasses.is_dataclass(cls):
         raise OproError(f"problem {cls.__name__}: must be a @dataclass instance (its fields are the settings)")
     kind = f"{cls.__module__}:{cls.__qualname__}"
-    instance = getattr(problem, "inner", problem)
+    problem = check_instance(kind, problem)  # every hook, before the class is looked up by its name
+    instance = problem.inner
     problem_settings = {f.name: getattr(instance, f.name) for f in dataclasses.fields(cls) if f.init}
     overrides = keyword_overrides({**loop_settings, "method": method})
     base = RunConfig(task=task or str(getattr(instance, "name", cls.__name__)), problem=kind, template=template,

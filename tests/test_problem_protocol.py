@@ -143,3 +143,45 @@ def test_baselines_of_a_user_problem_are_its_own_table(tmp_path):
     outcome = invoke(["baselines", "--task", "knapsack.toml"], tmp_path)
     assert outcome.code == 0, outcome
     assert [line.split()[0] for line in outcome.stdout.splitlines()] == ["greedy_by_ratio", "optimal"]
+
+
+def test_optimize_records_a_failing_score_as_an_invalid_candidate(tmp_path, monkeypatch):
+    """opro.optimize with a scripted optimizer (the test is about the loop's bookkeeping): a proposal the
+    user's score raises on is an invalid row with the reason, and the run goes on."""
+    import opro
+    from tests.scripted_llm import ScriptedLLM
+
+    for name in ("knapsack.py", "knapsack.meta.txt", "knapsack.entry.txt"):
+        (tmp_path / name).write_text((REPO / "examples" / "knapsack" / name).read_text())
+    (tmp_path / "fragile.py").write_text(
+        "from dataclasses import dataclass\nfrom knapsack import Knapsack\n\n\n@dataclass\n"
+        "class Fragile(Knapsack):\n    def score(self, solutions):\n"
+        "        if (3, 4) in solutions:\n            raise ValueError('no pairs today')\n"
+        "        return super().score(solutions)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from fragile import Fragile
+
+    llm = ScriptedLLM(["<items>3, 4</items>", "<items>2</items>"])
+    run = opro.optimize(Fragile(n_items=6), optimizer=llm, template="knapsack.meta.txt", steps=1, candidates=2,
+                        loop__resample_rounds=0, run_id="fragile")
+    proposed = run.candidates[run.candidates["step"] == 1].set_index("solution")
+    assert not proposed.loc["3, 4", "valid"]
+    assert proposed.loc["3, 4", "invalid_reason"] == "score raised ValueError: no pairs today"
+    assert proposed.loc["2", "valid"] and proposed.loc["2", "score"] == Fragile(n_items=6).values[2]
+    assert run.config["problem"] == "fragile:Fragile"
+
+
+def test_optimize_refuses_an_object_that_lacks_hooks_in_one_line(tmp_path, monkeypatch):
+    import opro
+    from opro.errors import OproError
+
+    monkeypatch.chdir(tmp_path)
+
+    @dataclasses.dataclass
+    class Half:
+        n: int = 3
+
+    with pytest.raises(OproError, match="Half lacks name, minimize"):
+        opro.optimize(Half(), template="tsp", steps=1)
+    assert not (tmp_path / "results").exists()

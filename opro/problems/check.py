@@ -61,9 +61,12 @@ def load_problem_class(kind: str, builtins: list[str]) -> type:
             raise
         raise OproError(f"problem kind {kind!r}: cannot import module {module_name!r}: "
                         f"{type(error).__name__}: {error}") from None
-    cls = getattr(module, class_name, None)
+    cls: Any = module
+    for part in class_name.split("."):
+        cls = getattr(cls, part, None)
     if not isinstance(cls, type):
-        raise OproError(f"problem kind {kind!r}: module {module_name!r} has no class {class_name!r}")
+        local = " (define it at the top level of a module)" if "<locals>" in class_name else ""
+        raise OproError(f"problem kind {kind!r}: module {module_name!r} has no class {class_name!r}{local}")
     if not dataclasses.is_dataclass(cls):
         raise OproError(f"problem kind {kind!r}: {class_name} must be a @dataclass (its fields are the settings)")
     missing = [name for name in REQUIRED + OPTIONAL if name not in dir(cls) and name not in _field_names(cls)]
