@@ -185,3 +185,15 @@ def test_optimize_refuses_an_object_that_lacks_hooks_in_one_line(tmp_path, monke
     with pytest.raises(OproError, match="Half lacks name, minimize"):
         opro.optimize(Half(), template="tsp", steps=1)
     assert not (tmp_path / "results").exists()
+
+
+def test_debug_shows_the_users_own_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPRO_DEBUG", "0")  # restored after the test: --debug sets it for the process
+    for name in ("knapsack.py", "knapsack.meta.txt", "knapsack.entry.txt", "knapsack.toml"):
+        (tmp_path / name).write_text((REPO / "examples" / "knapsack" / name).read_text())
+    (tmp_path / "badknap.py").write_text(BADKNAP)
+    preset = (tmp_path / "knapsack.toml").read_text().replace("knapsack:Knapsack", "badknap:Raising")
+    (tmp_path / "bad.toml").write_text(preset)
+    outcome = invoke(["--debug", "run", "--task", "bad.toml", "--dry-run"], tmp_path)
+    assert outcome.escaped is not None and "ZeroDivisionError" in outcome.escaped
+    assert "badknap.py" in outcome.escaped  # the user's own line
