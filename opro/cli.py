@@ -25,8 +25,15 @@ from opro.text import valid_argument
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="opro")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an error in a problem's own code.")
+def cli(debug: bool) -> None:
     """LLMs as optimizers: run the OPRO loop, compare it with baselines, analyse the results."""
+    if debug:
+        import os
+
+        from opro.problems.check import DEBUG_ENV
+
+        os.environ[DEBUG_ENV] = "1"
 
 
 # the subcommands that live in sibling modules (opro/cli_*.py, opro/rl/commands.py)
@@ -48,8 +55,12 @@ for _command in (sweep, reproduce, baselines, compare, eval_command, report, rl)
 @click.option("--max-tokens", type=int, help="Completion limit per proposal (loop.max_tokens).")
 @click.option("--optimizer", help="Optimizer LLM: llamacpp:smollm2, llamacpp:/path/model.gguf, openai:MODEL or hf:DIR.")
 @click.option("--scorer", help="Scorer LLM for tasks an LLM scores (prompt optimization); any backend spec.")
-@click.option("--base-url", help="Optimizer server URL for openai: (default $OPENAI_BASE_URL).")
-@click.option("--api-key", help="API key for openai: (default $OPENAI_API_KEY). Used, never stored.")
+@click.option("--base-url", help="Server URL for openai: LLMs, the optimizer's and the scorer's unless "
+              "--scorer-base-url is given (default $OPENAI_BASE_URL).")
+@click.option("--api-key", help="API key for openai: (default $OPENAI_API_KEY); the scorer's too unless "
+              "--scorer-api-key is given. Used, never stored.")
+@click.option("--scorer-base-url", help="The scorer's server URL, when it differs from --base-url.")
+@click.option("--scorer-api-key", help="The scorer's API key, when it differs from --api-key. Used, never stored.")
 @click.option("--concurrency", type=int, help="Requests in flight per LLM (default 8).")
 @click.option("--no-cache", is_flag=True, default=None, help="Do not read or write the persistent LLM-call cache.")
 @click.option("--max-tokens-total", type=int, help="Stop at a step boundary once this many tokens are used.")
@@ -97,7 +108,8 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         resume_dir: str | None, quiet: bool, data_path: str | None = None, screen: bool | None = None,
         plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo", rl_lora_rank: int = 0,
         dry_run: bool = False, max_scorer_calls: int | None = None, method: str | None = None,
-        track: tuple[str, ...] = ()) -> None:
+        track: tuple[str, ...] = (), scorer_base_url: str | None = None,
+        scorer_api_key: str | None = None) -> None:
     """Run the OPRO loop on a task and write a run directory under results/."""
     from opro.config import build_config, parse_override, read_preset
     from opro.run import resume_group, resume_run, run_group, start_run
@@ -107,7 +119,8 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     overrides = {
         "seed": seed, "loop.candidates_per_step": candidates, "loop.temperature": temperature,
         "loop.top_k": top_k, "loop.max_tokens": max_tokens, "optimizer.spec": optimizer, "scorer.spec": scorer,
-        "optimizer.base_url": base_url, "llm.concurrency": concurrency, "llm.cache": False if no_cache else None,
+        "llm.base_url": base_url, "scorer.base_url": scorer_base_url, "llm.concurrency": concurrency,
+        "llm.cache": False if no_cache else None,
         "llm.prices": str(Path(prices).resolve()) if prices else None,
         "optimizer.threads": _threads(threads), "optimizer.n_ctx": n_ctx, "optimizer.parallel": parallel,
         "problem.n": n_nodes, "problem.instance": instance, "results_root": results_root,
@@ -115,6 +128,8 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(parse_override(item) for item in settings)
+    if scorer_api_key is not None:
+        api_key = (api_key, scorer_api_key)  # type: ignore[assignment]  # opro.run.role_key
     if prices and not Path(prices).is_file():
         raise OproError(f"price table not found: {prices}")
     budgets = {"steps": steps, "max_tokens_total": max_tokens_total, "max_cost": max_cost,
@@ -199,12 +214,12 @@ def _threads(text: str | None) -> int | str | None:
 def _dry_run(configs: list, api_key: str | None = None, tracking=None) -> None:
     """Build every problem instance (no optimum, no model) and print what would run: the plan (opro/plan.py)."""
     from opro.plan import plan_lines
-    from opro.problems import PromptTask, build_problem
+    from opro.problems import PromptTask, build_problem, problem_class
     from opro.run import task_label
 
     lines: list[str] = []
     for config in configs:
-        settings = {**config.problem_settings, **({"optimum": False} if config.problem == "tsp" else {})}
+        settings = {**config.problem_settings, **problem_class(config.problem).QUICK_SETTINGS}
         problem = build_problem(config.problem, settings, config.seed)
         if not lines:
             lines = plan_lines(config, problem, len(configs), api_key)

@@ -14,7 +14,7 @@ from opro.errors import OproError
 
 
 @click.command()
-@click.option("--task", default="tsp", show_default=True, help="Preset name or .toml path (tsp or linreg kind).")
+@click.option("--task", default="tsp", show_default=True, help="Preset name or .toml path (a problem with baselines).")
 @click.option("--instance", type=click.Path(dir_okay=False), help="TSP: a TSPLIB .tsp file.")
 @click.option("--n", "sizes", type=int, multiple=True, help="TSP: random instance sizes, e.g. --n 10 15 20 50.")
 @click.option("--instances", type=int, default=None, help="TSP: random instances per size (seeds seed..seed+K-1).")
@@ -56,8 +56,8 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
         if sizes or instances is not None:
             if instance is not None:
                 raise OproError("--n/--instances make random instances; leave out --instance")
-            from opro.config import MAX_REPEATS
             from opro.problems import check_problem_settings
+            from opro.settings import MAX_REPEATS
 
             sizes = sizes or (int(config.problem_settings.get("n", 10)),)
             count = 1 if instances is None else instances
@@ -80,8 +80,20 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
                             "and --set")
         seeds = _seed_list(seeds_text, config.seed)
         report = reports.linreg_table(config, seeds, Path(out) if out else None)
-    else:
-        raise OproError(f"no baselines for the {config.problem} problem")
+    else:  # any other problem: its own `baselines()` on the preset's instance
+        from opro.problems import PromptTask, build_problem, problem_class
+
+        if problem_class(config.problem).uses_scorer:
+            raise OproError(f"the {config.problem} problem's baselines are instructions: opro eval --baselines")
+        problem = build_problem(config.problem, dict(config.problem_settings), config.seed)
+        if isinstance(problem, PromptTask):
+            problem.close()
+        found = problem.baselines()
+        if not found:
+            raise OproError(f"the {config.problem} problem has no baselines (its baselines() is empty)")
+        width = max(len(name) for name in found)
+        report = {"problem": config.problem, "baselines": found,
+                  "_text": "\n".join(f"{name:{width}}  {value:>12.6g}" for name, value in found.items())}
     if as_json:
         click.echo(json.dumps(finite_or_null({k: v for k, v in report.items() if not k.startswith("_")}),
                               default=str, allow_nan=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -37,3 +38,12 @@ def warn_truncated(rate: float | None, max_tokens: int | None = None) -> None:
     message = truncation_warning(rate, max_tokens)
     if message:
         click.echo(f"opro: warning: {message}", err=True)
+
+
+def llm_text(llm: Any) -> str:
+    """An LLM's spec, with the server an openai: one would reach."""
+    import os
+
+    if not llm.spec.startswith("openai:"):
+        return llm.spec
+    return f"{llm.spec} at {llm.base_url or os.environ.get('OPENAI_BASE_URL') or 'the OpenAI API'}"

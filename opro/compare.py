@@ -26,6 +26,7 @@ from opro.analysis import Results, find_runs, load
 from opro.budget import budget_markdown, equal_budget, plot_accuracy_vs_calls
 from opro.config import checked_config
 from opro.errors import OproError
+from opro.scores import gap_percent
 from opro.stats import format_mean_se, mean_se
 
 __all__ = ["compare", "comparison_table", "find_runs", "run_records", "run_table"]
@@ -72,7 +73,7 @@ def baseline_records(run: dict[str, Any]) -> list[dict[str, Any]]:
         for result in linreg_baselines(problem, config.seed, loop.steps, loop.num_initial, loop.candidates_per_step):
             out.append({
                 "group": run["group"], "method": result["method"], "seed": run["seed"],
-                "gap_percent": _gap(result["best_score"], run["optimum"], True), "solved": result["solved"],
+                "gap_percent": gap_percent(result["best_score"], run["optimum"], True), "solved": result["solved"],
                 "steps_to_optimum": result["steps_to_optimum"], "n_unique": result["unique_pairs"],
             })
         return out
@@ -193,7 +194,7 @@ def run_table(summary: dict[str, Any]) -> str:
     for name, value in rows:
         if value is None:
             continue
-        gap = _gap(value, optimum, minimize)
+        gap = gap_percent(value, optimum, minimize)
         lines.append(f"{name:{width}}  {value:>12.6g}  {'n/a' if gap is None else f'{gap:.2f}%':>8}")
     return "\n".join(lines)
 
@@ -232,12 +233,6 @@ def _plain(value: Any) -> Any:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return value.item() if hasattr(value, "item") else value
-
-
-def _gap(value: float | None, optimum: float | None, minimize: bool) -> float | None:
-    if value is None or not optimum:
-        return None
-    return (value - optimum) / abs(optimum) * 100 if minimize else (optimum - value) / abs(optimum) * 100
 
 
 def _slug(text: str) -> str:

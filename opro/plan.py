@@ -112,13 +112,13 @@ def scorer_usage(config: RunConfig, problem: Any) -> Usage | None:
 
 def plan_lines(config: RunConfig, problem: Any, runs: int, api_key: str | None = None) -> list[str]:
     """The plan of one configuration repeated `runs` times (a group's seeds); totals cover every run."""
-    from opro.run import scorer_config
+    from opro.run import role_key, scorer_config
 
     prices = load_prices(config.optimizer.prices)
-    lines = [role_line("optimizer", config.optimizer, api_key)]
+    lines = [role_line("optimizer", config.optimizer, role_key(api_key, "optimizer"))]
     scorer = scorer_config(config) if isinstance(problem, PromptTask) else None
     if scorer is not None:
-        lines.append(role_line("scorer", scorer, api_key))
+        lines.append(role_line("scorer", scorer, role_key(api_key, "scorer")))
     lines.append(data_line(problem))
     loop = config.loop
     per_step = loop.candidates_per_step if loop.method == "opro" else loop.population

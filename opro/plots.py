@@ -26,8 +26,6 @@ from matplotlib.text import Text
 from opro.analysis import Results
 from opro.errors import OproError
 
-#: The y-axis label of a problem's score, with its unit.
-SCORE_LABELS = {"tsp": "tour length (coordinate units)", "linreg": "sum of squared errors (SSE)"}
 SUFFIXES = (".png", ".svg", ".pdf")
 #: The only text drawn as mathtext: the project's own tick labels such as $10^{3}$ (linreg_landscape).
 OWN_MATH = re.compile(r"\$10\^\{-?\d+\}\$")
@@ -55,13 +53,13 @@ def as_written(figure: Figure) -> Figure:
 
 def score_axis(runs: pd.DataFrame, scores: pd.Series | None = None) -> tuple[str, float]:
     """(y label, factor) for the scores of `runs`: an accuracy in [0, 1] of a maximized task is shown in %."""
-    problem = str(runs["problem"].iloc[0]) if len(runs) else ""
-    if problem in SCORE_LABELS:
-        return SCORE_LABELS[problem], 1.0
-    if len(runs) and not bool(runs["minimize"].iloc[0]):
+    from opro.problems import known_class
+
+    label = known_class(str(runs["problem"].iloc[0])).SCORE_LABEL if len(runs) else "score"
+    if label.endswith("(%)"):  # an accuracy recorded in [0, 1] is shown in %
         small = scores is None or scores.dropna().empty or scores.dropna().abs().max() <= 1.0
-        return "training accuracy (%)", 100.0 if small else 1.0
-    return "score", 1.0
+        return label, 100.0 if small else 1.0
+    return label, 1.0
 
 
 def per_seed_curves(curves: pd.DataFrame, steps: pd.DataFrame) -> tuple[pd.DataFrame, int]:

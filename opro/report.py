@@ -165,8 +165,10 @@ def _totals(results: Results) -> str:
 
 def _comparison(results: Results) -> list[str]:
     from opro.compare import comparison_table, run_records, seed_repeats
+    from opro.problems import known_class
 
-    finished = results.runs[results.runs["finished"] & results.runs["problem"].isin(["tsp", "linreg"])]
+    solver_tasks = [kind for kind in results.runs["problem"].unique() if not known_class(str(kind)).uses_scorer]
+    finished = results.runs[results.runs["finished"] & results.runs["problem"].isin(solver_tasks)]
     if finished.empty:
         return []
     subset = results.subset(finished["run"])
@@ -183,6 +185,8 @@ def _group_plots(results: Results, group: str) -> list[str]:
     runs = results.runs
     out = [_figure(plots.optimization_curve(results, title=group),
                    "Best so far against step (line; mean ± SE band over runs) and every scored proposal (points).")]
+    from opro.problems import known_class
+
     problem = str(runs["problem"].iloc[0])
     try:
         if problem == "tsp":
@@ -192,7 +196,7 @@ def _group_plots(results: Results, group: str) -> list[str]:
             out.append(_figure(plots.linreg_landscape(results), "The (w, b) proposals of the best run, coloured by "
                                                                 "step, over the contours of the sum of squared "
                                                                 "errors."))
-        elif not bool(runs["minimize"].iloc[0]):
+        elif known_class(problem).uses_scorer:
             out.append(_figure(plots.prompt_accuracy(results), "Each instruction's training accuracy against "
                                                                "step; the best ones are numbered and quoted."))
             out += _budget(results, group)

@@ -6,7 +6,9 @@ import contextlib
 import dataclasses
 import json
 import math
+import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from opro.config import (
     build_config,
     checked_config,
     config_templates,
+    keyword_overrides,
 )
 from opro.errors import OproError
 from opro.llm import LLM, build_llm, price_of_llm
@@ -43,19 +46,25 @@ def task_label(task: str) -> str:
 def start_run(
     config: RunConfig, run_id: str | None = None, on_start: Callable[[RunDir, RunConfig], None] | None = None,
     on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None, parent: Path | None = None,
-    optimizer: LLM | None = None, record_extra: dict[str, Any] | None = None,
+    optimizer: LLM | None = None, record_extra: dict[str, Any] | None = None, problem: Any = None,
 ) -> tuple[RunDir, dict[str, Any]]:
     """Build the problem and the optimizer, create the run directory and run the loop.
 
     The run directory is `<results>/<task>/<run-id>`, or `<parent>/<run-id>` for the repeats of a group
     (`--seeds` / `--instances`). `api_key` is used, never stored. `optimizer` is an LLM built by the caller
     (the RL hook's, which it updates between steps) in place of the one config.optimizer describes.
-    `record_extra` adds fields to config.json (a sweep's cell and its values).
+    `record_extra` adds fields to config.json (a sweep's cell and its values). `problem` is an instance built
+    by the caller (`opro.optimize`), checked hook by hook, in place of the one config.problem describes.
     """
     templates = config_templates(config)
     with contextlib.ExitStack() as models:  # every model built is shut down, whatever fails after it
-        problem = build_run_problem(config, api_key, models)
-        llm = optimizer or build_llm_from(config.optimizer, api_key)
+        if problem is None:
+            problem = build_run_problem(config, api_key, models)
+        else:
+            from opro.problems.check import check_instance
+
+            problem = check_instance(config.problem, problem)
+        llm = optimizer or build_llm_from(config.optimizer, role_key(api_key, "optimizer"))
         models.callback(llm.close)
         record = {
             "config": config.to_dict(),
@@ -103,7 +112,8 @@ def resume_run(
         _check_instance(stored.get("instance"), problem.describe(), path)
         llm = None
         if needs_llm(problem, resumed.loop, run):
-            llm = build_llm_from(started_threads(resumed.optimizer, stored.get("optimizer")), api_key)
+            llm = build_llm_from(started_threads(resumed.optimizer, stored.get("optimizer")),
+                                 role_key(api_key, "optimizer"))
             models.callback(llm.close)
         run.restore()
         if resumed != config:
@@ -187,7 +197,7 @@ def build_run_problem(config: RunConfig, api_key: str | None = None,
     if isinstance(problem, PromptTask) and problem.uses_scorer:
         if "screen_top_k" not in config.problem_settings:  # --screen's k is the meta-prompt's top-k
             problem.screen_top_k = config.loop.top_k
-        problem.use_scorer(build_llm_from(scorer_config(config), api_key))
+        problem.use_scorer(build_llm_from(scorer_config(config), role_key(api_key, "scorer")))
     elif config.scorer is not None:
         raise OproError(f"the {config.problem} problem scores candidates itself; a scorer LLM is for prompt "
                         "optimization tasks")
@@ -203,6 +213,14 @@ def scorer_config(config: RunConfig) -> LLMConfig:
 def _close_problem(problem) -> None:
     if isinstance(problem, PromptTask):  # a prompt problem's scorer LLM
         problem.close()
+
+
+def role_key(api_key: Any, role: str) -> str | None:
+    """The API key of one role: every `api_key` parameter here is one key for every LLM of the run, or a pair
+    (the optimizer's, the scorer's) from `--api-key` and `--scorer-api-key`. Used, never stored."""
+    if isinstance(api_key, tuple):
+        return api_key[0] if role == "optimizer" else api_key[1]
+    return api_key
 
 
 def build_llm_from(options: LLMConfig, api_key: str | None = None) -> LLM:
@@ -294,3 +312,24 @@ def _finish_group(parent, plan, configs, changes, on_start, on_step, api_key):
             remove_unstarted(path)
         done.append(start_run(with_changes(config, changes), run_id, on_start, on_step, api_key, parent=parent))
     return done
+
+
+def run_task(task: str = "tsp", *, run_id: str | None = None, api_key: str | None = None, **settings: Any) -> Any:
+    """`opro.run`: start a run of a preset (a name or a .toml path) with keyword `settings` over it (the flags'
+    names, or `section__name`; config.keyword_overrides); the finished run read back (opro.readback.Run)."""
+    from opro.readback import load_run
+
+    config = build_config(str(task), keyword_overrides(settings))
+    run_dir, _ = start_run(config, run_id, api_key=api_key)
+    return load_run(run_dir.path)
+
+
+class _CallableModule(types.ModuleType):
+    """This module is also `opro.run(task=..., **settings)` of the Python API (`run_task`), since the package
+    attribute `opro.run` is this module once it is imported."""
+
+    def __call__(self, task: str = "tsp", **settings: Any) -> Any:
+        return run_task(task, **settings)
+
+
+sys.modules[__name__].__class__ = _CallableModule

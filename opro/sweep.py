@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opro.config import MAX_REPEATS, Range, build_config, check_type, read_toml
+from opro.config import build_config
 from opro.errors import OproError
 from opro.extras import require
 from opro.redact import redact, redact_data
@@ -56,6 +56,7 @@ from opro.results import (
     remove_unstarted,
     write_json_atomic,
 )
+from opro.settings import MAX_REPEATS, Range, check_type, read_toml
 from opro.stats import parse_seeds
 from opro.tracking import RECORD, Tracking, track_settings
 

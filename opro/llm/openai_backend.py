@@ -40,6 +40,7 @@ from opro.errors import OproError, warn
 from opro.llm.base import Completion, Request
 from opro.llm.pricing import Price, load_prices, price_of
 from opro.redact import MARKER, redact, remember, url_credentials
+from opro.settings import check_base_url
 
 T = TypeVar("T")
 RETRY_STATUS = frozenset({408, 409, 429})
@@ -168,8 +169,6 @@ class OpenAILLM:
         self.spec, self.model = f"openai:{model}", model
         self.base_url = credentialed_url(base_url or os.environ.get("OPENAI_BASE_URL") or None, self.spec)
         if self.base_url is not None:
-            from opro.config import check_base_url
-
             check_base_url("the base URL" if base_url else "OPENAI_BASE_URL", self.base_url)
         key = api_key or os.environ.get("OPENAI_API_KEY") or (LOCAL_DUMMY_KEY if is_loopback(self.base_url) else None)
         if key is None:

@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from opro.config import Range
 from opro.errors import OproError
 from opro.parsing import blocks_between, last_index, noted, tail
-from opro.problems.base import Invalid
+from opro.problems.base import Invalid, ProblemBase
+from opro.settings import Range
 from opro.solvers import (
     cached_optimal,
     farthest_insertion,
@@ -75,7 +75,7 @@ def _parse_trace(text: str, n: int) -> tuple[int, ...] | Invalid:
 
 
 @dataclass
-class TravelingSalesman:
+class TravelingSalesman(ProblemBase):
     """A random paper-style instance (`n`, `coord_range`, `seed`) or a TSPLIB file (`instance`).
 
     `optimum` computes the certified optimum (cached on disk) so the loop can stop there and gaps
@@ -92,6 +92,8 @@ class TravelingSalesman:
     minimize = True
     TEMPLATE_FIELDS: ClassVar[tuple[str, ...]] = ("points",)
     LIMITS: ClassVar[dict[str, Range]] = {"n": Range(3, MAX_NODES), "coord_range": Range(1, MAX_COORD_RANGE)}
+    SCORE_LABEL: ClassVar[str] = "tour length (coordinate units)"
+    QUICK_SETTINGS: ClassVar[dict[str, Any]] = {"optimum": False}
 
     def __post_init__(self) -> None:
         if self.instance:
@@ -147,6 +149,40 @@ class TravelingSalesman:
         if self.optimal is not None:
             found["optimal"] = self.optimal.length
         return {name: float(length) for name, length in found.items()}
+
+    @classmethod
+    def group_label(cls, task: str, instance: dict[str, Any]) -> str:
+        """Random instances of one size form one setting ("tsp n=14"); a TSPLIB instance is its own
+        ("tsp burma14")."""
+        name = instance.get("instance")
+        if isinstance(name, str) and name and not name.startswith("random-"):
+            return f"{task} {name}"
+        return f"{task} n={instance.get('n')}"
+
+    def known_optimum(self) -> float | None:
+        return None if self.optimal is None else float(self.optimal.length)
+
+    def strong_solution(self) -> tuple[int, ...] | None:
+        """The certified optimum's tour (None without one)."""
+        return None if self.optimal is None else tuple(int(v) for v in self.optimal.tour)
+
+    def neighbors(self, solution: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """Every 2-opt move: one reversed segment of the tour."""
+        n = len(solution)
+        return [solution[:i] + solution[i:j + 1][::-1] + solution[j + 1:] for i in range(n - 1)
+                for j in range(i + 1, n) if (i, j) != (0, n - 1)]
+
+    def perturb(self, solution: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
+        """One to three random 2-opt moves, then a random rotation."""
+        tour = list(solution)
+        for _ in range(int(rng.integers(1, 4))):
+            i, j = sorted(rng.choice(len(tour), size=2, replace=False))
+            tour[i:j + 1] = tour[i:j + 1][::-1]
+        start = int(rng.integers(len(tour)))
+        return tuple(tour[start:] + tour[:start])
+
+    def answer_text(self, solution: tuple[int, ...]) -> str:
+        return f"<trace>{self.render(solution)}</trace>"
 
     def describe(self) -> dict[str, Any]:
         return {

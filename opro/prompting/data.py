@@ -176,14 +176,18 @@ def _local_file(dataset: str, split: str, path: Path, bbh_task: str | None) -> P
 
 
 def read_records(path: Path) -> list[Any]:
-    """Rows of a .jsonl, .json (a list, one object, or BBH's {"examples": [...]}), .parquet or headerless .tsv
-    file (question, answer[, rationale]). Each row is checked by `_question_answer`."""
+    """Rows of a .jsonl, .json (a list, one object, or BBH's {"examples": [...]}), .parquet, .csv (with a header)
+    or headerless .tsv file (question, answer[, rationale]). Each row is checked by `_question_answer`."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
             import pandas as pd
 
             return pd.read_parquet(path).to_dict("records")
+        if suffix == ".csv":  # a user's own data, with a header row (`prompt` problem)
+            import pandas as pd
+
+            return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
         if suffix == ".tsv":
             import pandas as pd
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from opro.parsing import first_between, head, noted
-from opro.problems.base import Invalid
+from opro.scores import Invalid
 
 
 def parse_instruction(text: str, meta_prompt_type: str) -> str | Invalid:

@@ -16,6 +16,7 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -97,6 +98,9 @@ class ExampleResult:
     second_answer: str = ""
     """With prompting again: the scorer's answer to "<prompt> <answer> So the final answer is" (parsed in
     place of the first answer); else empty. Tokens count both rounds."""
+    credit: float | None = None
+    """A user metric's value in [0, 1] (the `prompt` problem's `metric`), which `accuracy` counts in place of
+    `correct` (then: credit >= 0.5); None: `correct` counts. Not written to the instruction's CSV."""
 
 
 RESULT_COLUMNS = [f.name for f in fields(ExampleResult)]
@@ -183,6 +187,9 @@ class InstructionScorer:
         self.calls = self.lookups = self.prompt_tokens = self.completion_tokens = 0
         self.seconds = 0.0
         self._identity: str | None = None
+        self.judge: Callable[[str, str, Example], float] | None = None
+        """(raw answer, parsed answer, example) -> credit in [0, 1], in place of `is_correct` (a `prompt`
+        problem's answer check or metric); it may raise for an answer it cannot judge."""
 
     def key(self, instruction: str, example: Example) -> str:
         if self._identity is None:
@@ -209,12 +216,14 @@ class InstructionScorer:
             # reference (_extract_second_round_answer_for_parsing): the second answer's first line, before "Q:"
             to_parse = second.strip(":").strip().split("\n")[0].split("Q:")[0] if self.prompt_again else answer["text"]
             parsed = extract_answer(to_parse, example.kind)
+            credit = None if self.judge is None else self.judge(to_parse, parsed, example)
+            right = is_correct(parsed, example.answer, example.kind, example.question) if credit is None \
+                else credit >= 0.5
             results.append(ExampleResult(
                 example.index, example.uid,
                 scorer_prompt(example.question, instruction, self.position, self.qa_format), answer["text"], parsed,
-                example.answer, is_correct(parsed, example.answer, example.kind, example.question),
-                answer["prompt_tokens"], answer["completion_tokens"], not answer.get("new", False),
-                self._finish_reason(answer), second))
+                example.answer, right, answer["prompt_tokens"], answer["completion_tokens"],
+                not answer.get("new", False), self._finish_reason(answer), second, credit))
         return results
 
     def _finish_reason(self, answer: dict) -> str:
@@ -269,7 +278,8 @@ class InstructionScorer:
 
 def accuracy(results: list[ExampleResult]) -> float:
     """Percent correct (0-100); 0 for no results."""
-    return 100.0 * sum(r.correct for r in results) / len(results) if results else 0.0
+    return 100.0 * sum(r.correct if r.credit is None else r.credit for r in results) / len(results) if results \
+        else 0.0
 
 
 def instruction_id(instruction: str) -> str:

@@ -42,11 +42,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from opro.config import MAX_SEED, Range, check_ranges
 from opro.errors import OproError
 from opro.extras import require
 from opro.rl.episodes import HISTORIES, TRAINING_SEEDS, Episode, fresh_episodes
 from opro.rl.export import TARGETS, load_rows, sft_rows, solver_pairs
+from opro.settings import MAX_SEED, Range, check_ranges
 
 ALGORITHMS = ("sft", "grpo", "dpo")
 
@@ -264,7 +264,8 @@ def load_model(source: Path, config: TrainConfig, dtype: Any) -> Any:
     directory `source` on its base, trainable."""
     from transformers import AutoModelForCausalLM
 
-    from opro.rl.lora import adapter_base, new_adapter
+    from opro.llm.hf import adapter_base
+    from opro.rl.lora import new_adapter
 
     if (source / "adapter_config.json").is_file():
         from peft import PeftModel

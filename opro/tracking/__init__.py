@@ -261,9 +261,9 @@ def run_tags(path: Path, config: Any) -> dict[str, str]:
     """The tags of a run: task, problem, method, models, seed, git revision, opro version, its folder."""
     tags = {"kind": "run", "task": config.task, "problem": config.problem, "method": config.loop.method,
             "optimizer": config.optimizer.spec, "seed": str(config.seed), "run_dir": str(path.resolve())}
-    from opro.problems import PROBLEMS
+    from opro.problems import known_class
 
-    if config.scorer is not None or getattr(PROBLEMS.get(config.problem), "uses_scorer", False):
+    if config.scorer is not None or known_class(config.problem).uses_scorer:
         tags["scorer"] = (config.scorer or config.optimizer).spec  # a prompt task's scorer defaults to it
     try:
         record = json.loads((path / "config.json").read_text())
