@@ -37,7 +37,7 @@ def refused(tmp_path: Path, args: list[str], message: str) -> None:
     ([*LINREG, "--set", "problem.w_true=nan"], "problem.w_true must be a finite number, got nan"),
     ([*LINREG, "--set", "problem.b_true=-inf"], "problem.b_true must be a finite number, got -inf"),
     ([*LINREG, "--set", "problem.w_true=1e300"], "problem.w_true must be in [-1000000, 1000000]"),
-    (["--set", 'problem.kind="x"'], "unknown problem 'x'; known: bbh, gsm8k, linreg, mmlu, tsp"),
+    (["--set", 'problem.kind="x"'], "unknown problem 'x'; known: bbh, gsm8k, linreg, mmlu, prompt, tsp"),
     (["--set", "problem.kind=5"], "problem must be str, got 5"),
     (["--seeds", "0-999999999999"], f"has more than {MAX_REPEATS} seeds"),
     (["--seeds", "0-99", "--instances", "101"], f"a group has at most {MAX_REPEATS} runs"),
