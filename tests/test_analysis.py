@@ -23,6 +23,7 @@ from opro.compare import comparison_table
 from opro.errors import OproError
 from opro.report import screenshot, write_report
 from tests.analysis_runs import INSTRUCTIONS, write_group, write_prompt_run, write_tree
+from tests.doubles import ScriptedLLM
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,6 +32,8 @@ def opro(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "opro.cli", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=300)
 
+
+pytestmark = pytest.mark.xdist_group("analysis")  # the module's tree and report, made once
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
@@ -189,7 +192,6 @@ def test_report_renders_in_headless_chromium(report_file, tmp_path):
     assert (pixels < 128).mean() > 0.005  # text and figures were drawn, not a blank page
 
 
-@pytest.mark.slow
 def test_notebook_runs_end_to_end(tree, tmp_path):
     import nbformat
     from nbclient import NotebookClient
@@ -238,7 +240,6 @@ def test_plot_every_writes_the_curve_during_a_run(tmp_path):
     from opro.problems import build_problem
     from opro.results import RunDir
     from tests.analysis_runs import scripted_texts
-    from tests.scripted_llm import ScriptedLLM
 
     config = build_config("tsp", {"problem.n": 6, "loop.steps": 5, "loop.stop_at_optimum": False})
     run = RunDir.create(tmp_path, "tsp", "r", {"config": config.to_dict()})

@@ -24,7 +24,7 @@ from opro.prompting.scoring import (
     truncated_rate,
     truncation_warning,
 )
-from tests.scripted_llm import ScriptedLLM
+from tests.doubles import ScriptedLLM
 
 EXAMPLES = [Example(f"toy/test/{i}/0", i, f"What is {i} + {i}?", str(2 * i), "number") for i in range(4)]
 LONG = "First I add the two numbers: 20 + 80 + 160 = 260. The answer is 260."  # 16 words

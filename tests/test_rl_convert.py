@@ -8,8 +8,11 @@ import sys
 
 import pytest
 
-pytest.importorskip("transformers")
-pytest.importorskip("gguf")
+from tests.tiers import require_extra
+
+require_extra("transformers")
+require_extra("gguf")
+pytestmark = pytest.mark.xdist_group("hf-smollm2")  # one conversion per session
 
 from opro.llm.base import Request  # noqa: E402
 from opro.llm.hf import HFLLM  # noqa: E402
@@ -23,11 +26,9 @@ def opro(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_the_converted_default_model_answers_like_the_gguf(tmp_path, default_model):
-    out = tmp_path / "smollm2-hf"
-    done = opro("rl", "convert", "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    assert f"hf:{out}" in done.stdout
+def test_the_converted_default_model_answers_like_the_gguf(converted_default_model, default_model):
+    out, stdout = converted_default_model  # `opro rl convert --out DIR`, run once per session
+    assert f"hf:{out}" in stdout
     config = json.loads((out / "config.json").read_text())
     assert "quantization_config" not in config and config["tie_word_embeddings"]
     assert json.loads((out / "opro_source.json").read_text())["gguf"] == str(default_model)

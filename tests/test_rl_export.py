@@ -15,7 +15,7 @@ from opro.results import RunDir
 from opro.rl.episodes import Episode, answer_text, fresh_episodes, problem_from, run_episodes, strong_solution
 from opro.rl.export import export_runs, load_rows
 from opro.rl.rewards import RewardConfig, improvement, judge, opro_reward
-from tests.scripted_llm import ScriptedLLM
+from tests.doubles import ScriptedLLM
 
 LINREG_TEXTS = ["[15, 14]", "garbage", "[16, 12]", "[w=14, b=20]", "[15, 14]", "[99, 99]"]
 TSP_TEXTS = ["<trace>0,1,2,3,4</trace>", "no tour", "<trace>0,2,4,1,3</trace>", "<trace>0,1,2</trace>"]

@@ -1,5 +1,6 @@
 """TRL training of a tiny model built here (tests/tiny_lm.py: local tokenizer, random Llama; no hub):
-an SFT warm start, then GRPO on the OPRO reward and DPO, on CPU. Each must change the weights."""
+an SFT warm start (`warm`, a session fixture in conftest.py), then GRPO on the OPRO reward and DPO, on CPU.
+Each must change the weights."""
 
 from __future__ import annotations
 
@@ -7,28 +8,16 @@ import json
 
 import pytest
 
-pytest.importorskip("trl")
+from tests.tiers import require_extra
+
+require_extra("trl")
+pytestmark = pytest.mark.xdist_group("tiny-lm")  # one worker builds the session's `warm`
 
 from opro.analysis import find_runs  # noqa: E402
 from opro.cli import main  # noqa: E402
 from opro.llm import Request, build_llm  # noqa: E402
 from opro.rl.episodes import fresh_episodes  # noqa: E402
-from opro.rl.train import DPOTrainConfig, GRPOTrainConfig, SFTTrainConfig, build_trainer, train  # noqa: E402
-from tests.tiny_lm import build_tiny_model  # noqa: E402
-
-# Short meta-prompts (3 pairs shown) keep the tiny model's sequences short.
-TINY_LINREG = """description = "linreg with short meta-prompts, for tests"
-template = "linreg"
-[problem]
-kind = "linreg"
-[loop]
-top_k = 3
-num_initial = 2
-steps = 1
-candidates_per_step = 2
-max_tokens = 12
-resample_rounds = 0
-"""
+from opro.rl.train import DPOTrainConfig, GRPOTrainConfig, build_trainer, train  # noqa: E402
 
 
 def _weights(path):
@@ -41,20 +30,6 @@ def _changed(a, b) -> bool:
     return any(not (a[k] == b[k]).all() for k in a)
 
 
-@pytest.fixture(scope="module")
-def warm(tmp_path_factory):
-    """The tiny model after an SFT warm start on solver-made linreg answers (so GRPO groups differ in reward).
-    The preset's line is kept (new noise only): the tiny model learns one answer format in 40 steps."""
-    root = tmp_path_factory.mktemp("rl")
-    task = root / "tiny-linreg.toml"
-    task.write_text(TINY_LINREG)
-    base = build_tiny_model(root / "base")
-    out = train("sft", SFTTrainConfig(model=f"hf:{base}", output_dir=str(root / "sft"), task=str(task), steps=40,
-                                      batch_size=4, learning_rate=1e-2, vary_lines=False))
-    return root, task, base, out
-
-
-@pytest.mark.slow
 def test_sft_grpo_dpo_change_the_weights(warm):
     root, task, base, sft = warm
     assert _changed(_weights(base), _weights(sft))
@@ -76,7 +51,6 @@ def test_sft_grpo_dpo_change_the_weights(warm):
     assert (dpo / "tokenizer.json").is_file() and (dpo / "config.json").is_file()
 
 
-@pytest.mark.slow
 def test_hf_backend_samples_with_per_request_seeds(warm, tmp_path, capsys):
     root, task, _, sft = warm
     llm = build_llm(f"hf:{sft}")

@@ -19,7 +19,6 @@ import pytest
 TINY = ["--steps", "2", "--candidates", "4", "--max-tokens", "48", "--set", "loop.resample_rounds=1", "--quiet",
         "--threads", "1", "--no-cache"]
 
-pytestmark = pytest.mark.slow
 
 
 def opro_run(results: Path, *args: str) -> subprocess.CompletedProcess:
@@ -32,7 +31,7 @@ def only_run(results: Path, task: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("task", ["tsp", "linreg"])
+@pytest.mark.parametrize("task", ["tsp", pytest.param("linreg", marks=pytest.mark.slow)])
 def test_short_real_run_writes_the_run_directory(tmp_path, default_model, task):
     done = opro_run(tmp_path, "--task", task, "--seed", "1", *TINY)
     assert done.returncode == 0, done.stderr
@@ -58,6 +57,7 @@ def test_short_real_run_writes_the_run_directory(tmp_path, default_model, task):
     assert "results:" in done.stdout
 
 
+@pytest.mark.slow
 def test_same_seed_same_candidates(tmp_path, default_model):
     for name in ("a", "b"):
         assert opro_run(tmp_path / name, "--task", "tsp", "--seed", "5", *TINY).returncode == 0
@@ -103,6 +103,7 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path, default_model):
     assert json.loads((cut / "summary.json").read_text())["steps_run"] == 4
 
 
+@pytest.mark.slow
 def test_a_group_of_repeats_resumes_and_compares(tmp_path, default_model):
     """--seeds x --instances: one run directory per repeat under one parent; a group cut short by its
     step limit resumes with a larger one; `opro compare` reads the parent."""

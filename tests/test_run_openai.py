@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 from tests.fault_proxy import FaultProxy
-from tests.test_openai_backend import start_server
+from tests.llama_server import start_server
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.xdist_group("openai-run")  # one server for the module
 
 ARGS = ["--task", "linreg", "--seed", "3", "--candidates", "4", "--max-tokens", "40", "--quiet",
         "--set", "loop.stop_at_optimum=false", "--set", "loop.resample_rounds=1"]
@@ -44,6 +44,7 @@ def run_dir(tmp: Path, run_id: str) -> Path:
     return tmp / "results" / "linreg" / run_id
 
 
+@pytest.mark.slow
 def test_a_run_with_30_percent_faults_equals_a_fault_free_run(tmp_path, base_url):
     # A retried request must not reuse the KV cache its first attempt left: a different prompt batching
     # changes the logits in the last bits, and a temperature-1 sample can then flip. Uncached, a request
@@ -64,6 +65,7 @@ def test_a_run_with_30_percent_faults_equals_a_fault_free_run(tmp_path, base_url
     assert (candidates.loc[candidates["step"] > 0, "prompt_tokens"] > 0).all()
 
 
+@pytest.mark.slow
 def test_budget_stops_at_a_step_boundary_and_resume_finishes_like_one_run(tmp_path, base_url):
     common = [*ARGS, "--steps", "3", "--optimizer", "openai:smollm2", "--base-url", base_url]
     whole = opro(tmp_path, *common, "--run-id", "whole")

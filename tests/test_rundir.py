@@ -15,6 +15,7 @@ import pytest
 from opro.results import RunDir, remove_unstarted
 from tests.rundir_tools import make_run, opro, snapshot
 
+pytestmark = pytest.mark.xdist_group("rundir")  # the module's run, made once
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> Path:
