@@ -18,6 +18,7 @@ from opro.cli import main  # noqa: E402
 from opro.llm import Request, build_llm  # noqa: E402
 from opro.rl.episodes import fresh_episodes  # noqa: E402
 from opro.rl.train import DPOTrainConfig, GRPOTrainConfig, build_trainer, train  # noqa: E402
+from tests.artifacts import assert_plot  # noqa: E402
 
 
 def _weights(path):
@@ -48,7 +49,10 @@ def test_sft_grpo_dpo_change_the_weights(warm):
     dpo = train("dpo", DPOTrainConfig(model=str(base), output_dir=str(root / "dpo"), task="tsp", sizes=(5, 6),
                                       steps=2, batch_size=2, learning_rate=1e-3))
     assert _changed(_weights(base), _weights(dpo))
-    assert (dpo / "tokenizer.json").is_file() and (dpo / "config.json").is_file()
+    from transformers import AutoTokenizer
+
+    assert json.loads((dpo / "config.json").read_text())["model_type"] == "llama"  # saved beside its tokenizer
+    assert AutoTokenizer.from_pretrained(dpo).chat_template == AutoTokenizer.from_pretrained(base).chat_template
 
 
 def test_hf_backend_samples_with_per_request_seeds(warm, tmp_path, capsys):
@@ -67,7 +71,8 @@ def test_hf_backend_samples_with_per_request_seeds(warm, tmp_path, capsys):
     assert stop.value.code == 0
     run_dir = next(tmp_path.glob("*/*"))
     assert json.loads((run_dir / "config.json").read_text())["optimizer"]["backend"] == "hf"
-    assert (run_dir / "summary.json").is_file()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps_run"] == 1 and summary["best_score"] is not None
 
 
 def test_bad_model_directory_is_a_user_error(tmp_path, capsys):
@@ -102,7 +107,7 @@ def test_online_hook_updates_the_optimizer_between_steps(warm, tmp_path, monkeyp
     assert [u["after_step"] for u in updates] == [1, 2]
     assert all(u["algo"] == algo for u in updates)
     assert any(u["rows"] > 0 and u["log"] for u in updates)
-    assert (run_dir / "summary.json").is_file()
+    assert json.loads((run_dir / "summary.json").read_text())["steps_run"] == 2
     # every update is anchored to the base model (hf:DIR as on disk), not to the weights being tuned ...
     trained = sum(u["rows"] > 0 for u in updates)
     base = _weights(sft)
@@ -133,4 +138,7 @@ def test_eval_compares_base_and_tuned(warm, tmp_path, capsys):
     base_report, tuned = reports
     assert tuned["valid_rate"] > base_report["valid_rate"]  # the warm start learned the answer format
     assert tuned["runs"] == 1 and tuned["mean_final_gap_percent"] is not None
-    assert (out / "eval.png").stat().st_size > 0 and (out / "eval.md").is_file()
+    header, rule, *rows = (out / "eval.md").read_text().splitlines()  # metrics as rows, the two models as columns
+    assert header.count("|") == 4 and rule.count("---") == 3
+    assert any(row.startswith("| valid_rate |") for row in rows)
+    assert_plot(out / "eval.png")

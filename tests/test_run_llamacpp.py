@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.artifacts import assert_plot
+
 # Tiny settings: a few short proposals per step keep each run to seconds on 2 cores. No call cache: these
 # tests are about what the model generates.
 # One llama.cpp thread: the thread count timed at start-up could differ between two runs, and with it the samples.
@@ -131,4 +133,7 @@ def test_a_group_of_repeats_resumes_and_compares(tmp_path, default_model):
     assert len(runs) == 4
     table = pd.read_csv(tmp_path / "cmp" / "table.csv")
     assert {"nearest_neighbor", "farthest_insertion"} <= set(table["method"])
-    assert list((tmp_path / "cmp").glob("best_so_far-*.png"))
+    plots = list((tmp_path / "cmp").glob("best_so_far-*.png"))
+    assert plots
+    for plot in plots:
+        assert_plot(plot)

@@ -13,6 +13,7 @@ from opro.problems.prompt import PromptOptimization
 from opro.prompting.data import split_indices, split_with_validation
 from opro.results import RunDir
 from opro.run import resume_run, start_run
+from tests.artifacts import assert_plot
 from tests.doubles import LevelScorerLLM, ScriptedLLM
 
 PROPOSALS = ["<INS>Think!</INS>", "<INS>Think! Really!</INS>", "<INS>Think! Really! Now!</INS>",
@@ -74,7 +75,7 @@ def test_a_run_with_eval_interval_1_records_and_plots_validation(tmp_path, share
     figure = validation_curve(run.path, path=tmp_path / "curve.png")
     labels = [line.get_label() for line in figure.axes[0].get_lines()]
     assert labels[:3] == ["train (best so far)", "validation (of the best)", "test (of the best)"]
-    assert (tmp_path / "curve.png").stat().st_size > 0
+    assert_plot(tmp_path / "curve.png")
     from opro.report import write_report
 
     page = write_report(tmp_path, tmp_path / "report.html").read_text()
