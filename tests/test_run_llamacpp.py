@@ -74,8 +74,9 @@ def test_same_seed_same_candidates(tmp_path, default_model):
 
 
 def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path, default_model):
-    args = ["--task", "linreg", "--seed", "2", "--steps", "4", "--candidates", "4", "--max-tokens", "48", "--quiet",
-            "--threads", "1", "--set", "loop.stop_at_optimum=false", "--no-cache"]  # one thread: both runs alike
+    # One thread: both runs alike. Three steps of three short proposals: the property holds at any length.
+    args = ["--task", "linreg", "--seed", "2", "--steps", "3", "--candidates", "3", "--max-tokens", "32", "--quiet",
+            "--threads", "1", "--set", "loop.stop_at_optimum=false", "--no-cache"]
     assert opro_run(tmp_path / "whole", *args).returncode == 0
     whole = only_run(tmp_path / "whole", "linreg")
 
@@ -86,13 +87,13 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path, default_model):
     steps_file = None
     while time.time() < deadline:
         found = list((tmp_path / "cut").glob("linreg/*/steps.csv"))
-        if found and len(found[0].read_text().splitlines()) >= 4:  # header, step 0, steps 1 and 2
+        if found and len(found[0].read_text().splitlines()) >= 3:  # header, step 0, step 1
             steps_file = found[0]
             break
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert steps_file is not None, "the run never reached step 2"
+    assert steps_file is not None, "the run never reached step 1"
     cut = steps_file.parent
     assert not (cut / "summary.json").exists()
 
@@ -100,9 +101,9 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path, default_model):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     steps = pd.read_csv(cut / "steps.csv")
-    assert steps["step"].tolist() == list(range(5))
+    assert steps["step"].tolist() == list(range(4))
     assert (cut / "candidates.csv").read_bytes() == (whole / "candidates.csv").read_bytes()
-    assert json.loads((cut / "summary.json").read_text())["steps_run"] == 4
+    assert json.loads((cut / "summary.json").read_text())["steps_run"] == 3
 
 
 @pytest.mark.slow
