@@ -24,6 +24,7 @@ from opro.errors import OproError
 from opro.report import screenshot, write_report
 from tests.analysis_runs import INSTRUCTIONS, write_group, write_prompt_run, write_tree
 from tests.doubles import ScriptedLLM
+from tests.tiers import ALL
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -182,7 +183,7 @@ def test_report_is_one_self_contained_file(tree, report_file, tmp_path):
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(report_file, tmp_path):
     if not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
-        pytest.skip("no Chromium installed (Debian: apt-get install chromium)")
+        (pytest.fail if ALL else pytest.skip)("no Chromium installed (Debian: apt-get install chromium)")
     from PIL import Image
 
     png = screenshot(report_file, tmp_path / "report.png")

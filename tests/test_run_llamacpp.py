@@ -35,7 +35,7 @@ def only_run(results: Path, task: str) -> Path:
 
 @pytest.mark.parametrize("task", ["tsp", pytest.param("linreg", marks=pytest.mark.slow)])
 def test_short_real_run_writes_the_run_directory(tmp_path, default_model, task):
-    done = opro_run(tmp_path, "--task", task, "--seed", "1", *TINY)
+    done = opro_run(tmp_path, "--task", task, "--seed", "1", *TINY, "--set", "optimizer.cache_prompt=true")
     assert done.returncode == 0, done.stderr
     run = only_run(tmp_path, task)
     assert {p.name for p in run.iterdir()} >= {"config.json", "candidates.csv", "steps.csv", "llm_calls.jsonl",
@@ -111,7 +111,8 @@ def test_a_group_of_repeats_resumes_and_compares(tmp_path, default_model):
     """--seeds x --instances: one run directory per repeat under one parent; a group cut short by its
     step limit resumes with a larger one; `opro compare` reads the parent."""
     small = ["--task", "tsp", "--n", "5", "--candidates", "2", "--max-tokens", "40", "--set",
-             "loop.resample_rounds=0", "--set", "loop.stop_at_optimum=false", "--quiet", "--no-cache"]
+             "loop.resample_rounds=0", "--set", "loop.stop_at_optimum=false", "--quiet", "--no-cache", "--threads", "1",
+             "--set", "optimizer.cache_prompt=true"]  # no bytes compared: the KV cache may be reused
     first = opro_run(tmp_path, *small, "--steps", "1", "--seeds", "0-1", "--instances", "2", "--run-id", "grid")
     assert first.returncode == 0, first.stderr
     parent = tmp_path / "tsp" / "grid"
