@@ -17,6 +17,14 @@ import hashlib
 
 from opro.llm import Completion, Request
 
+#: A method run in seconds: MMLU's abstract_algebra, 6 training questions, 2 steps of a population of 4, an
+#: optimizer and a scorer that tests replace with doubles (`scorer.spec` is a placeholder).
+TINY_METHOD_RUN = {
+    "problem.mmlu_task": "abstract_algebra", "problem.train_limit": 6, "problem.validation_ratio": 0.0,
+    "problem.eval_interval": 0, "problem.score_cache": False, "loop.steps": 2, "loop.population": 4,
+    "loop.resample_rounds": 0, "loop.stop_at_optimum": False, "optimizer.cache": False, "scorer.spec": "scorer",
+    "scorer.cache": False, "problem.initial_instructions": ["Solve it!", "Answer."]}
+
 
 class ScriptedLLM:
     """Answers request k (counted across calls) with `texts[k % len(texts)]`, and records the requests.

@@ -18,13 +18,8 @@ from opro.methods.evoprompt import de_population, ids, parse_prompt_tag, roulett
 from opro.problems import Invalid
 from opro.results import CANDIDATE_COLUMNS, STEP_COLUMNS, RunDir
 from opro.run import resume_run, start_run
+from tests.doubles import TINY_METHOD_RUN as TINY
 from tests.doubles import LevelScorerLLM, SeededLLM
-
-TINY = {"problem.mmlu_task": "abstract_algebra", "problem.train_limit": 6, "problem.validation_ratio": 0.0,
-        "problem.eval_interval": 0, "problem.score_cache": False, "loop.steps": 2, "loop.population": 4,
-        "loop.resample_rounds": 0,
-        "loop.stop_at_optimum": False, "optimizer.cache": False, "scorer.spec": "scorer", "scorer.cache": False,
-        "problem.initial_instructions": ["Solve it!", "Answer."]}
 
 
 @pytest.fixture

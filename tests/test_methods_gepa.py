@@ -18,8 +18,8 @@ from opro.problems import Invalid
 from opro.problems.prompt import MMLUInstructions
 from opro.results import CANDIDATE_COLUMNS, STEP_COLUMNS, RunDir
 from opro.run import resume_run, start_run
+from tests.doubles import TINY_METHOD_RUN as METHOD_TINY
 from tests.doubles import LevelScorerLLM, ReflectingLLM
-from tests.test_methods import TINY as METHOD_TINY
 from tests.tiers import require_extra
 
 require_extra("gepa")
@@ -164,7 +164,7 @@ def test_a_resumed_run_continues_the_same_pool(tmp_path, shared_data, llms):
 
 
 def test_without_the_extra_a_one_line_error(tmp_path, shared_data):
-    from tests.test_missing_extras import opro_without
+    from tests.hidden_modules import opro_without
 
     done = opro_without("gepa", ["run", "--task", "bbh", "--method", "gepa", "--data", str(shared_data / "bbh"),
                                  "--set", "problem.bbh_task=navigate", "--dry-run"], tmp_path)
