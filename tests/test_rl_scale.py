@@ -18,7 +18,6 @@ from tests.tiers import require_extra
 
 require_extra("trl")
 require_extra("peft")
-pytestmark = pytest.mark.xdist_group("tiny-lm")
 
 from opro.cli import main  # noqa: E402
 from opro.errors import OproError  # noqa: E402
@@ -255,6 +254,7 @@ def test_two_processes_through_accelerate_see_every_episode_once(tiny, tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("tiny-lm")  # with the other users of the session's `warm`
 def test_online_hook_trains_a_lora_adapter_in_memory(warm, tmp_path, monkeypatch):
     """--rl-every with LoRA: no reference copy is loaded (the anchor is TRL's "ref" adapter, zeroed: the base),
     the backend samples the next step from the very model object just trained, and rl_model/ is an adapter."""
