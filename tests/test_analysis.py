@@ -36,6 +36,7 @@ def opro(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 pytestmark = pytest.mark.xdist_group("analysis")  # the module's tree and report, made once
 
+
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
     """TSP n=6 seeds 0-2 and linreg seeds 0-1 (groups as --seeds writes them) plus one prompt run."""

@@ -16,6 +16,7 @@ from tests.rundir_tools import make_run, opro
 
 pytestmark = pytest.mark.xdist_group("compare-robust")  # the module's runs, made once
 
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> Path:
     return make_run(tmp_path_factory.mktemp("made"))

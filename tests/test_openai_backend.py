@@ -25,10 +25,8 @@ from tests.fault_proxy import FaultProxy
 from tests.llama_server import start_server
 
 MAX_TOKENS = 24
-
-
-
 pytestmark = pytest.mark.xdist_group("openai-backend")  # one server for the module
+
 
 @pytest.fixture(scope="module")
 def server(default_model):

@@ -17,6 +17,7 @@ from tests.rundir_tools import make_run, opro, snapshot
 
 pytestmark = pytest.mark.xdist_group("rundir")  # the module's run, made once
 
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> Path:
     path = make_run(tmp_path_factory.mktemp("made"))
