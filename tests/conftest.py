@@ -2,17 +2,21 @@
 with its own opro and Hugging Face caches under pytest's temporary folder; the default GGUF is linked in
 read-only from the user's cache (`make model` fetched it), so no test downloads. The expensive artefacts that
 several modules share (the tiny model, its SFT warm start, the default model converted to HF) are built once
-per session (per xdist worker; their users share an `xdist_group` so one worker builds them)."""
+per test session, also under pytest-xdist: the first worker that needs one builds it under a file lock in the
+folder the workers share, and the others wait for it and read it."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from hypothesis import HealthCheck, settings
 
 from opro.llm.models import GGUF_NAME, cache_dir
@@ -87,15 +91,36 @@ def private_llm_cache(tmp_path_factory) -> Path:
     return path
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], object]) -> tuple[Path, object]:
+    """(folder, what `build(folder)` returned), built once per session: in the temporary folder that the xdist
+    workers of one run share (pytest's own one without xdist), under a file lock, marked done when complete."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # .../pytest-N/popen-gwK: the run's folder is the parent
+    folder, done = root / name, root / f"{name}.done.json"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            done.write_text(json.dumps(build(folder)))
+    return folder, json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
-def converted_default_model(default_model, private_cache_dir) -> tuple[Path, str]:
-    """`opro rl convert` of the default GGUF, once, where `opro rl tune` expects it (`$OPRO_CACHE_DIR/hf/smollm2`);
-    (the folder, the command's stdout)."""
-    out = private_cache_dir / "hf" / "smollm2"
-    done = subprocess.run([sys.executable, "-m", "opro.cli", "rl", "convert", "--out", str(out)],
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr
-    return out, done.stdout
+def converted_default_model(tmp_path_factory, default_model, private_cache_dir) -> tuple[Path, str]:
+    """`opro rl convert` of the default GGUF, once, linked where `opro rl tune` expects it
+    (`$OPRO_CACHE_DIR/hf/smollm2`): (that folder, the command's stdout)."""
+
+    def convert(out: Path) -> str:
+        done = subprocess.run([sys.executable, "-m", "opro.cli", "rl", "convert", "--out", str(out)],
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    folder, stdout = built_once(tmp_path_factory, "smollm2-hf", convert)
+    link = private_cache_dir / "hf" / "smollm2"
+    link.parent.mkdir(exist_ok=True)
+    link.symlink_to(folder)
+    return link, str(stdout)
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +128,7 @@ def tiny_model(tmp_path_factory) -> Path:
     """The tiny random Llama of tests/tiny_lm.py, saved once; tests copy it before changing it."""
     from tests.tiny_lm import build_tiny_model
 
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-lm") / "base")
+    return built_once(tmp_path_factory, "tiny-lm", lambda folder: str(build_tiny_model(folder)))[0]
 
 
 @pytest.fixture(scope="session")
@@ -117,12 +142,14 @@ def tiny_linreg(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def warm(tmp_path_factory, tiny_model, tiny_linreg):
     """The tiny model after an SFT warm start on solver-made linreg answers (so GRPO groups differ in reward):
-    (root, task, base, sft). The preset's line is kept (new noise only): the tiny model learns one answer
-    format in 40 steps."""
+    (a folder for the test's own outputs, the task, the base, the SFT model). The preset's line is kept (new
+    noise only): the tiny model learns one answer format in 40 steps."""
     from opro.rl.train import SFTTrainConfig, train
 
-    root = tmp_path_factory.mktemp("rl")
-    out = train("sft", SFTTrainConfig(model=f"hf:{tiny_model}", output_dir=str(root / "sft"), task=str(tiny_linreg),
-                                      steps=40, batch_size=4, learning_rate=1e-2, vary_lines=False))
+    def sft(out: Path) -> str:
+        return str(train("sft", SFTTrainConfig(model=f"hf:{tiny_model}", output_dir=str(out), task=str(tiny_linreg),
+                                               steps=40, batch_size=4, learning_rate=1e-2, vary_lines=False)))
+
+    out = Path(built_once(tmp_path_factory, "tiny-lm-sft", sft)[1])
     assert json.loads((out / "rl_train.json").read_text())["log"]
-    return root, tiny_linreg, tiny_model, out
+    return tmp_path_factory.mktemp("rl"), tiny_linreg, tiny_model, out

@@ -34,9 +34,6 @@ def opro(*args: str, cwd=None) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-pytestmark = pytest.mark.xdist_group("analysis")  # the module's tree and report, made once
-
-
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
     """TSP n=6 seeds 0-2 and linreg seeds 0-1 (groups as --seeds writes them) plus one prompt run."""

@@ -14,8 +14,6 @@ import pytest
 from opro import analysis
 from tests.rundir_tools import make_run, opro
 
-pytestmark = pytest.mark.xdist_group("compare-robust")  # the module's runs, made once
-
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> Path:

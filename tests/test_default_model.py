@@ -57,7 +57,6 @@ def test_the_run_table_shows_the_baselines_and_gaps():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("hf-smollm2")
 def test_llamacpp_applies_the_shipped_adapter_as_its_merged_weights(tmp_path, converted_default_model):
     """Greedy answers to held-out meta-prompts: llama.cpp (Q4_1 base + the GGUF adapter) and transformers
     (the dequantized base with the adapter merged into its weights) write the same text."""

@@ -27,7 +27,6 @@ require_extra("gepa")
 COLUMNS = ["operator", "parents", "minibatch", "prompt_sha"]
 
 
-
 TINY = {**METHOD_TINY, "loop.population": 3, "loop.num_initial": 2, "loop.method": "gepa"}
 
 

@@ -25,7 +25,6 @@ from tests.fault_proxy import FaultProxy
 from tests.llama_server import start_server
 
 MAX_TOKENS = 24
-pytestmark = pytest.mark.xdist_group("openai-backend")  # one server for the module
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +55,6 @@ def reference(base_url) -> list[tuple]:
         return [sample(llm.generate([r])[0]) for r in requests(12)]
     finally:
         llm.close()
-
-
 
 
 # (a) completions in request order, with usage, several in flight

@@ -90,7 +90,6 @@ def test_wrong_answer_exemplars_are_the_most_missed(shared_data):
     assert problem.pick_exemplars(1, ["a", "b"]) == [1, 2, 3]  # question 1 missed twice, then 2 and 3
 
 
-
 def test_screening_skips_hopeless_instructions(shared_data, tmp_path):
     instructions = ["GOOD one", "GOOD two", "bad one", "bad two", "GOOD three", "bad three"]
     plain, plain_llm = rule_scored_problem(shared_data, tmp_path / "plain.sqlite")

@@ -22,7 +22,6 @@ TINY = {"loop.steps": 2, "loop.candidates_per_step": 2, "loop.max_tokens": 16, "
         "optimizer.cache_prompt": True, "optimizer.threads": 1, "loop.stop_at_optimum": False}
 
 
-
 def _check_run(run, summary, n_train: int, n_proposals: int, validation_calls: int = 0) -> None:
     steps = pd.read_csv(run.path / "steps.csv")
     candidates = pd.read_csv(run.path / "candidates.csv", keep_default_na=False)

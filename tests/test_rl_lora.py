@@ -12,8 +12,6 @@ from tests.tiers import require_extra
 
 require_extra("peft")
 require_extra("gguf")
-pytestmark = pytest.mark.xdist_group("tiny-lm")
-
 from opro.cli import main  # noqa: E402
 from opro.config import build_config  # noqa: E402
 from opro.rl.episodes import HELD_OUT_SEEDS, TRAINING_SEEDS, fresh_episodes, neighbor_step, problem_from  # noqa: E402

@@ -254,7 +254,6 @@ def test_two_processes_through_accelerate_see_every_episode_once(tiny, tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("tiny-lm")  # with the other users of the session's `warm`
 def test_online_hook_trains_a_lora_adapter_in_memory(warm, tmp_path, monkeypatch):
     """--rl-every with LoRA: no reference copy is loaded (the anchor is TRL's "ref" adapter, zeroed: the base),
     the backend samples the next step from the very model object just trained, and rl_model/ is an adapter."""

@@ -11,8 +11,6 @@ import pytest
 from tests.tiers import require_extra
 
 require_extra("trl")
-pytestmark = pytest.mark.xdist_group("tiny-lm")  # one worker builds the session's `warm`
-
 from opro.analysis import find_runs  # noqa: E402
 from opro.cli import main  # noqa: E402
 from opro.llm import Request, build_llm  # noqa: E402

@@ -22,7 +22,6 @@ TINY = ["--steps", "2", "--candidates", "4", "--max-tokens", "48", "--set", "loo
         "--threads", "1", "--no-cache"]
 
 
-
 def opro_run(results: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "opro.cli", "run", "--results", str(results), *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=600)

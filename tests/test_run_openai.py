@@ -20,8 +20,6 @@ import pytest
 from tests.fault_proxy import FaultProxy
 from tests.llama_server import start_server
 
-pytestmark = pytest.mark.xdist_group("openai-run")  # one server for the module
-
 ARGS = ["--task", "linreg", "--seed", "3", "--candidates", "4", "--max-tokens", "40", "--quiet",
         "--set", "loop.stop_at_optimum=false", "--set", "loop.resample_rounds=1"]
 

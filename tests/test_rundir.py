@@ -15,8 +15,6 @@ import pytest
 from opro.results import RunDir, remove_unstarted
 from tests.rundir_tools import make_run, opro, snapshot
 
-pytestmark = pytest.mark.xdist_group("rundir")  # the module's run, made once
-
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> Path:
