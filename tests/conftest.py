@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,9 @@ from opro.llm.models import GGUF_NAME, cache_dir
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["OMP_NUM_THREADS"] = "1"
+# Set before any test module imports huggingface_hub (it reads HF_HOME once); removed when the session ends.
+HF_HOME = Path(tempfile.mkdtemp(prefix="opro-tests-hf-"))
+os.environ["HF_HOME"] = str(HF_HOME)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -50,6 +54,10 @@ resample_rounds = 0
 """
 
 
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(HF_HOME, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """`../shared/data` beside the checkout (CI has it; users do not)."""
@@ -61,11 +69,10 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache_dir(tmp_path_factory) -> Path:
-    """`OPRO_CACHE_DIR` and `HF_HOME` for the whole session (subprocesses included): a folder of its own, with
-    the user's default GGUF linked in when present. Nothing the suite does reads or writes the user's caches."""
+    """`OPRO_CACHE_DIR` for the whole session (subprocesses included): a folder of its own, with the user's
+    default GGUF linked in when present. Nothing the suite does reads or writes the user's caches."""
     root = tmp_path_factory.mktemp("opro-cache")
     os.environ["OPRO_CACHE_DIR"] = str(root)
-    os.environ["HF_HOME"] = str(root / "huggingface")
     user_model = USER_CACHE / "models" / GGUF_NAME
     if user_model.is_file():
         (root / "models").mkdir()
