@@ -34,7 +34,6 @@ def lora_sft(tmp_path_factory, tiny_model, tiny_linreg):
     return root, task, base, out
 
 
-@pytest.mark.slow
 def test_lora_sft_trains_an_adapter_and_leaves_the_base_alone(lora_sft):
     root, task, base, sft = lora_sft
     before = _tensors(base / "model.safetensors")
@@ -75,7 +74,6 @@ def test_grpo_and_dpo_train_lora_adapters(warm, lora_sft):
     assert {k.split(".")[-3] for k in _tensors(dpo / "adapter_model.safetensors")} == {"q_proj", "v_proj"}
 
 
-@pytest.mark.slow
 def test_export_gguf_round_trips_and_merges_like_peft(lora_sft, tmp_path):
     """export_gguf writes llama.cpp's layout (query/key rows permuted); import_gguf undoes it exactly."""
     import gguf

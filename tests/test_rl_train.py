@@ -83,8 +83,7 @@ def test_bad_model_directory_is_a_user_error(tmp_path, capsys):
     assert stop.value.code == 2
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("algo", ["grpo", "dpo"])
+@pytest.mark.parametrize("algo", ["grpo", pytest.param("dpo", marks=pytest.mark.slow)])
 def test_online_hook_updates_the_optimizer_between_steps(warm, tmp_path, monkeypatch, algo):
     root, task, _, sft = warm
     references = []
@@ -122,7 +121,6 @@ def test_online_hook_updates_the_optimizer_between_steps(warm, tmp_path, monkeyp
     assert find_runs(tmp_path) == [run_dir]  # rl_model/ (config.json, no candidates.csv) is not a run
 
 
-@pytest.mark.slow
 def test_eval_compares_base_and_tuned(warm, tmp_path, capsys):
     root, task, base, sft = warm
     out = tmp_path / "eval"
