@@ -47,15 +47,15 @@ def test_a_run_with_30_percent_faults_equals_a_fault_free_run(tmp_path, base_url
     # A retried request must not reuse the KV cache its first attempt left: a different prompt batching
     # changes the logits in the last bits, and a temperature-1 sample can then flip. Uncached, a request
     # takes about 2.3 s on one thread here. One request at a time: the server has one slot, and a queued
-    # request's wait would count against its timeout. A stall costs the client's timeout (10 s); a request
-    # slower than that on a loaded machine is retried too, with the same answer, so 10 attempts leave room.
+    # request's wait would count against its timeout. A stall costs the client's timeout (15 s, several times
+    # a request here); a request slower than that on a loaded machine is retried with the same answer.
     common = [*ARGS, "--steps", "2", "--optimizer", "openai:smollm2", "--no-cache", "--concurrency", "1",
               "--set", "optimizer.sampling={cache_prompt=false}", "--set", "loop.resample_rounds=0"]
     clean = opro(tmp_path, *common, "--base-url", base_url, "--run-id", "clean")
     assert clean.returncode == 0, clean.stderr
-    with FaultProxy(base_url.removesuffix("/v1"), fault_rate=0.3, seed=1, stall_seconds=11.0) as proxy:
+    with FaultProxy(base_url.removesuffix("/v1"), fault_rate=0.3, seed=1, stall_seconds=16.0) as proxy:
         faulty = opro(tmp_path, *common, "--base-url", proxy.url + "/v1", "--run-id", "faulty",
-                      "--set", "optimizer.timeout=10", "--set", "optimizer.max_attempts=10")
+                      "--set", "optimizer.timeout=15", "--set", "optimizer.max_attempts=10")
     assert faulty.returncode == 0, faulty.stderr
     assert sum(proxy.injected.values()) >= 2, proxy.injected
     clean_csv = (run_dir(tmp_path, "clean") / "candidates.csv").read_bytes()
