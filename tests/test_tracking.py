@@ -196,7 +196,7 @@ def test_rl_train_reports_to_mlflow_through_trl(tmp_path, store, monkeypatch, ti
     monkeypatch.chdir(tmp_path)  # the store's artifacts go to ./mlruns
     from opro.rl.train import SFTTrainConfig, train
 
-    train("sft", SFTTrainConfig(model=f"hf:{tiny_model}", output_dir=str(tmp_path / "sft"), task=str(tiny_linreg), steps=2,
-                                logging_steps=1, report_to="mlflow"))
+    train("sft", SFTTrainConfig(model=f"hf:{tiny_model}", output_dir=str(tmp_path / "sft"), task=str(tiny_linreg),
+                                steps=2, logging_steps=1, report_to="mlflow"))
     runs = store.search_runs([e.experiment_id for e in store.search_experiments()])
     assert len(runs) == 1 and "loss" in runs[0].data.metrics  # TRL's own MLflow callback logged the training
