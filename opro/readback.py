@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from opro.config import RunConfig
 from opro.errors import OproError
 
 #: candidates.csv and steps.csv columns that hold text (kept as str; an empty cell is "").
@@ -99,6 +100,20 @@ def load_run(path: str | Path) -> Run:
     except (OSError, ValueError) as error:
         raise OproError(f"{path} is not a readable run directory: {error}") from None
     return Run(path, record, summary, steps, candidates)
+
+
+def run_best(path: Path) -> tuple[RunConfig, str]:
+    """A finished run's settings and best solution's text (config.json and summary.json), as `opro eval --run`
+    and the paper's reproduction score a run's best instruction."""
+    try:
+        record = json.loads((path / "config.json").read_text())
+        config = RunConfig.from_dict(record["config"])
+        best = json.loads((path / "summary.json").read_text())["best_solution"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise OproError(f"not a finished prompt-optimization run: {path} ({error})") from error
+    if not isinstance(best, str):
+        best = "" if best is None else str(best)
+    return config, best
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -261,6 +261,9 @@ class PromptOptimization(ProblemBase):
         train = [pool[i] for i in train_at][: self.train_limit]
         return train, test
 
+    def test_size(self) -> int | None:
+        return None if self._test is None else len(self._test)
+
     def examples(self, split: str) -> list[Example]:
         """"train" (the scored subset), "validation" (`validation_ratio`) or "test" (GSM8K: the test split; BBH,
         MMLU: the rest of the pool; MultiArith, AQuA, and MMLU when the ratios add up to 1 as the reference's
