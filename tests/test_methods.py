@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opro.config import build_config
+from opro.config import METHODS, build_config
 from opro.errors import OproError
 from opro.llm import Completion, Request
+from opro.methods import METHOD_CLASSES, METHOD_COLUMNS
 from opro.methods.ape import parse_completion
 from opro.methods.evoprompt import de_population, ids, parse_prompt_tag, roulette
 from opro.problems import Invalid
@@ -84,6 +85,11 @@ def _run(tmp_path, shared_data, method, optimizer=None, run_id="r", **changes):
 
 def _candidates(run) -> pd.DataFrame:
     return pd.read_csv(run.path / "candidates.csv", keep_default_na=False, dtype=str)
+
+
+def test_every_method_name_has_its_class():
+    assert tuple(METHOD_CLASSES) == METHODS  # the names the command line and the settings check accept
+    assert METHOD_COLUMNS["opro"] == ()  # OPRO's candidates.csv has the standard columns only
 
 
 def test_parsers_never_raise():

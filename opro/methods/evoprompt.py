@@ -70,7 +70,8 @@ class EvoPrompt:
 
     columns = ("operator", "parents")
 
-    def __init__(self, problem: Problem, loop: LoopConfig, seed: int, variant: str) -> None:
+    def __init__(self, problem: Problem, loop: LoopConfig, seed: int) -> None:
+        variant = loop.method.removeprefix("evoprompt-")
         self.name = f"evoprompt-{variant}"
         self.problem, self.loop, self.seed, self.variant = prompt_task(problem, self.name), loop, seed, variant
         self.size = loop.population
