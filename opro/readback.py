@@ -12,10 +12,10 @@ import pandas as pd
 
 from opro.config import RunConfig
 from opro.errors import OproError
+from opro.results import FLAG_COLUMNS
 
 #: candidates.csv and steps.csv columns that hold text (kept as str; an empty cell is "").
 TEXT_COLUMNS = ("raw_sha256", "solution", "invalid_reason", "finish_reason")
-BOOL_COLUMNS = ("valid", "duplicate", "new_best", "optimal")
 
 
 @dataclass
@@ -123,7 +123,7 @@ def read_table(path: Path) -> pd.DataFrame:
     for column in frame.columns:
         if column in TEXT_COLUMNS:
             continue
-        if column in BOOL_COLUMNS:
+        if column in FLAG_COLUMNS:
             frame[column] = frame[column] == "True"
             continue
         numbers = pd.to_numeric(frame[column].replace("", None), errors="coerce")

@@ -223,9 +223,9 @@ class PromptTask(Protocol):
         """Per-step meta-prompt fields (OPRO's exemplars); called once per step, before scoring."""
         ...
 
-    def example_results(self, instruction: str) -> list[dict[str, str]] | None:
+    def example_results(self, instruction: str) -> list[dict[str, Any]] | None:
         """A fully scored instruction's per-training-example results as recorded in the run directory
-        (instructions/<id>.csv rows: index, raw_answer, parsed, gold, correct...); None when it was not fully
+        (instructions/<id>.csv rows: index, raw_answer, parsed, gold, correct as a bool...); None when it was not fully
         scored. GEPA's Pareto front and feedback read them."""
         ...
 
