@@ -39,16 +39,12 @@ import numpy as np
 import pandas as pd
 
 from opro.errors import OproError
+from opro.readback import TEXT_COLUMNS, read_record
 from opro.results import CandidateRow, StepRow
 
 META_COLUMNS = ("run", "run_group", "group", "task", "problem", "model", "method", "seed", "n", "instance")
-#: Text columns of candidates.csv / steps.csv: an empty cell is "", not NaN.
-TEXT_COLUMNS = ("raw_sha256", "solution", "invalid_reason", "finish_reason", "operator", "parents", "demos")
 #: Files that mark a folder of runs: `opro run --seeds/--instances` groups and `opro sweep` parents.
 GROUP_FILES = ("group.json", "sweep.json")
-#: summary.json fields that must be numbers (or null) for a run to be analysed.
-SUMMARY_NUMBERS = ("best_score", "optimum", "gap_percent", "valid_rate", "cost_usd", "steps_to_optimum", "best_step",
-                   "steps_run", "n_unique", "n_candidates", "n_valid", "prompt_tokens", "completion_tokens", "seconds")
 #: Loop settings copied from config.json into the runs frame (`steps` becomes `max_steps`).
 LOOP_COLUMNS = ("steps", "candidates_per_step", "temperature", "top_k", "num_initial", "max_tokens", "order")
 
@@ -123,7 +119,7 @@ def load(paths: list[Path] | Path | str, candidates: bool = True, finished: bool
     records: dict[str, dict[str, Any]] = {}
     for run_id, path in zip(_run_ids(dirs, paths), dirs, strict=True):
         try:
-            records[run_id] = _read_record(path)
+            records[run_id] = read_record(path)
         except OproError as error:
             drop(path, str(error))
     logs = ("steps.csv", "candidates.csv") if candidates else ("steps.csv",)
@@ -276,41 +272,6 @@ def _name_sweep_methods(runs: pd.DataFrame, records: dict[str, dict[str, Any]]) 
         for i in index if varying else []:
             setting = values[runs.at[i, "run"]]
             runs.at[i, "method"] += "".join(f" {k.rpartition('.')[2]}={setting.get(k)}" for k in varying)
-
-
-def _read_record(path: Path) -> dict[str, Any]:
-    """config.json, summary.json ({} if none) and the log lengths of state.json, checked for the shapes
-    the frames are built from."""
-    try:
-        record = json.loads((path / "config.json").read_text())
-        summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else {}
-        state = json.loads((path / "state.json").read_text()) if (path / "state.json").is_file() else {}
-    except (OSError, ValueError) as error:
-        raise OproError(f"unreadable run directory {path}: {error}") from error
-    for name, value in (("config.json", record), ("summary.json", summary), ("state.json", state)):
-        if not isinstance(value, dict):
-            raise OproError(f"{name} is not a JSON object")
-    config = record.get("config", record)
-    if not isinstance(config, dict) or not isinstance(config.get("problem"), str):
-        raise OproError("config.json holds no run config (with its problem)")
-    for name, value in (("config", config), ("config.loop", config.get("loop")), ("config.optimizer",
-                        config.get("optimizer")), ("config.problem_settings", config.get("problem_settings")),
-                        ("instance", record.get("instance")), ("sweep", record.get("sweep")),
-                        ("summary.instance", summary.get("instance")), ("state.lengths", state.get("lengths"))):
-        if value is not None and not isinstance(value, dict):
-            raise OproError(f"{name} in config.json, summary.json or state.json is not a JSON object")
-    for key in SUMMARY_NUMBERS:
-        value = summary.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise OproError(f"summary.json: {key} is not a number: {value!r}")
-    for name, value in (("config.json: seed", config.get("seed")), ("the instance's n", (
-            summary.get("instance") or record.get("instance") or {}).get("n"))):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise OproError(f"{name} is not an integer: {value!r}")
-    lengths = state.get("lengths") or {}
-    if any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**53 for v in lengths.values()):
-        raise OproError(f"state.json: a log length is not an integer >= 0: {lengths!r}")
-    return {"path": path, "config": record, "summary": summary, "lengths": lengths}
 
 
 def _run_row(run_id: str, record: dict[str, Any]) -> dict[str, Any]:

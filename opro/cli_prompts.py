@@ -40,15 +40,10 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
     """Accuracy of instructions on a split (default: the paper's baselines on the test split)."""
     import time
 
-    from opro.config import build_config, parse_override
+    from opro.config import build_config, parse_override, with_problem_settings
     from opro.problems import PromptTask
-    from opro.prompting.evaluate import (
-        PAPER_BASELINES,
-        evaluate_instructions,
-        format_rows,
-        run_best,
-        with_problem_settings,
-    )
+    from opro.prompting.evaluate import PAPER_BASELINES, evaluate_instructions, format_rows
+    from opro.readback import run_best
     from opro.run import build_run_problem, task_label
 
     overrides = dict(parse_override(item) for item in settings)

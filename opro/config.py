@@ -362,6 +362,12 @@ def _checked(cls: type, values: dict[str, Any], section: str, *extra: Any) -> An
     return cls(**values)
 
 
+def with_problem_settings(config: RunConfig, changes: dict[str, Any]) -> RunConfig:
+    """`config` with `changes` (those not None) laid over its problem settings."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return dataclasses.replace(config, problem_settings={**config.problem_settings, **changes})
+
+
 def check_run_ranges(config: RunConfig) -> None:
     """The ranges of the run's own, loop and LLM settings (the problem's are check_problem_settings')."""
     check_ranges(config, "")

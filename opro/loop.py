@@ -60,12 +60,12 @@ class Trajectory:
         return improved
 
     @classmethod
-    def from_rows(cls, problem: Problem, rows: list[dict[str, str]]) -> Trajectory:
+    def from_rows(cls, problem: Problem, rows: list[dict[str, Any]]) -> Trajectory:
         """The trajectory recorded in candidates.csv rows; a solution that is not one of `problem`'s (a
         config.json edited to another problem) is a one-line OproError."""
         trajectory = cls(problem)
         for number, row in enumerate(rows, 1):
-            if row["valid"] == "True" and row["duplicate"] == "False":
+            if row["valid"] and not row["duplicate"]:
                 try:
                     solution = problem.decode(row["solution"])
                     same = problem.render(solution) == row["solution"]
@@ -325,7 +325,7 @@ def summarize(problem: Problem, run: RunDir, stop_reason: str) -> dict[str, Any]
     """summary.json, computed from the run's files so it is the same after any number of resumes."""
     steps, rows = run.read_steps(), run.read_candidates()
     candidates = [r for r in rows if r["step"] != "0"]
-    scored = [r for r in rows if r["valid"] == "True"]
+    scored = [r for r in rows if r["valid"]]
     pick = min if problem.minimize else max
     best_row = pick(scored, key=lambda r: float(r["score"]))
     best = float(best_row["score"])
@@ -333,8 +333,8 @@ def summarize(problem: Problem, run: RunDir, stop_reason: str) -> dict[str, Any]
     optimum = baselines.get("optimal")
     initial = [float(r["score"]) for r in scored if r["step"] == "0"]
     initial_best = pick(initial) if initial else None
-    n_valid = sum(r["valid"] == "True" for r in candidates)
-    solved_at = next((int(s["step"]) for s in steps if s["optimal"] == "True"), None)
+    n_valid = sum(r["valid"] for r in candidates)
+    solved_at = next((int(s["step"]) for s in steps if s["optimal"]), None)
     return {
         "problem": problem.name,
         "minimize": problem.minimize,
@@ -353,7 +353,7 @@ def summarize(problem: Problem, run: RunDir, stop_reason: str) -> dict[str, Any]
         "n_candidates": len(candidates),
         "n_valid": n_valid,
         "valid_rate": n_valid / len(candidates) if candidates else None,
-        "n_unique": sum(r["duplicate"] == "False" for r in scored),
+        "n_unique": sum(not r["duplicate"] for r in scored),
         "n_resampled": sum(int(s["n_resampled"]) for s in steps),
         "prompt_tokens": sum(int(s["prompt_tokens"]) for s in steps),
         "completion_tokens": sum(int(s["completion_tokens"]) for s in steps),

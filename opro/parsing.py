@@ -8,10 +8,9 @@ invalid says how many characters were not read.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-if TYPE_CHECKING:
-    from opro.problems.base import Invalid
+from opro.scores import Invalid
 
 T = TypeVar("T")
 
@@ -33,8 +32,6 @@ def tail(text: str, limit: int = MAX_PARSED_CHARS) -> tuple[str, int]:
 
 def noted(found: T, dropped: int) -> T | Invalid:
     """`found`; an Invalid one says how many characters of the answer were not read."""
-    from opro.problems.base import Invalid  # here: the problems import this module
-
     if isinstance(found, Invalid) and dropped:
         return Invalid(f"{found.reason} ({dropped} characters of the answer beyond {MAX_PARSED_CHARS} not read)")
     return found

@@ -69,12 +69,11 @@ def data_line(problem: Any) -> str:
     """The splits of a prompt task and their sizes, else the instance's description."""
     if isinstance(problem, PromptTask):
         sizes = [f"train {len(problem.train)}"]
-        validation = getattr(problem, "validation", None)
-        if validation:
-            sizes.append(f"validation {len(validation)}")
-        test = getattr(problem, "_test", None)
-        sizes.append(f"test {len(test)}" if test is not None else "test (the dataset's test split, read when scored)")
-        return f"{'data':<14} {getattr(problem, 'name', '')}: " + ", ".join(sizes)
+        if problem.validation:
+            sizes.append(f"validation {len(problem.validation)}")
+        test = problem.test_size()
+        sizes.append(f"test {test}" if test is not None else "test (the dataset's test split, read when scored)")
+        return f"{'data':<14} {problem.name}: " + ", ".join(sizes)
     described = problem.describe()
     shown = {k: v for k, v in described.items() if isinstance(v, int | float | str) and not isinstance(v, bool)
              and k not in ("optimal_solution",) and v is not None}
@@ -97,17 +96,15 @@ def scorer_usage(config: RunConfig, problem: Any) -> Usage | None:
         return None
     loop, train = config.loop, problem.train
     per_step = loop.candidates_per_step if loop.method == "opro" else loop.population
-    again = 2 if getattr(problem, "extract_final_answer_by_prompting_again", False) else 1
+    again = 2 if problem.extract_final_answer_by_prompting_again else 1
     initial = len(problem.initial_solutions(np.random.default_rng(config.seed), loop.num_initial))
-    validation = len(getattr(problem, "validation", None) or [])
-    interval = getattr(problem, "eval_interval", 0)
+    validation, interval = len(problem.validation), problem.eval_interval
     eval_steps = (1 + len(range(1, loop.steps + 1, interval))) if interval and validation else 0
     instructions = initial + per_step * loop.steps
     calls = instructions * len(train) * again + eval_steps * per_step * validation
     question = np.mean([len(e.question) for e in train]) if train else 0.0
     prompt = _tokens("x" * int(question)) + 20  # the question, plus the instruction and the Q/A frame
-    limit = getattr(problem, "scorer_max_tokens", loop.max_tokens)
-    return Usage(calls, calls, calls * prompt, calls * limit)
+    return Usage(calls, calls, calls * prompt, calls * problem.scorer_max_tokens)
 
 
 def plan_lines(config: RunConfig, problem: Any, runs: int, api_key: str | None = None) -> list[str]:

@@ -10,11 +10,15 @@ from typing import Any
 
 import pandas as pd
 
+from opro.config import RunConfig
 from opro.errors import OproError
+from opro.results import FLAG_COLUMNS
 
-#: candidates.csv and steps.csv columns that hold text (kept as str; an empty cell is "").
-TEXT_COLUMNS = ("raw_sha256", "solution", "invalid_reason", "finish_reason")
-BOOL_COLUMNS = ("valid", "duplicate", "new_best", "optimal")
+#: Text columns of candidates.csv / steps.csv (the methods' own among them): an empty cell is "", not NaN.
+TEXT_COLUMNS = ("raw_sha256", "solution", "invalid_reason", "finish_reason", "operator", "parents", "demos")
+#: summary.json fields that must be numbers (or null) for a run to be read.
+SUMMARY_NUMBERS = ("best_score", "optimum", "gap_percent", "valid_rate", "cost_usd", "steps_to_optimum", "best_step",
+                   "steps_run", "n_unique", "n_candidates", "n_valid", "prompt_tokens", "completion_tokens", "seconds")
 
 
 @dataclass
@@ -87,18 +91,66 @@ def load(path: str | Path) -> Run | RunGroup:
     return RunGroup(path, runs)
 
 
+def read_record(path: Path) -> dict[str, Any]:
+    """A run directory's JSON files, checked for the shapes its readers build on: {"path", "config" (config.json),
+    "summary" (summary.json, {} if none), "lengths" (state.json's log lengths)}; a one-line OproError else."""
+    try:
+        record = json.loads((path / "config.json").read_text())
+        summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else {}
+        state = json.loads((path / "state.json").read_text()) if (path / "state.json").is_file() else {}
+    except (OSError, ValueError) as error:
+        raise OproError(f"unreadable run directory {path}: {error}") from error
+    for name, value in (("config.json", record), ("summary.json", summary), ("state.json", state)):
+        if not isinstance(value, dict):
+            raise OproError(f"{name} is not a JSON object")
+    config = record.get("config", record)
+    if not isinstance(config, dict) or not isinstance(config.get("problem"), str):
+        raise OproError("config.json holds no run config (with its problem)")
+    for name, value in (("config", config), ("config.loop", config.get("loop")), ("config.optimizer",
+                        config.get("optimizer")), ("config.problem_settings", config.get("problem_settings")),
+                        ("instance", record.get("instance")), ("sweep", record.get("sweep")),
+                        ("summary.instance", summary.get("instance")), ("state.lengths", state.get("lengths"))):
+        if value is not None and not isinstance(value, dict):
+            raise OproError(f"{name} in config.json, summary.json or state.json is not a JSON object")
+    for key in SUMMARY_NUMBERS:
+        value = summary.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise OproError(f"summary.json: {key} is not a number: {value!r}")
+    for name, value in (("config.json: seed", config.get("seed")), ("the instance's n", (
+            summary.get("instance") or record.get("instance") or {}).get("n"))):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise OproError(f"{name} is not an integer: {value!r}")
+    lengths = state.get("lengths") or {}
+    if any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**53 for v in lengths.values()):
+        raise OproError(f"state.json: a log length is not an integer >= 0: {lengths!r}")
+    return {"path": path, "config": record, "summary": summary, "lengths": lengths}
+
+
 def load_run(path: str | Path) -> Run:
     """One run directory read back; a one-line OproError where it is not one."""
     path = Path(path).resolve()
+    read = read_record(path)
+    record, summary = read["config"], read["summary"] or None
     try:
-        record = json.loads((path / "config.json").read_text())
-        summary_path = path / "summary.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
         steps = read_table(path / "steps.csv")
         candidates = read_table(path / "candidates.csv")
     except (OSError, ValueError) as error:
         raise OproError(f"{path} is not a readable run directory: {error}") from None
     return Run(path, record, summary, steps, candidates)
+
+
+def run_best(path: Path) -> tuple[RunConfig, str]:
+    """A finished run's settings and best solution's text (config.json and summary.json), as `opro eval --run`
+    and the paper's reproduction score a run's best instruction."""
+    try:
+        read = read_record(path)
+        config = RunConfig.from_dict(read["config"]["config"])
+        best = read["summary"]["best_solution"]
+    except (OproError, ValueError, KeyError, TypeError) as error:
+        raise OproError(f"not a finished prompt-optimization run: {path} ({error})") from error
+    if not isinstance(best, str):
+        best = "" if best is None else str(best)
+    return config, best
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -108,7 +160,7 @@ def read_table(path: Path) -> pd.DataFrame:
     for column in frame.columns:
         if column in TEXT_COLUMNS:
             continue
-        if column in BOOL_COLUMNS:
+        if column in FLAG_COLUMNS:
             frame[column] = frame[column] == "True"
             continue
         numbers = pd.to_numeric(frame[column].replace("", None), errors="coerce")

@@ -166,6 +166,21 @@ class StepRow:
 
 CANDIDATE_COLUMNS = [f.name for f in fields(CandidateRow)]
 STEP_COLUMNS = [f.name for f in fields(StepRow)]
+#: The True/False columns of the run directory's CSV files (candidates.csv, steps.csv, the prompt tasks'
+#: instructions.csv and per-example instructions/<id>.csv), written as Python writes a bool.
+FLAG_COLUMNS = frozenset({"valid", "duplicate", "new_best", "optimal", "full", "correct"})
+
+
+def typed_row(row: dict[str, str]) -> dict[str, Any]:
+    """A row of one of the run directory's CSV files with its True/False cells (FLAG_COLUMNS) as bool; every
+    other cell stays its text."""
+    return {column: value == "True" if column in FLAG_COLUMNS else value for column, value in row.items()}
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """One of the run directory's CSV files, each row read by `typed_row`."""
+    with open(path, newline="") as handle:
+        return [typed_row(row) for row in csv.DictReader(handle)]
 
 
 def environment() -> dict[str, Any]:
@@ -311,7 +326,7 @@ class RunDir:
         if len(steps) != last_step + 1 or any(int(row["step"]) != i for i, row in enumerate(steps)):
             raise OproError(f"{self.path / 'steps.csv'} does not hold steps 0..{last_step} (state.json's last step)")
         if any(int(row["step"]) > last_step for row in candidates) or (
-                last_step >= 0 and not any(row["valid"] == "True" for row in candidates)):
+                last_step >= 0 and not any(row["valid"] for row in candidates)):
             raise OproError(f"{self.path / 'candidates.csv'} does not match steps 0..{last_step} of state.json")
         for number, line in enumerate(self._text("llm_calls.jsonl", lengths["llm_calls.jsonl"]).splitlines(), 1):
             try:
@@ -327,8 +342,8 @@ class RunDir:
         except (OSError, UnicodeDecodeError) as error:
             raise OproError(f"unreadable {self.path / name}: {error}") from error
 
-    def _checked_rows(self, name: str, record: type, length: int) -> list[dict[str, str]]:
-        """The rows of a CSV log, each cell checked against the type of its `record` field."""
+    def _checked_rows(self, name: str, record: type, length: int) -> list[dict[str, Any]]:
+        """The rows of a CSV log, each cell checked against the type of its `record` field (`typed_row`)."""
         hints = typing.get_type_hints(record)
         where = self.path / name
         try:
@@ -348,10 +363,10 @@ class RunDir:
                     if not _fits(value, hints[column]):
                         raise OproError(f"{where} line {reader.line_num}: {column} {value[:40]!r} is not "
                                         f"{_type_name(hints[column])}")
-                rows.append(dict(zip(header, row, strict=True)))
+                rows.append(typed_row(dict(zip(header, row, strict=True))))
         except csv.Error as error:
             raise OproError(f"{where}: malformed CSV: {error}") from error
-        if name == "candidates.csv" and any(r["valid"] == "True" and r["score"] == "" for r in rows):
+        if name == "candidates.csv" and any(r["valid"] and r["score"] == "" for r in rows):
             raise OproError(f"{where}: a valid candidate has no score")
         return rows
 
@@ -397,16 +412,17 @@ class RunDir:
             raise OproError(f"{error}; step {step.step} is not recorded, the steps before it stay in {self.path} "
                             "(free space, then continue with --resume)") from None
 
-    def read_candidates(self) -> list[dict[str, str]]:
-        """candidates.csv up to its last completed step (its length in state.json)."""
+    def read_candidates(self) -> list[dict[str, Any]]:
+        """candidates.csv up to its last completed step (its length in state.json), rows by `typed_row`."""
         return self._read_log("candidates.csv")
 
-    def read_steps(self) -> list[dict[str, str]]:
+    def read_steps(self) -> list[dict[str, Any]]:
         """steps.csv up to its last completed step."""
         return self._read_log("steps.csv")
 
-    def _read_log(self, name: str) -> list[dict[str, str]]:
-        return list(csv.DictReader(io.StringIO(self._text(name, self.state()["lengths"][name]), newline="")))
+    def _read_log(self, name: str) -> list[dict[str, Any]]:
+        text = self._text(name, self.state()["lengths"][name])
+        return [typed_row(row) for row in csv.DictReader(io.StringIO(text, newline=""))]
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json_atomic(self.path / "summary.json", summary)

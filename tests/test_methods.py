@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opro.config import build_config
+from opro.config import METHODS, build_config
 from opro.errors import OproError
 from opro.llm import Completion
+from opro.methods import METHOD_CLASSES, METHOD_COLUMNS
 from opro.methods.ape import parse_completion
 from opro.methods.evoprompt import de_population, ids, parse_prompt_tag, roulette
 from opro.problems import Invalid
-from opro.results import CANDIDATE_COLUMNS, STEP_COLUMNS, RunDir
+from opro.results import CANDIDATE_COLUMNS, STEP_COLUMNS, RunDir, typed_row
 from opro.run import resume_run, start_run
 from tests.doubles import TINY_METHOD_RUN as TINY
 from tests.doubles import LevelScorerLLM, SeededLLM
@@ -50,6 +51,11 @@ def _run(tmp_path, shared_data, method, optimizer=None, run_id="r", **changes):
 
 def _candidates(run) -> pd.DataFrame:
     return pd.read_csv(run.path / "candidates.csv", keep_default_na=False, dtype=str)
+
+
+def test_every_method_name_has_its_class():
+    assert tuple(METHOD_CLASSES) == METHODS  # the names the command line and the settings check accept
+    assert METHOD_COLUMNS["opro"] == ()  # OPRO's candidates.csv has the standard columns only
 
 
 def test_parsers_never_raise():
@@ -106,7 +112,7 @@ def test_evoprompt_de_generation_and_replacement(tmp_path, shared_data, llms):
     invalid = rows[rows["valid"] == "False"]
     assert len(invalid) and set(invalid["invalid_reason"]) == {"no <prompt>...</prompt> in the answer"}
     for step in (1, 2):
-        population = de_population([r for r in records if int(r["step"]) < step], 4)
+        population = de_population([typed_row(r) for r in records if int(r["step"]) < step], 4)
         best = max(population, key=lambda p: p[1])[0]
         for row in rows[rows["step"] == str(step)].itertuples():
             a, b, third, basic = row.parents.split(";")
@@ -121,7 +127,7 @@ def test_evoprompt_de_generation_and_replacement(tmp_path, shared_data, llms):
 def test_de_population_replaces_a_member_by_a_better_child():
     def row(step, index, solution, score, valid=True, duplicate=False):
         return {"step": str(step), "index": str(index), "solution": solution, "score": "" if not valid else str(score),
-                "valid": str(valid), "duplicate": str(duplicate)}
+                "valid": valid, "duplicate": duplicate}  # as RunDir.read_candidates types them
 
     rows = [row(0, 0, "a", 10), row(0, 1, "b", 50), row(0, 2, "a", 10, duplicate=True), row(0, 3, "c", 30),
             row(1, 0, "d", 20), row(1, 1, "e", 40), row(1, 2, "", 0, valid=False), row(2, 0, "f", 20),

@@ -80,7 +80,7 @@ def test_the_pareto_front_leaves_out_dominated_instructions():
     from gepa.strategies.candidate_selector import ParetoCandidateSelector
 
     def results(right):
-        return [{"correct": str(i in right)} for i in range(4)]
+        return [{"correct": i in right} for i in range(4)]  # as example_results reads instructions/<id>.csv
 
     # a: right on 0, 1; b: on 2; c: on 0 only (dominated by a); nobody on 3 (all tie there)
     pool = [("a", "", results({0, 1})), ("b", "", results({2})), ("c", ids("a"), results({0}))]

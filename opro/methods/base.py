@@ -32,8 +32,9 @@ class History:
 
     pairs: list[tuple[Any, float]]
     """Every valid, distinct solution of the run with its score, in the order found (the trajectory)."""
-    read_rows: Callable[[], list[dict[str, str]]]
-    """candidates.csv up to the last completed step, as text cells (read on demand: OPRO needs none)."""
+    read_rows: Callable[[], list[dict[str, Any]]]
+    """candidates.csv up to the last completed step: True/False cells as bool, the others text
+    (opro.results.typed_row; read on demand: OPRO needs none)."""
 
 
 class Method(Protocol):

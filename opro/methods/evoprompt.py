@@ -70,7 +70,8 @@ class EvoPrompt:
 
     columns = ("operator", "parents")
 
-    def __init__(self, problem: Problem, loop: LoopConfig, seed: int, variant: str) -> None:
+    def __init__(self, problem: Problem, loop: LoopConfig, seed: int) -> None:
+        variant = loop.method.removeprefix("evoprompt-")
         self.name = f"evoprompt-{variant}"
         self.problem, self.loop, self.seed, self.variant = prompt_task(problem, self.name), loop, seed, variant
         self.size = loop.population
@@ -115,15 +116,15 @@ class EvoPrompt:
         return proposals
 
 
-def de_population(rows: list[dict[str, str]], size: int) -> list[tuple[str, float]]:
+def de_population(rows: list[dict[str, Any]], size: int) -> list[tuple[str, float]]:
     """The DE population after the recorded steps: step 0's distinct instructions (at most `size`), then,
     step by step, member i replaced by candidate i when that one is valid, scores strictly higher and is not
     already a member (of its attempts, the last valid one)."""
     population = [(r["solution"], float(r["score"])) for r in rows
-                  if r["step"] == "0" and r["valid"] == "True" and r["duplicate"] == "False"][:size]
+                  if r["step"] == "0" and r["valid"] and not r["duplicate"]][:size]
     children: dict[tuple[int, int], tuple[str, float]] = {}
     for r in rows:
-        if r["step"] != "0" and r["valid"] == "True":
+        if r["step"] != "0" and r["valid"]:
             children[(int(r["step"]), int(r["index"]))] = (r["solution"], float(r["score"]))
     for (_, index), (child, score) in sorted(children.items()):
         members = {solution for solution, _ in population}

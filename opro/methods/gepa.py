@@ -60,7 +60,7 @@ def reflective_records(questions: list[str], results: list[dict[str, str]]) -> l
     """gepa's reflective dataset for one minibatch (DefaultAdapter.make_reflective_dataset's keys), from the
     instruction's recorded per-example results (instructions/<id>.csv rows)."""
     return [{"Inputs": question, "Generated Outputs": r["raw_answer"],
-             "Feedback": feedback(r["gold"], r["parsed"], r["correct"] == "True")}
+             "Feedback": feedback(r["gold"], r["parsed"], r["correct"])}
             for question, r in zip(questions, results, strict=True)]
 
 
@@ -71,7 +71,7 @@ def candidate_pool(rows: list[dict[str, str]], results_of: Any,
     instruction screened out on a subset, or results of another length, stay out)."""
     pool = []
     for row in rows:
-        if row["valid"] != "True" or row["duplicate"] != "False":
+        if not row["valid"] or row["duplicate"]:
             continue
         results = results_of(row["solution"])
         if results and len(results) == n_train:
@@ -84,7 +84,7 @@ def gepa_state(pool: list[tuple[str, str, list[dict[str, str]]]]) -> Any:
     from gepa.core.state import GEPAState, ValsetEvaluation
 
     def scores(results: list[dict[str, str]]) -> ValsetEvaluation:  # keyed by training position
-        return ValsetEvaluation({}, {i: float(r["correct"] == "True") for i, r in enumerate(results)})
+        return ValsetEvaluation({}, {i: float(r["correct"]) for i, r in enumerate(results)})
 
     first, _, results = pool[0]
     state = GEPAState({COMPONENT: first}, scores(results))
@@ -156,7 +156,7 @@ class GEPA:
             state.i = first + k
             parent, _, results = pool[selector.select_candidate_idx(state)]
             shown = [results[i] for i in batch]
-            if all(r["correct"] == "True" for r in shown):
+            if all(r["correct"] for r in shown):
                 continue  # gepa's skip_perfect_score: nothing to learn from
             records = reflective_records([train[i].question for i in batch], shown)
             text = InstructionProposalSignature.prompt_renderer(

@@ -183,6 +183,8 @@ class PromptTask(Protocol):
     the evaluation command and the run read. They test for it with isinstance, never with hasattr."""
 
     uses_scorer: bool
+    name: str
+    """The dataset's name (gsm8k, bbh, mmlu, or the user's data)."""
     min_shown_score: float | None
     """Old instructions scoring below this are not shown in OPRO's meta-prompt (None: all are)."""
     train: list[Any]
@@ -194,6 +196,12 @@ class PromptTask(Protocol):
     screen_top_k: int
     """Screening's bar: a new instruction is scored fully only if it could enter this top-k (the run sets it
     to loop.top_k)."""
+    validation: list[Any]
+    """The validation examples (`validation_ratio`; empty without one)."""
+    eval_interval: int
+    """Every N-th step's instructions are also scored on the validation split (0: never)."""
+    extract_final_answer_by_prompting_again: bool
+    """Each answer costs a second scorer request, which asks for the final answer."""
 
     def use_scorer(self, llm: Any) -> None:
         """Score through `llm` (the run builds it from the scorer config)."""
@@ -215,15 +223,19 @@ class PromptTask(Protocol):
         """Per-step meta-prompt fields (OPRO's exemplars); called once per step, before scoring."""
         ...
 
-    def example_results(self, instruction: str) -> list[dict[str, str]] | None:
+    def example_results(self, instruction: str) -> list[dict[str, Any]] | None:
         """A fully scored instruction's per-training-example results as recorded in the run directory
-        (instructions/<id>.csv rows: index, raw_answer, parsed, gold, correct...); None when it was not fully
+        (instructions/<id>.csv rows: index, raw_answer, parsed, gold, correct as a bool...); None when it was not fully
         scored. GEPA's Pareto front and feedback read them."""
         ...
 
     def check_instruction(self, text: str) -> str | Invalid:
         """A proposed instruction (already extracted from the optimizer's text) checked against the task's
         rules (length, no digits for GSM8K...): the instruction, or Invalid with the reason."""
+        ...
+
+    def test_size(self) -> int | None:
+        """The test split's size, None while it is not read (GSM8K reads its test split when it is scored)."""
         ...
 
     def examples(self, split: str) -> list[Any]:

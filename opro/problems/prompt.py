@@ -26,7 +26,6 @@ optimizer's output is read by opro.prompting.instructions, the exemplars laid ou
 
 from __future__ import annotations
 
-import csv
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -49,6 +48,7 @@ from opro.prompting.scoring import (
     scorer_identity,
 )
 from opro.prompting.screen import kth_best, passes_stage, stage_positions
+from opro.results import read_rows
 from opro.settings import MAX_SEED, Range
 
 META_PROMPT_TYPES = ("both_instructions_and_exemplars", "instructions_only")
@@ -261,6 +261,9 @@ class PromptOptimization(ProblemBase):
         train = [pool[i] for i in train_at][: self.train_limit]
         return train, test
 
+    def test_size(self) -> int | None:
+        return None if self._test is None else len(self._test)
+
     def examples(self, split: str) -> list[Example]:
         """"train" (the scored subset), "validation" (`validation_ratio`) or "test" (GSM8K: the test split; BBH,
         MMLU: the rest of the pool; MultiArith, AQuA, and MMLU when the ratios add up to 1 as the reference's
@@ -303,16 +306,16 @@ class PromptOptimization(ProblemBase):
                 self.scorer.cache.close()
             self.scorer.llm.close()
 
-    def example_results(self, instruction: str) -> list[dict[str, str]] | None:
+    def example_results(self, instruction: str) -> list[dict[str, Any]] | None:
         """A fully scored instruction's per-training-example results as the run recorded them (PromptTask):
-        the rows of instructions/<id>.csv, text cells; None when it was not fully scored or no run is attached."""
+        the rows of instructions/<id>.csv (`correct` a bool, the other cells text); None when it was not fully
+        scored or no run is attached."""
         if self.records is None or instruction not in self.full_scores:
             return None
         path = self.records.path / "instructions" / f"{instruction_id(instruction)}.csv"
         if not path.is_file():
             return None
-        with open(path, newline="") as handle:
-            return list(csv.DictReader(handle))
+        return read_rows(path)
 
     def evaluate(self, instruction: str, examples: list[Example]) -> list[ExampleResult]:
         if self.scorer is None:

@@ -8,14 +8,12 @@ instruction already evaluated with the same scorer, position and examples costs 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from opro.config import RunConfig
 from opro.errors import OproError
 from opro.prompting.scoring import accuracy, instruction_id, truncated_rate, write_results_csv
 from opro.redact import redact_data
@@ -50,23 +48,6 @@ class EvalRow:
 
 
 EVAL_COLUMNS = [f.name for f in fields(EvalRow)]
-
-
-def run_best(path: Path) -> tuple[RunConfig, str]:
-    """A finished run's config and best instruction (from config.json and summary.json)."""
-    try:
-        config = RunConfig.from_dict(json.loads((path / "config.json").read_text())["config"])
-        best = json.loads((path / "summary.json").read_text())["best_solution"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise OproError(f"not a finished prompt-optimization run: {path} ({error})") from error
-    if not isinstance(best, str):
-        best = "" if best is None else str(best)
-    return config, best
-
-
-def with_problem_settings(config: RunConfig, changes: dict[str, Any]) -> RunConfig:
-    changes = {k: v for k, v in changes.items() if v is not None}
-    return dataclasses.replace(config, problem_settings={**config.problem_settings, **changes})
 
 
 def evaluate_instructions(problem: Any, instructions: list[tuple[str, str]], split: str, limit: int | None,

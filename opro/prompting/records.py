@@ -15,6 +15,7 @@ from pathlib import Path
 
 from opro.prompting.scoring import ExampleResult, accuracy, instruction_id, truncated_rate, write_results_csv
 from opro.redact import redact_data
+from opro.results import read_rows, typed_row
 
 INSTRUCTION_COLUMNS = ["step", "instruction_id", "instruction", "score", "n_scored", "full", "screened_out",
                        "scorer_calls", "scorer_prompt_tokens", "scorer_completion_tokens", "truncated_rate"]
@@ -65,14 +66,12 @@ class InstructionRecords:
         with open(index, newline="") as handle:  # a resumed run: what screening and exemplars need
             reader = csv.DictReader(handle)
             records.columns = list(reader.fieldnames or INSTRUCTION_COLUMNS)  # as the run wrote it
-            for row in reader:
+            for row in map(typed_row, reader):
                 if _number(row.get(VALIDATION_COLUMN)) is not None:
                     resumed.validation_scores[row["instruction"]] = float(row[VALIDATION_COLUMN])
                 results = path / "instructions" / f"{row['instruction_id']}.csv"
-                if row["full"] == "True" and results.is_file():
-                    with open(results, newline="") as outcomes:
-                        right = tuple(r["correct"] == "True" for r in csv.DictReader(outcomes))
-                    resumed.correct[row["instruction"]] = right
+                if row["full"] and results.is_file():
+                    resumed.correct[row["instruction"]] = tuple(r["correct"] for r in read_rows(results))
                     resumed.full_scores[row["instruction"]] = float(row["score"])
         return records, resumed
 

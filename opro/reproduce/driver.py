@@ -100,7 +100,8 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
 def evaluate(plan: Plan, folder: Path, note: Callable[[str], None]) -> None:
     """Score each finished cell's best instruction and the baselines on the test split, into eval/<cell>/
     (a cell with eval.json is skipped, so a rerun resumes). --scale shrinks the test split too."""
-    from opro.prompting.evaluate import evaluate_instructions, run_best
+    from opro.prompting.evaluate import evaluate_instructions
+    from opro.readback import run_best
     from opro.run import build_run_problem
 
     for group in plan.groups:

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from opro.plots import save
 from opro.reproduce.experiments import Plan
 from opro.reproduce.tables import METRIC_NAMES, read_rows
+from opro.results import typed_row
 
 
 def write_figures(plan: Plan, rows: list[dict[str, Any]], parent: Path, models: dict[str, str] | None = None
@@ -144,8 +145,8 @@ def _step_means(path: Path) -> dict[float, float]:
     """Per step, the mean training accuracy (%, as candidates.csv scores it) of the step's newly scored
     instructions (x: the step)."""
     by_step: dict[int, list[float]] = {}
-    for candidate in read_rows(path / "candidates.csv"):
-        if candidate.get("valid") == "True" and candidate.get("duplicate") == "False" and candidate.get("score"):
+    for candidate in map(typed_row, read_rows(path / "candidates.csv")):
+        if candidate.get("valid") and not candidate.get("duplicate") and candidate.get("score"):
             by_step.setdefault(int(candidate["step"]), []).append(float(candidate["score"]))
     return {float(step): float(np.mean(vals)) for step, vals in sorted(by_step.items())}
 

@@ -20,6 +20,7 @@ from opro.config import RunConfig, build_config, config_templates
 from opro.errors import OproError
 from opro.metaprompt import render_meta_prompt, shown_solutions
 from opro.problems import Problem, better, build_problem, problem_class
+from opro.results import read_rows
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def run_episodes(path: Path) -> list[Episode]:
     episodes = []
     for call in _steps_calls(path):
         step = call["step"]
-        before = [r for r in candidates if int(r["step"]) < step and r["valid"] == "True" and r["duplicate"] == "False"]
+        before = [r for r in candidates if int(r["step"]) < step and r["valid"] and not r["duplicate"]]
         pairs = [(problem.decode(r["solution"]), float(r["score"])) for r in before]
         if not pairs:
             continue
@@ -268,10 +269,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    import csv
-
+def _read_csv(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise OproError(f"{path.parent} is not a run directory (no {path.name})")
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
+    return read_rows(path)
