@@ -1,0 +1,97 @@
+"""The documentation: every shell block runs, and the site builds in strict mode and renders in a browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.docs_blocks import REPO, SHIM, blocks, doc_pages, shrink
+
+BROWSER = next((name for name in ("chromium", "chromium-browser") if shutil.which(name)), None)
+needs_browser = pytest.mark.skipif(BROWSER is None, reason="no headless Chromium (Debian: apt-get install chromium)")
+
+
+def test_every_block_is_found_and_every_opt_out_says_why():
+    found = [block for page in doc_pages() for block in blocks(page)]
+    shell = [block for block in found if block.lang in ("sh", "bash", "shell")]
+    assert len(shell) >= 20 and sum(block.runs for block in shell) >= 10
+    assert all(block.marker_value for block in found if block.marker), "a marker names its reason or file"
+    assert [block.marker_value for block in found if block.marker == "file"] == ["grid.toml"]
+    untagged = [block.where for block in found if block.lang == ""]
+    assert untagged == [], "every fenced block names its language (sh, toml, text, ...)"
+
+
+def test_shrink_keeps_the_command_and_makes_it_small():
+    assert shrink(["run", "--task", "tsp", "--n", "10", "--steps", "50"]) == [
+        "run", "--task", "tsp", "--n", "10", "--steps", "1", "--threads", "1", "--max-tokens", "64"]
+    assert shrink(["run", "--resume", "results/tsp/x15"]) == ["run", "--resume", "results/tsp/x15"]
+    assert shrink(["baselines", "--task", "linreg", "--seeds", "0-4"])[:4] == ["baselines", "--task", "linreg",
+                                                                              "--seeds"]
+    assert shrink(["baselines", "--seeds", "3-4"])[2] == "3"
+    assert "problem.train_limit=2" in shrink(["eval", "--task", "gsm8k", "--limit", "100"])
+    assert shrink(["tasks"]) == ["tasks"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A user's folder: the repository's example folders and ../shared beside it, results/ of its own."""
+    root = tmp_path_factory.mktemp("docs")
+    work = root / "work"
+    work.mkdir()
+    for name in ("tasks", "sweeps", "notebooks", "examples", "prompts"):
+        (work / name).symlink_to(REPO / name)
+    if (REPO.parent / "shared").is_dir():
+        (root / "shared").symlink_to(REPO.parent / "shared")
+    return work
+
+
+@pytest.mark.slow
+@needs_browser
+def test_every_shell_block_of_the_docs_runs(workdir, default_model, tmp_path):
+    """Each page's blocks run in order, in one folder, as a reader would (a later page uses `results/tsp/first`
+    of Getting started); each command with small settings (`tests.docs_blocks.shrink`)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "opro"
+    shim.write_text(SHIM.format(python=sys.executable, repo=str(REPO)))
+    shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "OPRO_SCORE_CACHE": str(tmp_path / "scores.sqlite")}
+    failures = []
+    for page in doc_pages():
+        for block in blocks(page):
+            if block.marker == "file":
+                (workdir / block.marker_value).write_text(block.text)
+            if not block.runs:
+                continue
+            done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block.text], cwd=workdir, env=env,
+                                  capture_output=True, text=True, timeout=900)
+            if done.returncode != 0:
+                failures.append(f"{block.where} (exit {done.returncode}):\n{done.stderr[-1500:]}")
+    assert not failures, "\n\n".join(failures)
+
+
+@needs_browser
+def test_the_site_builds_strictly_and_renders(tmp_path):
+    site = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)], cwd=REPO,
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    reference = site / "reference" / "analysis" / "index.html"
+    assert 'id="opro.analysis.load"' in reference.read_text(), "the API reference is generated from the docstrings"
+    from PIL import Image
+
+    for page, shot in ((site / "index.html", tmp_path / "home.png"), (reference, tmp_path / "reference.png")):
+        subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        "--window-size=1280,900", f"--screenshot={shot}", page.as_uri()],
+                       capture_output=True, timeout=120, check=False)
+        image = Image.open(shot).convert("L")
+        assert image.size == (1280, 900)
+        colours = image.getcolors(maxcolors=1 << 16) or []
+        assert len(colours) > 50, f"{shot.name} is blank"  # text, a header bar and code, not one colour
+        assert image.resize((16, 1)).getextrema()[1] > 200, f"{shot.name}: no light page background"
