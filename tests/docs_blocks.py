@@ -6,7 +6,8 @@ HTML comment on the line before the fence (invisible on the site):
 - `<!-- file: NAME -->`: the block (any language) is written to NAME in the working folder, for later blocks.
 
 The blocks run with `opro` on PATH as a shim that shrinks every command to a few seconds of model time
-(`shrink`): one step, short completions, one thread, one seed and instance, two questions of a prompt task.
+(`shrink`): one step of two proposals, short completions, one thread, one seed and instance, two
+questions of a prompt task.
 """
 
 from __future__ import annotations
@@ -72,16 +73,18 @@ def blocks(path: Path) -> list[Block]:
 
 PROMPT_TASKS = ("gsm8k", "bbh", "mmlu")
 #: Options set to a small value wherever a command gives them.
-SMALL = {"--steps": "1", "--instances": "1", "--threads": "1", "--limit": "2", "--time-limit": "30"}
+SMALL = {"--steps": "1", "--candidates": "2", "--instances": "1", "--threads": "1", "--limit": "2",
+         "--time-limit": "30"}
 #: Options added where a command leaves them out.
 ADDED = {
-    "run": {"--steps": "1", "--threads": "1", "--max-tokens": "64"},
+    "run": {"--steps": "1", "--candidates": "2", "--threads": "1", "--max-tokens": "64"},
     "eval": {"--limit": "2", "--threads": "1"},
     "baselines": {"--time-limit": "30"},
 }
-#: Settings added to prompt-task runs and evaluations: two questions, short answers, two proposals a step.
+#: Settings added to prompt-task runs and evaluations: two questions, short answers, a population of two
+#: (EvoPrompt, APE, GEPA).
 PROMPT_SETTINGS = ("problem.train_limit=2", "problem.validation_limit=2", "problem.scorer_max_tokens=16",
-                   "loop.candidates_per_step=2")
+                   "loop.population=2")
 
 
 def shrink(args: list[str]) -> list[str]:
@@ -114,5 +117,5 @@ import sys
 sys.path.insert(0, {repo!r})
 from tests.docs_blocks import shrink
 from opro.cli import main
-sys.exit(main(shrink(sys.argv[1:]), prog_name="opro"))
+sys.exit(main(shrink(sys.argv[1:])))
 """

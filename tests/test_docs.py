@@ -28,7 +28,8 @@ def test_every_block_is_found_and_every_opt_out_says_why():
 
 def test_shrink_keeps_the_command_and_makes_it_small():
     assert shrink(["run", "--task", "tsp", "--n", "10", "--steps", "50"]) == [
-        "run", "--task", "tsp", "--n", "10", "--steps", "1", "--threads", "1", "--max-tokens", "64"]
+        "run", "--task", "tsp", "--n", "10", "--steps", "1", "--candidates", "2", "--threads", "1",
+        "--max-tokens", "64"]
     assert shrink(["run", "--resume", "results/tsp/x15"]) == ["run", "--resume", "results/tsp/x15"]
     assert shrink(["baselines", "--task", "linreg", "--seeds", "0-4"])[:4] == ["baselines", "--task", "linreg",
                                                                               "--seeds"]
