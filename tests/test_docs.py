@@ -77,6 +77,7 @@ def test_every_shell_block_of_the_docs_runs(workdir, default_model, tmp_path):
     assert not failures, "\n\n".join(failures)
 
 
+@pytest.mark.slow
 @needs_browser
 def test_the_site_builds_strictly_and_renders(tmp_path):
     site = tmp_path / "site"
