@@ -21,7 +21,7 @@ def test_every_block_is_found_and_every_opt_out_says_why():
     shell = [block for block in found if block.lang in ("sh", "bash", "shell")]
     assert len(shell) >= 20 and sum(block.runs for block in shell) >= 10
     assert all(block.marker_value for block in found if block.marker), "a marker names its reason or file"
-    assert [block.marker_value for block in found if block.marker == "file"] == ["grid.toml"]
+    assert [block.marker_value for block in found if block.marker == "file"] == ["methods.toml", "grid.toml"]
     untagged = [block.where for block in found if block.lang == ""]
     assert untagged == [], "every fenced block names its language (sh, toml, text, ...)"
 
