@@ -14,6 +14,8 @@ from tests.docs_blocks import REPO, SHIM, blocks, doc_pages, shrink
 
 BROWSER = next((name for name in ("chromium", "chromium-browser") if shutil.which(name)), None)
 needs_browser = pytest.mark.skipif(BROWSER is None, reason="no headless Chromium (Debian: apt-get install chromium)")
+#: The pages with a block to run or a file to write, in the site's order.
+RUNNABLE = [page for page in doc_pages() if any(block.runs or block.marker == "file" for block in blocks(page))]
 
 
 def test_every_block_is_found_and_every_opt_out_says_why():
@@ -39,8 +41,9 @@ def test_shrink_keeps_the_command_and_makes_it_small():
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """A user's folder: the repository's example folders and ../shared beside it, results/ of its own."""
+def reader(tmp_path_factory, default_model) -> tuple[Path, dict[str, str]]:
+    """A user's folder (the repository's example folders and ../shared beside it, results/ of its own), and an
+    environment whose `opro` runs every command with small settings (`tests.docs_blocks.shrink`)."""
     root = tmp_path_factory.mktemp("docs")
     work = root / "work"
     work.mkdir()
@@ -48,32 +51,31 @@ def workdir(tmp_path_factory) -> Path:
         (work / name).symlink_to(REPO / name)
     if (REPO.parent / "shared").is_dir():
         (root / "shared").symlink_to(REPO.parent / "shared")
-    return work
+    shim = root / "bin" / "opro"
+    shim.parent.mkdir()
+    shim.write_text(SHIM.format(python=sys.executable, repo=str(REPO)))
+    shim.chmod(0o755)
+    path = os.pathsep.join([str(shim.parent), str(Path(sys.executable).parent), os.environ["PATH"]])
+    return work, {**os.environ, "PATH": path, "OPRO_SCORE_CACHE": str(root / "scores.sqlite")}
 
 
 @pytest.mark.slow
 @needs_browser
-def test_every_shell_block_of_the_docs_runs(workdir, default_model, tmp_path):
-    """Each page's blocks run in order, in one folder, as a reader would (a later page uses `results/tsp/first`
-    of Getting started); each command with small settings (`tests.docs_blocks.shrink`)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shim = bin_dir / "opro"
-    shim.write_text(SHIM.format(python=sys.executable, repo=str(REPO)))
-    shim.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "OPRO_SCORE_CACHE": str(tmp_path / "scores.sqlite")}
+@pytest.mark.parametrize("page", RUNNABLE, ids=lambda page: str(page.relative_to(REPO)))
+def test_the_shell_blocks_of_each_page_run(page, reader):
+    """A page's blocks run in order in one folder, the pages in the order of the site, as a reader follows
+    them (Analysis and reports reports on `results/tsp/first` of Getting started)."""
+    work, env = reader
     failures = []
-    for page in doc_pages():
-        for block in blocks(page):
-            if block.marker == "file":
-                (workdir / block.marker_value).write_text(block.text)
-            if not block.runs:
-                continue
-            done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block.text], cwd=workdir, env=env,
-                                  capture_output=True, text=True, timeout=900)
-            if done.returncode != 0:
-                failures.append(f"{block.where} (exit {done.returncode}):\n{done.stderr[-1500:]}")
+    for block in blocks(page):
+        if block.marker == "file":
+            (work / block.marker_value).write_text(block.text)
+        if not block.runs:
+            continue
+        done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block.text], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            failures.append(f"{block.where} (exit {done.returncode}):\n{done.stderr[-1500:]}")
     assert not failures, "\n\n".join(failures)
 
 
