@@ -115,7 +115,8 @@ SHIM = """#!{python}
 # `opro` with small settings for the docs' blocks (tests/docs_blocks.py).
 import sys
 sys.path.insert(0, {repo!r})
-from tests.docs_blocks import shrink
-from opro.cli import main
-sys.exit(main(shrink(sys.argv[1:])))
+if __name__ == "__main__":  # not again in a sweep's spawned workers
+    from tests.docs_blocks import shrink
+    from opro.cli import main
+    sys.exit(main(shrink(sys.argv[1:])))
 """
