@@ -236,21 +236,21 @@ def load_llm_calls(run_dir: Path | str) -> pd.DataFrame:
 
 
 def gap_percent(value: Any, optimum: Any, minimize: Any) -> Any:
-    """Optimality gap in percent (arrays or scalars): 100 * (value - optimum) / |optimum| when minimizing,
-    100 * (optimum - value) / |optimum| when maximizing; nan where the optimum is unknown or zero."""
-    value, optimum = np.asarray(value, dtype=float), np.asarray(optimum, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gap = np.where(np.asarray(minimize, dtype=bool), value - optimum, optimum - value) / np.abs(optimum) * 100
-    return np.where(np.isfinite(gap), gap, np.nan)
+    """`opro.scores.gap_percent` over arrays (or scalars): nan where it is None (optimum unknown or zero)."""
+    from opro.scores import gap_percent as one_gap
+
+    values, optima, minimizing = np.broadcast_arrays(np.asarray(value, dtype=float), np.asarray(optimum, dtype=float),
+                                                     np.asarray(minimize, dtype=bool))
+    gaps = [one_gap(float(v), float(o), bool(m)) for v, o, m in zip(values.ravel(), optima.ravel(), minimizing.ravel(),
+                                                                     strict=True)]
+    return np.array([np.nan if g is None else g for g in gaps], dtype=float).reshape(values.shape)
 
 
 def group_label(task: str, problem: str, instance: dict[str, Any]) -> str:
-    """The comparison setting of a run: runs in one setting are compared with each other."""
-    if problem == "tsp":
-        return f"{task} n={instance.get('n')}"
-    if problem == "linreg":
-        return f"{task} w={instance.get('w_true', 15):g} b={instance.get('b_true', 14):g}"
-    return f"{task} {instance['bbh_task']}" if instance.get("bbh_task") else task
+    """The comparison setting of a run (the problem's `group_label`): runs in one setting are compared."""
+    from opro.problems import known_class
+
+    return known_class(problem).group_label(task, instance)
 
 
 def _run_ids(dirs: list[Path], roots: list[Path]) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from opro import scores
 from opro.config import RunConfig
 from opro.problems.linreg import LinearRegression
 from opro.problems.tsp import TravelingSalesman
@@ -41,12 +42,8 @@ LINREG_METHODS = ("random_search", "nelder_mead")
 
 
 def gap_percent(length: float, optimum: float | None) -> float | None:
-    """Optimality gap in percent, as the paper reports it."""
-    if optimum is None or optimum == 0 or not math.isfinite(length):
-        return None
-    if abs(length - optimum) <= 1e-9 * abs(optimum):  # the same tour, summed in another order
-        return 0.0
-    return (length - optimum) / abs(optimum) * 100
+    """A tour's optimality gap in percent (`opro.scores.gap_percent`, minimizing)."""
+    return scores.gap_percent(length, optimum, True)
 
 
 def tsp_baselines(problem: TravelingSalesman, optimal: bool = True, time_limit: float = 600.0) -> dict[str, Any]:

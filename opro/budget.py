@@ -75,7 +75,9 @@ def budget_markdown(rows: list[dict[str, Any]]) -> str:
 
 def plot_accuracy_vs_calls(results: Results, group: str, path: Path) -> Path:
     """`accuracy_vs_calls` of one group, written to `path` (PNG)."""
-    accuracy_vs_calls(results, group).savefig(Path(path), dpi=120)
+    from opro.plots import as_written
+
+    as_written(accuracy_vs_calls(results, group)).savefig(Path(path), dpi=120)
     return Path(path)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sys
 from pathlib import Path
 
@@ -11,17 +14,26 @@ from opro.cli_progress import PlottingProgress, RunProgress
 from opro.cli_prompts import eval_command
 from opro.cli_reproduce import reproduce
 from opro.cli_results import baselines, compare, report
-from opro.cli_shared import absolute_data_path, warn_truncated
+from opro.cli_shared import absolute_data_path, option_given, warn_truncated
 from opro.cli_sweep import sweep
 from opro.config import METHODS
 from opro.errors import OproError
+from opro.redact import redact
 from opro.rl.commands import rl
+from opro.text import valid_argument
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="opro")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an error in a problem's own code.")
+def cli(debug: bool) -> None:
     """LLMs as optimizers: run the OPRO loop, compare it with baselines, analyse the results."""
+    if debug:
+        import os
+
+        from opro.problems.check import DEBUG_ENV
+
+        os.environ[DEBUG_ENV] = "1"
 
 
 # the subcommands that live in sibling modules (opro/cli_*.py, opro/rl/commands.py)
@@ -43,8 +55,12 @@ for _command in (sweep, reproduce, baselines, compare, eval_command, report, rl)
 @click.option("--max-tokens", type=int, help="Completion limit per proposal (loop.max_tokens).")
 @click.option("--optimizer", help="Optimizer LLM: llamacpp:smollm2, llamacpp:/path/model.gguf, openai:MODEL or hf:DIR.")
 @click.option("--scorer", help="Scorer LLM for tasks an LLM scores (prompt optimization); any backend spec.")
-@click.option("--base-url", help="Optimizer server URL for openai: (default $OPENAI_BASE_URL).")
-@click.option("--api-key", help="API key for openai: (default $OPENAI_API_KEY). Used, never stored.")
+@click.option("--base-url", help="Server URL for openai: LLMs, the optimizer's and the scorer's unless "
+              "--scorer-base-url is given (default $OPENAI_BASE_URL).")
+@click.option("--api-key", help="API key for openai: (default $OPENAI_API_KEY); the scorer's too unless "
+              "--scorer-api-key is given. Used, never stored.")
+@click.option("--scorer-base-url", help="The scorer's server URL, when it differs from --base-url.")
+@click.option("--scorer-api-key", help="The scorer's API key, when it differs from --api-key. Used, never stored.")
 @click.option("--concurrency", type=int, help="Requests in flight per LLM (default 8).")
 @click.option("--no-cache", is_flag=True, default=None, help="Do not read or write the persistent LLM-call cache.")
 @click.option("--max-tokens-total", type=int, help="Stop at a step boundary once this many tokens are used.")
@@ -54,7 +70,9 @@ for _command in (sweep, reproduce, baselines, compare, eval_command, report, rl)
 @click.option("--method", type=click.Choice(METHODS),
               help="How candidates are proposed (loop.method; default opro).")
 @click.option("--prices", type=click.Path(dir_okay=False), help="A TOML price table over the built-in one.")
-@click.option("--threads", type=int, help="CPU threads for the embedded model.")
+@click.option("--threads", metavar="N|auto",
+              help="CPU threads for the embedded model (default: the machine's cores; auto: the faster of all cores "
+                   "and one fewer, timed at start-up, so the samples depend on the load).")
 @click.option("--n-ctx", type=int, help="Context length per slot for the embedded model.")
 @click.option("--parallel", type=int, help="Parallel decoding slots for the embedded model.")
 @click.option("--n", "n_nodes", type=int, help="TSP: number of nodes of a random instance (problem.n).")
@@ -78,38 +96,49 @@ for _command in (sweep, reproduce, baselines, compare, eval_command, report, rl)
               help="RL hook: the update's algorithm.")
 @click.option("--rl-lora-rank", type=int, default=0, show_default=True,
               help="RL hook: train a LoRA adapter of this rank (no reference reload per update; 0: every weight).")
+@click.option("--track", multiple=True, type=click.Choice(["mlflow", "wandb"]),
+              help="Also log the run to MLflow or W&B (the mlflow / wandb extras; see docs/tracking.md).")
 @click.option("--plot-every", type=int, metavar="N",
               help="Also write the optimization curve to RUN_DIR/curve.png every N steps (watch a long run).")
 def run(task: str, seed: int | None, seeds_text: str | None, instances: int | None, steps: int | None,
         candidates: int | None, temperature: float | None, top_k: int | None, max_tokens: int | None,
         optimizer: str | None, scorer: str | None, base_url: str | None, api_key: str | None,
         concurrency: int | None, no_cache: bool | None, max_tokens_total: int | None, max_cost: float | None,
-        prices: str | None, threads: int | None, n_ctx: int | None, parallel: int | None, n_nodes: int | None,
+        prices: str | None, threads: str | None, n_ctx: int | None, parallel: int | None, n_nodes: int | None,
         instance: str | None, results_root: str | None, run_id: str | None, settings: tuple[str, ...],
         resume_dir: str | None, quiet: bool, data_path: str | None = None, screen: bool | None = None,
         plot_every: int | None = None, rl_every: int | None = None, rl_algo: str = "grpo", rl_lora_rank: int = 0,
-        dry_run: bool = False, max_scorer_calls: int | None = None, method: str | None = None) -> None:
+        dry_run: bool = False, max_scorer_calls: int | None = None, method: str | None = None,
+        track: tuple[str, ...] = (), scorer_base_url: str | None = None,
+        scorer_api_key: str | None = None) -> None:
     """Run the OPRO loop on a task and write a run directory under results/."""
-    from opro.config import build_config, parse_override
+    from opro.config import build_config, parse_override, read_preset
     from opro.run import resume_group, resume_run, run_group, start_run
     from opro.stats import parse_seeds
+    from opro.tracking import Tracking, chain, track_settings
 
     overrides = {
         "seed": seed, "loop.candidates_per_step": candidates, "loop.temperature": temperature,
         "loop.top_k": top_k, "loop.max_tokens": max_tokens, "optimizer.spec": optimizer, "scorer.spec": scorer,
-        "optimizer.base_url": base_url, "llm.concurrency": concurrency, "llm.cache": False if no_cache else None,
+        "llm.base_url": base_url, "scorer.base_url": scorer_base_url, "llm.concurrency": concurrency,
+        "llm.cache": False if no_cache else None,
         "llm.prices": str(Path(prices).resolve()) if prices else None,
-        "optimizer.threads": threads, "optimizer.n_ctx": n_ctx, "optimizer.parallel": parallel,
+        "optimizer.threads": _threads(threads), "optimizer.n_ctx": n_ctx, "optimizer.parallel": parallel,
         "problem.n": n_nodes, "problem.instance": instance, "results_root": results_root,
         "problem.data": absolute_data_path(data_path), "problem.screen": screen, "loop.method": method,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(parse_override(item) for item in settings)
+    if scorer_api_key is not None:
+        api_key = (api_key, scorer_api_key)  # type: ignore[assignment]  # opro.run.role_key
     if prices and not Path(prices).is_file():
         raise OproError(f"price table not found: {prices}")
     budgets = {"steps": steps, "max_tokens_total": max_tokens_total, "max_cost": max_cost,
                "max_scorer_calls": max_scorer_calls}
     progress = RunProgress(quiet) if plot_every is None else PlottingProgress(quiet, plot_every)
+    preset_track = None if resume_dir else read_preset(task).get("track")  # a resume: the run's tracking.json
+    tracking = Tracking(track_settings(preset_track, track, f"task {task}"), _warn)
+    on_start, on_step = chain(tracking.start, progress.start), chain(progress.step, tracking.step)
     if dry_run and resume_dir:
         raise OproError("--dry-run checks a new run; leave out --resume")
     if run_id is not None:
@@ -120,17 +149,19 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         raise OproError("--rl-every trains during one new run (not with --resume, --seeds or --instances)")
     if resume_dir:
         given = list(overrides) + [name for name, v in (("--seeds", seeds_text), ("--instances", instances)) if v]
+        if option_given("task"):  # the run's own task, as stored (a --task that differs would be ignored)
+            given.insert(0, "--task")
         if given or run_id:
             named = given[0] if given else "run-id"
             raise OproError(f"--resume continues a run as configured; only --steps and the budgets may change "
                             f"(got {named})")
         path = Path(resume_dir)
-        with progress:
+        with progress, tracking:
             if (path / "group.json").is_file():
-                parent, runs = resume_group(path, budgets, progress.start, progress.step, api_key)
+                parent, runs = resume_group(path, budgets, on_start, on_step, api_key)
                 _echo_group(parent, runs)
                 return
-            run_dir, summary = resume_run(path, budgets, progress.start, progress.step, api_key)
+            run_dir, summary = resume_run(path, budgets, on_start, on_step, api_key)
         click.echo(_summary_line(summary, run_dir.path))
         return
     if instance is not None:
@@ -148,43 +179,64 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         if dry_run:
             from opro.run import plan_group
 
-            _dry_run([build_config(task, {**overrides, **extra}) for _, extra in plan_group(seeds, instances)])
+            _dry_run([build_config(task, {**overrides, **extra}) for _, extra in plan_group(seeds, instances)],
+                     api_key, tracking)
             return
-        with progress:
-            parent, runs = run_group(task, overrides, seeds, instances, run_id, progress.start, progress.step,
-                                     api_key)
+        with progress, tracking:
+            parent, runs = run_group(task, overrides, seeds, instances, run_id, on_start, on_step, api_key)
         _echo_group(parent, runs)
         return
     config = build_config(task, overrides)
     if dry_run:
-        _dry_run([config])
+        _dry_run([config], api_key, tracking)
         return
     if rl_every is not None:
         from opro.rl.online import OnlineRLConfig, run_online
 
-        with progress:
+        with progress, tracking:
             online = OnlineRLConfig(every=rl_every, algo=rl_algo, lora_rank=rl_lora_rank)
-            run_dir, summary = run_online(config, online, run_id, progress.start, progress.step)
+            run_dir, summary = run_online(config, online, run_id, on_start, on_step)
         click.echo(_summary_line(summary, run_dir.path))
         return
-    with progress:
-        run_dir, summary = start_run(config, run_id, progress.start, progress.step, api_key)
+    with progress, tracking:
+        run_dir, summary = start_run(config, run_id, on_start, on_step, api_key)
     click.echo(_summary_line(summary, run_dir.path))
 
 
-def _dry_run(configs: list) -> None:
-    """Build every problem instance (no optimum, no model) and print what would run."""
-    from opro.problems import PromptTask, build_problem
+def _threads(text: str | None) -> int | str | None:
+    """`--threads N` or `--threads auto`."""
+    if text is None or text == "auto":
+        return text
+    if not text.strip().isdecimal():
+        raise OproError(f'--threads must be a positive integer or "auto", got {text!r}')
+    return int(text)
+
+
+def _dry_run(configs: list, api_key: str | None = None, tracking=None) -> None:
+    """Build every problem instance (no optimum, no model) and print what would run: the plan (opro/plan.py)."""
+    from opro.plan import plan_lines
+    from opro.problems import PromptTask, build_problem, problem_class
     from opro.run import task_label
 
+    lines: list[str] = []
     for config in configs:
-        settings = {**config.problem_settings, **({"optimum": False} if config.problem == "tsp" else {})}
+        settings = {**config.problem_settings, **problem_class(config.problem).QUICK_SETTINGS}
         problem = build_problem(config.problem, settings, config.seed)
+        if not lines:
+            lines = plan_lines(config, problem, len(configs), api_key)
         if isinstance(problem, PromptTask):
             problem.close()
     first = configs[0]
     click.echo(f"ok: {len(configs)} run(s) of {first.task} ({first.problem}, {first.loop.steps} steps, "
                f"{first.optimizer.spec}) -> {Path(first.results_root) / task_label(first.task)}")
+    for name, options in (tracking.settings if tracking else {}).items():
+        lines.append(f"{'track':<14} {name} " + (", ".join(f"{k} {v}" for k, v in options.items()) or "(defaults)"))
+    for line in lines:
+        click.echo(f"  {line}")
+
+
+def _warn(message: str) -> None:
+    click.echo(f"opro: warning: {message}", err=True)
 
 
 def _echo_group(parent: Path, runs: list) -> None:
@@ -253,25 +305,55 @@ def _one_line(message: str) -> str:
     return " ".join(part.strip() for part in message.splitlines() if part.strip()) or "(no message)"
 
 
+#: What each command leaves behind when it is interrupted, and how to go on (`opro: interrupted; ...`).
+INTERRUPTED = {
+    "run": "completed steps are saved (continue with --resume RUN_DIR)",
+    "baselines": "no table was written (run the same command again; TSP optima already certified are cached)",
+    "compare": "the runs were only read (run the same command again)",
+    "report": "the runs were only read (run the same command again)",
+    "eval": "the answers scored so far are in the score cache (run the same command again to go on from them)",
+    "fetch-model": "run `opro fetch-model` again (the file is checked against its sha256)",
+}
+#: OSError numbers that come from the machine (a full or read-only disk), not from the input or a bug.
+MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
+
+
+def interrupted_line(argv: list[str]) -> str:
+    """The line printed on Ctrl-C: what the command `argv` names can do next."""
+    command = next((arg for arg in argv if not arg.startswith("-")), "")
+    return "opro: interrupted" + (f"; {INTERRUPTED[command]}" if command in INTERRUPTED else "")
+
+
+def _drop_stdout() -> None:
+    """Send whatever stdout still holds to /dev/null (stdout may be the full disk: no traceback at exit)."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
-    argv = _expand_sizes(sys.argv[1:] if argv is None else list(argv))
+    argv = _expand_sizes([valid_argument(a) for a in (sys.argv[1:] if argv is None else argv)])
     try:
         cli.main(args=argv, prog_name="opro", standalone_mode=False)
+        sys.stdout.flush()  # stdout may be a full disk: reported below, while errors can still be
+    except OSError as error:  # a full disk where no part wrapped it (stdout, an output file): one line too
+        if error.errno not in MACHINE_ERRNOS:
+            raise
+        _drop_stdout()
+        where = error.filename or "the output"
+        click.echo(f"opro: error: cannot write {where}: {error.strerror}; what was written before is kept", err=True)
+        sys.exit(2)
     except OproError as error:
-        click.echo(f"opro: error: {_one_line(str(error))}", err=True)
+        click.echo(f"opro: error: {_one_line(redact(str(error)))}", err=True)
         sys.exit(2)
     except click.exceptions.NoArgsIsHelpError as error:
         click.echo(error.ctx.get_help() if error.ctx else str(error))
         sys.exit(2)
     except click.ClickException as error:
-        click.echo(f"opro: error: {_one_line(error.format_message())}", err=True)
+        click.echo(f"opro: error: {_one_line(redact(error.format_message()))}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("opro: interrupted; completed steps are saved (continue with --resume RUN_DIR)", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("opro: interrupted; completed steps are saved (continue with --resume RUN_DIR)", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo(interrupted_line(argv), err=True)
         sys.exit(130)
     sys.exit(0)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from opro.cli_shared import absolute_data_path, warn_truncated
+from opro.cli_shared import absolute_data_path, llm_text, warn_truncated
 from opro.errors import OproError
 
 
@@ -23,13 +23,20 @@ from opro.errors import OproError
 @click.option("--data", "data_path", type=click.Path(), help="Local data file or folder (problem.data).")
 @click.option("--scorer", help="Scorer LLM spec (default: the task's or run's scorer, else its optimizer).")
 @click.option("--threads", type=int, help="CPU threads for the embedded scorer.")
+@click.option("--base-url", help="The scorer's server URL for openai: (default $OPENAI_BASE_URL).")
+@click.option("--api-key", help="API key for openai: (default $OPENAI_API_KEY). Used, never stored.")
+@click.option("--concurrency", type=int, help="Scorer requests in flight (default 8).")
+@click.option("--no-cache", is_flag=True, default=None, help="Do not read or write the LLM-call and score caches.")
+@click.option("--dry-run", is_flag=True, help="Check the settings and data, print the plan and exit (no model).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Any preset setting, e.g. problem.position=Q_end.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: results/<task>/eval-TIME, "
               "or RUN/eval-<split> with --run).")
 def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines: bool, run_dir: str | None,
                  split: str, limit: int | None, dataset: str | None, data_path: str | None, scorer: str | None,
-                 threads: int | None, settings: tuple[str, ...], out: str | None) -> None:
+                 threads: int | None, settings: tuple[str, ...], out: str | None, base_url: str | None = None,
+                 api_key: str | None = None, concurrency: int | None = None, no_cache: bool | None = None,
+                 dry_run: bool = False) -> None:
     """Accuracy of instructions on a split (default: the paper's baselines on the test split)."""
     import time
 
@@ -45,19 +52,27 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
     from opro.run import build_run_problem, task_label
 
     overrides = dict(parse_override(item) for item in settings)
-    overrides.update({k: v for k, v in {"scorer.spec": scorer, "llm.threads": threads}.items() if v is not None})
+    server = {"threads": threads, "base_url": base_url, "concurrency": concurrency,
+              "cache": False if no_cache else None}
+    server = {k: v for k, v in server.items() if v is not None}
+    overrides.update({k: v for k, v in {"scorer.spec": scorer, **{f"llm.{k}": v for k, v in server.items()}}.items()
+                      if v is not None})
+    if no_cache:
+        overrides["problem.score_cache"] = False
     chosen = [("given", text) for text in instructions]
     if run_dir:
         if task is not None or settings:
             raise OproError("--run evaluates with the run's own settings; leave out --task and --set")
         config, best = run_best(Path(run_dir))
         chosen.insert(0, (f"run:{run_dir}", best))
-        if scorer or threads:
+        if scorer or server:
             import dataclasses
 
             base = config.scorer or config.optimizer
-            changes = {"spec": scorer or base.spec, **({"threads": threads} if threads else {})}
+            changes = {"spec": scorer or base.spec, **server}
             config = dataclasses.replace(config, scorer=dataclasses.replace(base, **changes))
+        if no_cache:
+            config = with_problem_settings(config, {"score_cache": False})
         target = Path(out) if out else Path(run_dir) / f"eval-{split}"
     else:
         config = build_config(task or "gsm8k", overrides)
@@ -70,7 +85,19 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
         prepare_output(target, "--out", folder=True, create=False)
     if with_baselines or not chosen:
         chosen += [("baseline", text) for text in PAPER_BASELINES]
-    problem = build_run_problem(config)
+    if dry_run:
+        from opro.problems import build_problem
+        from opro.run import scorer_config
+
+        problem = build_problem(config.problem, dict(config.problem_settings), config.seed)
+        if not isinstance(problem, PromptTask):
+            raise OproError(f"opro eval is for prompt tasks (gsm8k, bbh), not {config.problem}")
+        problem.close()
+        click.echo(f"ok: {len(chosen)} instruction(s) on {config.task} {split} "
+                   f"({len(problem.examples(split)[:limit])} examples), scorer {llm_text(scorer_config(config))} "
+                   f"-> {target}")
+        return
+    problem = build_run_problem(config, api_key)
     if not isinstance(problem, PromptTask):
         raise OproError(f"opro eval is for prompt tasks (gsm8k, bbh), not {config.problem}")
     try:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
-from opro.cli_shared import warn_skipped
+from opro.cli_shared import option_given, warn_skipped
 from opro.errors import OproError
 
 
 @click.command()
-@click.option("--task", default="tsp", show_default=True, help="Preset name or .toml path (tsp or linreg kind).")
+@click.option("--task", default="tsp", show_default=True, help="Preset name or .toml path (a problem with baselines).")
 @click.option("--instance", type=click.Path(dir_okay=False),
               help="TSP: a TSPLIB .tsp file, or a shipped one by name (burma14).")
 @click.option("--n", "sizes", type=int, multiple=True, help="TSP: random instance sizes, e.g. --n 10 15 20 50.")
@@ -50,11 +50,15 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
     if out:
         prepare_output(Path(out), "--out", folder=True, create=False)
     if config.problem == "tsp":
+        linreg_only = [o for o, v in (("--seeds", seeds_text), ("--steps", steps is not None)) if v]
+        if linreg_only:
+            raise OproError(f"{linreg_only[0]} sets the linear-regression searches; the TSP baselines take --n, "
+                            "--instances, --instance, --seed and --time-limit")
         if sizes or instances is not None:
             if instance is not None:
                 raise OproError("--n/--instances make random instances; leave out --instance")
-            from opro.config import MAX_REPEATS
             from opro.problems import check_problem_settings
+            from opro.settings import MAX_REPEATS
 
             sizes = sizes or (int(config.problem_settings.get("n", 10)),)
             count = 1 if instances is None else instances
@@ -73,10 +77,27 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
                 reports.write_tsp_baselines(report, Path(out))
                 report["_text"] = f"{reports.tsp_text(report)}\n\ntables: {out}"
     elif config.problem == "linreg":
+        tsp_only = [o for o, v in (("--n", sizes), ("--instances", instances is not None), ("--instance", instance),
+                                   ("--time-limit", option_given("time_limit"))) if v]
+        if tsp_only:
+            raise OproError(f"{tsp_only[0]} is a TSP option; the linreg baselines take --seed, --seeds, --steps "
+                            "and --set")
         seeds = _seed_list(seeds_text, config.seed)
         report = reports.linreg_table(config, seeds, Path(out) if out else None)
-    else:
-        raise OproError(f"no baselines for the {config.problem} problem")
+    else:  # any other problem: its own `baselines()` on the preset's instance
+        from opro.problems import PromptTask, build_problem, problem_class
+
+        if problem_class(config.problem).uses_scorer:
+            raise OproError(f"the {config.problem} problem's baselines are instructions: opro eval --baselines")
+        problem = build_problem(config.problem, dict(config.problem_settings), config.seed)
+        if isinstance(problem, PromptTask):
+            problem.close()
+        found = problem.baselines()
+        if not found:
+            raise OproError(f"the {config.problem} problem has no baselines (its baselines() is empty)")
+        width = max(len(name) for name in found)
+        report = {"problem": config.problem, "baselines": found,
+                  "_text": "\n".join(f"{name:{width}}  {value:>12.6g}" for name, value in found.items())}
     if as_json:
         click.echo(json.dumps(finite_or_null({k: v for k, v in report.items() if not k.startswith("_")}),
                               default=str, allow_nan=False))
@@ -116,6 +137,8 @@ def compare(dirs: tuple[str, ...], out: str | None, no_plot: bool) -> None:
     target = Path(out) if out else Path("results") / ("compare-" + time.strftime("%Y%m%d-%H%M%S"))
     prepare_output(target, "--out", folder=True, create=False)
     report = gather([Path(d) for d in dirs], target, plot=not no_plot, on_skip=warn_skipped)
+    for line in report["seed_repeats"]:
+        click.echo(f"opro: warning: {line}", err=True)
     click.echo(report["markdown"])
     click.echo(f"{report['runs']} runs; tables and plots in {target}")
 
@@ -134,7 +157,8 @@ def report(path: str, out: str | None, screenshot_path: str | None) -> None:
     for label, given in (("--out", out), ("--screenshot", screenshot_path)):
         if given:
             prepare_output(Path(given), label, folder=False, create=False)
-    target = write_report(Path(path), Path(out) if out else None, on_skip=warn_skipped)
+    target = write_report(Path(path), Path(out) if out else None, on_skip=warn_skipped,
+                          on_warning=lambda line: click.echo(f"opro: warning: {line}", err=True))
     click.echo(f"report: {target}")
     if screenshot_path:
         click.echo(f"screenshot: {screenshot(target, Path(screenshot_path))}")

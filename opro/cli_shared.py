@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,6 +19,14 @@ def absolute_data_path(path: str | None) -> str | None:
     return str(Path(path).resolve())
 
 
+def option_given(name: str) -> bool:
+    """Whether the option `name` of the running command was given (on the command line or by its environment
+    variable), not left at its default."""
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+
+
 def warn_skipped(path: Path, reason: str) -> None:
     click.echo(f"opro: warning: skipped the unreadable run {path}: {reason}", err=True)
 
@@ -29,3 +38,12 @@ def warn_truncated(rate: float | None, max_tokens: int | None = None) -> None:
     message = truncation_warning(rate, max_tokens)
     if message:
         click.echo(f"opro: warning: {message}", err=True)
+
+
+def llm_text(llm: Any) -> str:
+    """An LLM's spec, with the server an openai: one would reach."""
+    import os
+
+    if not llm.spec.startswith("openai:"):
+        return llm.spec
+    return f"{llm.spec} at {llm.base_url or os.environ.get('OPENAI_BASE_URL') or 'the OpenAI API'}"

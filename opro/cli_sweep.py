@@ -24,9 +24,11 @@ from opro.errors import OproError
 @click.option("--name", help="The sweep's folder name (default: the file's `name`, else its stem).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A setting for every cell, over [set].")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--track", multiple=True, type=click.Choice(["mlflow", "wandb"]),
+              help="Also log the sweep to MLflow or W&B: a parent run, a child run per cell (see [track]).")
 def sweep(sweep_file: str, backend: str, workers: int | None, address: str | None, retry_failed: bool,
           show_status: bool, dry_run: bool, results_root: str | None, name: str | None, settings: tuple[str, ...],
-          quiet: bool) -> None:
+          quiet: bool, track: tuple[str, ...] = ()) -> None:
     """Run a grid of runs from SWEEP_FILE, one run directory per cell under one parent; run it again to resume."""
     from opro import sweep as sweeps
     from opro.config import parse_override
@@ -36,6 +38,12 @@ def sweep(sweep_file: str, backend: str, workers: int | None, address: str | Non
     if address and backend != "ray":
         raise OproError("--address joins a Ray cluster: add --backend ray")
     plan = sweeps.read_sweep(Path(sweep_file), results_root, name, dict(parse_override(item) for item in settings))
+    if track:
+        from dataclasses import replace
+
+        from opro.tracking import track_settings
+
+        plan = replace(plan, track={**track_settings(None, track), **plan.track})
     if dry_run:
         for cell in plan.cells:
             click.echo(f"{cell.id}  ({cell.task}, {cell.steps} steps)")

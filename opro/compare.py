@@ -1,8 +1,10 @@
 """`opro compare`: gather run directories and their baselines into one table per task, plus plots.
 
-Runs are grouped by task and instance size (TSP: n; linear regression: w_true, b_true); within a group
-each optimizer is a row, beside the baselines of the same instances. Columns: optimality gap (mean ± SE
-over runs), runs solved to optimality, steps to the optimum (over the solved runs) and unique solutions
+Runs are grouped by task and instance (TSP: n of random instances, or the TSPLIB instance; linear regression:
+w_true, b_true); within a group each optimizer is a row, beside the baselines of the same instances. Seeds are
+the replicates: runs that share a seed are averaged into one value first (and `seed_repeats` names them, for a
+warning), so two runs of one seed never count as two independent runs. Columns: optimality gap (mean ± SE
+over seeds), runs solved to optimality, steps to the optimum (over the solved runs) and unique solutions
 evaluated (the paper's Table 2 metric). Written as tidy CSV (`runs.csv`, `table.csv`), `table.md`, and a
 PNG per group of best-so-far gap against step (mean and ± SE band) beside the baselines' levels. Prompt
 runs (steps.csv scorer_calls) also get `budget.csv`, a markdown table of the best training accuracy at equal
@@ -24,6 +26,7 @@ from opro.analysis import Results, find_runs, load
 from opro.budget import budget_markdown, equal_budget, plot_accuracy_vs_calls
 from opro.config import checked_config
 from opro.errors import OproError
+from opro.scores import gap_percent
 from opro.stats import format_mean_se, mean_se
 
 __all__ = ["compare", "comparison_table", "find_runs", "run_records", "run_table"]
@@ -70,7 +73,7 @@ def baseline_records(run: dict[str, Any]) -> list[dict[str, Any]]:
         for result in linreg_baselines(problem, config.seed, loop.steps, loop.num_initial, loop.candidates_per_step):
             out.append({
                 "group": run["group"], "method": result["method"], "seed": run["seed"],
-                "gap_percent": _gap(result["best_score"], run["optimum"], True), "solved": result["solved"],
+                "gap_percent": gap_percent(result["best_score"], run["optimum"], True), "solved": result["solved"],
                 "steps_to_optimum": result["steps_to_optimum"], "n_unique": result["unique_pairs"],
             })
         return out
@@ -82,27 +85,56 @@ def baseline_records(run: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def per_seed(items: list[dict[str, Any]], key: str) -> list[float | None]:
+    """One value of `key` per distinct seed: the mean over the runs that share a seed (a run without a seed
+    counts as its own)."""
+    by_seed: dict[Any, list[float]] = defaultdict(list)
+    for i, item in enumerate(items):
+        value = item.get(key)
+        values = by_seed[item.get("seed") if item.get("seed") is not None else ("run", i)]
+        if value is not None and math.isfinite(float(value)):
+            values.append(float(value))
+    return [sum(values) / len(values) if values else None for values in by_seed.values()]
+
+
+def seed_repeats(records: list[dict[str, Any]]) -> list[str]:
+    """One line per (group, method) in which some seed has more than one run."""
+    by_key: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for record in records:
+        if record.get("seed") is not None:
+            by_key[(record["group"], record["method"])].append(record["seed"])
+    lines = []
+    for (group, method), seeds in sorted(by_key.items()):
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        if repeated:
+            lines.append(f"{group} / {method}: {len(seeds)} runs of {len(set(seeds))} distinct seed(s); seed(s) "
+                         f"{', '.join(map(str, repeated))} repeat, so their runs are averaged as one replicate")
+    return lines
+
+
 def summarize_rows(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    """One table row per (group, method)."""
+    """One table row per (group, method): mean ± SE over distinct seeds (see `per_seed`)."""
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         by_key[(record["group"], record["method"])].append(record)
     rows = []
     for (group, method), items in sorted(by_key.items()):
-        gap_mean, gap_se, _ = mean_se(r["gap_percent"] for r in items)
+        gaps, uniques = per_seed(items, "gap_percent"), per_seed(items, "n_unique")
         solved = [r for r in items if r["solved"]]
-        steps_mean, steps_se, _ = mean_se(r["steps_to_optimum"] for r in solved)
-        unique_mean, unique_se, _ = mean_se(r["n_unique"] for r in items)
+        steps = per_seed(solved, "steps_to_optimum")
+        gap_mean, gap_se, _ = mean_se(gaps)
+        steps_mean, steps_se, _ = mean_se(steps)
+        unique_mean, unique_se, _ = mean_se(uniques)
         rows.append({
-            "group": group, "method": method, "kind": kind, "runs": len(items),
+            "group": group, "method": method, "kind": kind, "runs": len(items), "seeds": len(gaps),
             "gap_mean": gap_mean, "gap_se": gap_se, "solved": len(solved),
             "steps_to_optimum_mean": steps_mean, "steps_to_optimum_se": steps_se,
             "unique_mean": unique_mean, "unique_se": unique_se,
-            "valid_rate_mean": mean_se(r.get("valid_rate") for r in items)[0],
+            "valid_rate_mean": mean_se(per_seed(items, "valid_rate"))[0],
             "cost_usd": sum(r.get("cost_usd") or 0.0 for r in items) if kind == "opro" else None,
-            "gap": format_mean_se((r["gap_percent"] for r in items), 2),
-            "steps": format_mean_se((r["steps_to_optimum"] for r in solved), 1),
-            "unique": format_mean_se((r["n_unique"] for r in items), 1),
+            "gap": format_mean_se(gaps, 2),
+            "steps": format_mean_se(steps, 1),
+            "unique": format_mean_se(uniques, 1),
         })
     return rows
 
@@ -110,7 +142,7 @@ def summarize_rows(records: list[dict[str, Any]], kind: str) -> list[dict[str, A
 def comparison_table(results: Results) -> pd.DataFrame:
     """One row per (group, method): the OPRO runs of `results` beside the baselines of their instances.
 
-    Columns: group, method, kind ("opro" or "baseline"), runs, gap_mean, gap_se, solved,
+    Columns: group, method, kind ("opro" or "baseline"), runs, seeds (distinct), gap_mean, gap_se, solved,
     steps_to_optimum_mean/_se (solved runs), unique_mean/_se, valid_rate_mean, cost_usd, and the formatted
     cells gap, steps and unique.
     """
@@ -128,10 +160,11 @@ def compare(paths: list[Path], out: Path, plot: bool = True,
     results = load(paths, candidates=False, finished=True, on_skip=on_skip)
     frame = comparison_table(results)
     table = frame.to_dict("records")
+    repeats = seed_repeats(run_records(results))
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([{k: r[k] for k in RUN_COLUMNS} for r in run_records(results)]).to_csv(out / "runs.csv", index=False)
     frame.drop(columns=["gap", "steps", "unique"]).to_csv(out / "table.csv", index=False)
-    markdown = to_markdown(table)
+    markdown = to_markdown(table) + "".join(f"\nNote: {line}.\n" for line in repeats)
     budget = equal_budget(results)  # prompt runs: best train accuracy at equal scorer calls
     if budget:
         pd.DataFrame(budget).to_csv(out / "budget.csv", index=False)
@@ -142,7 +175,7 @@ def compare(paths: list[Path], out: Path, plot: bool = True,
         plots += [plot_accuracy_vs_calls(results, group, out / f"accuracy_vs_scorer_calls-{_slug(group)}.png")
                   for group in sorted({r["group"] for r in budget})]
     return {"runs": len(results.runs), "table": table, "markdown": markdown, "out": out, "plots": plots,
-            "budget": budget}
+            "budget": budget, "seed_repeats": repeats}
 
 
 def run_table(summary: dict[str, Any]) -> str:
@@ -161,7 +194,7 @@ def run_table(summary: dict[str, Any]) -> str:
     for name, value in rows:
         if value is None:
             continue
-        gap = _gap(value, optimum, minimize)
+        gap = gap_percent(value, optimum, minimize)
         lines.append(f"{name:{width}}  {value:>12.6g}  {'n/a' if gap is None else f'{gap:.2f}%':>8}")
     return "\n".join(lines)
 
@@ -172,7 +205,9 @@ def to_markdown(table: list[dict[str, Any]]) -> str:
         lines += [f"### {group}", "", "| method | runs | gap % (mean ± SE) | solved | steps to optimum | unique |",
                   "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for r in (r for r in table if r["group"] == group):
-            lines.append(f"| {r['method']} | {r['runs']} | {r['gap']} | {r['solved']}/{r['runs']} | {r['steps']} "
+            seeds = r.get("seeds", r["runs"])
+            runs = r["runs"] if seeds == r["runs"] else f"{r['runs']} ({seeds} seed{'s' * (seeds != 1)})"
+            lines.append(f"| {r['method']} | {runs} | {r['gap']} | {r['solved']}/{r['runs']} | {r['steps']} "
                          f"| {r['unique']} |")
         lines.append("")
     return "\n".join(lines)
@@ -198,12 +233,6 @@ def _plain(value: Any) -> Any:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return value.item() if hasattr(value, "item") else value
-
-
-def _gap(value: float | None, optimum: float | None, minimize: bool) -> float | None:
-    if value is None or not optimum:
-        return None
-    return (value - optimum) / abs(optimum) * 100 if minimize else (optimum - value) / abs(optimum) * 100
 
 
 def _slug(text: str) -> str:

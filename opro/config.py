@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import string
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -14,53 +12,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from opro.errors import OproError
+from opro.settings import MAX_REPEATS as MAX_REPEATS  # re-exported: callers read it here
+from opro.settings import MAX_SEED, Range, check_base_url, check_ranges, check_type, read_text, read_toml
 
 #: Orders of the meta-prompt's solutions (LoopConfig.order).
 ORDERS = ("ascending", "descending", "random")
 #: How candidates are proposed (LoopConfig.method; opro/methods/).
 METHODS = ("opro", "evoprompt-ga", "evoprompt-de", "ape", "gepa")
-#: Seeds are in [0, MAX_SEED]: llama.cpp samples with 32-bit seeds.
-MAX_SEED = 2**32 - 1
-#: Repeats of one configuration at most: the seeds of a group (--seeds x --instances), a sweep's cells.
-MAX_REPEATS = 10_000
 
-
-@dataclass(frozen=True)
-class Range:
-    """The allowed values of a numeric setting: low <= value <= high (None: unbounded); `above` makes low
-    exclusive. Every numeric setting is also finite (no nan or inf)."""
-
-    low: float | None = None
-    high: float | None = None
-    above: bool = False
-
-    def check(self, label: str, value: float | None) -> None:
-        """A one-line OproError when `value` (None: unset, always fine) is outside the range."""
-        if value is None:
-            return
-        low_ok = self.low is None or (value > self.low if self.above else value >= self.low)
-        if not low_ok or (self.high is not None and value > self.high):
-            raise OproError(f"{label} must be {self.describe()}, got {value}")
-
-    def describe(self) -> str:
-        low, high = _number(self.low), _number(self.high)
-        if self.low is not None and self.high is not None:
-            return f"in {'(' if self.above else '['}{low}, {high}]"
-        if self.low is not None:
-            return f"{'>' if self.above else '>='} {low}"
-        return f"<= {high}"
-
-
-def _number(value: float | None) -> str:
-    if value is None:
-        return ""
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def check_ranges(obj: Any, section: str) -> None:
-    """Check the fields of a settings dataclass against its `LIMITS` (name -> Range)."""
-    for name, allowed in getattr(obj, "LIMITS", {}).items():
-        allowed.check(f"{section}.{name}" if section else name, getattr(obj, name))
 
 
 @dataclass(frozen=True)
@@ -130,8 +89,10 @@ class LLMConfig:
     spec: str = "llamacpp:smollm2"
     """`llamacpp:smollm2` (the base default model), `llamacpp:smollm2-opro` (it with the project's tuned
     adapter: the tsp and linreg presets' optimizer), `llamacpp:/path/model.gguf`, `openai:MODEL` or `hf:DIR`."""
-    threads: int | None = None
-    """llamacpp: CPU threads (default: all cores)."""
+    threads: int | str | None = None
+    """llamacpp: CPU threads (default: the machine's cores, fixed so that a seed gives the same run whatever the
+    load); "auto": the faster of all cores and one fewer, timed at start-up (faster beside a busy process, but
+    the samples then depend on the load)."""
     n_ctx: int = 4096
     """llamacpp: context length per parallel slot, in tokens."""
     parallel: int = 1
@@ -173,7 +134,8 @@ class RunConfig:
     task: str
     """Preset name or path it was built from."""
     problem: str
-    """Problem kind: "tsp" or "linreg"."""
+    """Problem kind: a built-in ("tsp", "linreg", "gsm8k", "bbh", "mmlu", "prompt"), an `opro.problems` entry
+    point or "module:Class" (opro/problems/__init__.py)."""
     template: str
     """Meta-prompt template name in prompts/ or a path to a .meta.txt file."""
     problem_settings: dict[str, Any] = field(default_factory=dict)
@@ -247,26 +209,6 @@ def read_preset(task: str) -> dict[str, Any]:
     return read_toml(source, f"task {task}")
 
 
-def read_text(path: Any, label: str) -> str:
-    """A UTF-8 text file (a Path or a package resource), with one-line errors for unreadable or non-UTF-8 ones."""
-    try:
-        return path.read_bytes().decode("utf-8")
-    except OSError as error:
-        raise OproError(f"cannot read {label}: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise OproError(f"{label} is not UTF-8 text (byte {error.start})") from None
-
-
-def read_toml(path: Any, label: str) -> dict[str, Any]:
-    """A TOML file (a Path or a package resource) parsed, with one-line errors for unreadable, non-UTF-8 or
-    malformed files."""
-    text = read_text(path, label)
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise OproError(f"{label}: invalid TOML: {error}") from None
-
-
 def parse_override(item: str) -> tuple[str, Any]:
     """`section.key=value` with a TOML value (`loop.steps=5`, `problem.instance="a.tsp"`); bare words are strings."""
     key, sep, raw = item.partition("=")
@@ -279,12 +221,39 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+#: Keyword -> setting, as `opro run`'s flags name them.
+SHORT_NAMES = {
+    "steps": "loop.steps", "candidates": "loop.candidates_per_step", "temperature": "loop.temperature",
+    "top_k": "loop.top_k", "max_tokens": "loop.max_tokens", "method": "loop.method", "optimizer": "optimizer.spec",
+    "scorer": "scorer.spec", "threads": "optimizer.threads", "n_ctx": "optimizer.n_ctx", "base_url":
+    "optimizer.base_url", "results": "results_root", "seed": "seed", "data": "problem.data",
+}
+
+
+def keyword_overrides(keywords: dict[str, Any]) -> dict[str, Any]:
+    """Keyword settings as dotted overrides: a short name, or `section__name`."""
+    out = {}
+    for key, value in keywords.items():
+        if key in SHORT_NAMES:
+            out[SHORT_NAMES[key]] = value
+        elif "__" in key:
+            section, _, name = key.partition("__")
+            out[f"{section}.{name}"] = value
+        else:
+            raise OproError(f"unknown setting {key!r}; use one of {', '.join(SHORT_NAMES)} or section__name "
+                            "(problem__n=6, loop__resample_rounds=0)")
+    if isinstance(out.get("problem.data"), str | Path):
+        out["problem.data"] = str(Path(out["problem.data"]).resolve())
+    return out
+
+
 def build_config(task: str, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Resolve a preset plus dotted overrides (`loop.steps`, `problem.n`, `seed`, ...) into a RunConfig.
 
     `llm.NAME` sets NAME for every LLM of the run (the optimizer, and the scorer when there is one).
     """
     preset = read_preset(task)
+    preset.pop("track", None)  # where runs are tracked is no run setting (opro/tracking, checked there)
     sections: dict[str, dict[str, Any]] = {
         "loop": _section(preset, "loop", task),
         "optimizer": _section(preset, "optimizer", task),
@@ -331,7 +300,7 @@ def build_config(task: str, overrides: dict[str, Any] | None = None) -> RunConfi
 
 def check_config(config: RunConfig) -> None:
     """Every check a config gets before anything runs: ranges, the problem's settings, the templates."""
-    from opro.problems import PROBLEMS, check_problem_settings  # the problems import this module
+    from opro.problems import check_problem_settings, problem_class
     from opro.results import prepare_output
 
     check_run_ranges(config)
@@ -340,8 +309,20 @@ def check_config(config: RunConfig) -> None:
     for llm in (config.optimizer, config.scorer):
         if llm is not None and isinstance(llm.cache, str):
             prepare_output(Path(llm.cache), "LLM-call cache", folder=False, create=False)
-    check_templates(*config_templates(config), PROBLEMS[config.problem].TEMPLATE_FIELDS, config.template)
-    if not getattr(PROBLEMS[config.problem], "uses_scorer", False):  # a class: PromptTask is for instances
+        if llm is not None:  # a price table (or $OPRO_PRICES) is checked whether or not a call is priced
+            from opro.llm.pricing import load_prices
+
+            load_prices(llm.prices)
+        if llm is not None and llm.lora:  # a LoRA adapter by its own name (else llama.cpp blames the base model)
+            from opro.llm.gguf_header import check_lora_adapter
+
+            lora = Path(llm.lora).expanduser()
+            if not lora.is_file():
+                raise OproError(f"LoRA adapter not found: {lora}")
+            check_lora_adapter(lora)
+    cls = problem_class(config.problem)
+    check_templates(*config_templates(config), tuple(cls.TEMPLATE_FIELDS), config.template)
+    if not cls.uses_scorer:
         if config.loop.method != "opro":
             raise OproError(f"loop.method {config.loop.method!r} optimizes instructions; the {config.problem} "
                             "problem is not a prompt task (use loop.method = \"opro\")")
@@ -354,10 +335,10 @@ def config_templates(config: RunConfig) -> tuple[str, str]:
     """The run's (meta-prompt, history entry) templates: `config.template`, after the problem's
     `resolve_template(template, settings)` where it has one (prompt optimization's "instructions" picks the
     optimizer family's wording from its settings)."""
-    from opro.problems import PROBLEMS  # the problems import this module
+    from opro.problems import problem_class
 
-    resolve = getattr(PROBLEMS.get(config.problem), "resolve_template", None)
-    return load_templates(resolve(config.template, dict(config.problem_settings)) if resolve else config.template)
+    return load_templates(problem_class(config.problem).resolve_template(config.template,
+                                                                         dict(config.problem_settings)))
 
 
 def _section(preset: dict[str, Any], name: str, task: str) -> dict[str, Any]:
@@ -381,27 +362,6 @@ def _checked(cls: type, values: dict[str, Any], section: str, *extra: Any) -> An
     return cls(**values)
 
 
-def check_type(label: str, value: Any, hint: Any) -> Any:
-    """`value` if it fits the type `hint` (ints are accepted for floats), else a one-line OproError."""
-    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    for kind in allowed:
-        origin = typing.get_origin(kind) or kind
-        if kind is type(None) and value is None:
-            return value
-        if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise OproError(f"{label} must be a finite number, got {value!r}")
-            return float(value)
-        if origin is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if origin in (str, bool, dict, list) and isinstance(value, origin):
-            return value
-        if origin is typing.Any:
-            return value
-    names = " or ".join(getattr(k, "__name__", str(k)) for k in allowed)
-    raise OproError(f"{label} must be {names}, got {value!r}")
-
-
 def check_run_ranges(config: RunConfig) -> None:
     """The ranges of the run's own, loop and LLM settings (the problem's are check_problem_settings')."""
     check_ranges(config, "")
@@ -410,6 +370,10 @@ def check_run_ranges(config: RunConfig) -> None:
         if llm is None:
             continue
         check_ranges(llm, name)
+        if llm.base_url is not None:
+            check_base_url(f"{name}.base_url", llm.base_url)
+        if isinstance(llm.threads, str) and llm.threads != "auto":
+            raise OproError(f'{name}.threads must be an integer or "auto", got {llm.threads!r}')
         if isinstance(llm.use_n, str) and llm.use_n != "auto":
             raise OproError(f'{name}.use_n must be true, false or "auto", got {llm.use_n!r}')
     if config.loop.method not in METHODS:

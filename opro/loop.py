@@ -19,7 +19,6 @@ samples.
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +30,7 @@ from opro.llm.pricing import Price
 from opro.methods import History, Method, build_method
 from opro.problems import Invalid, Problem, PromptTask, StepValues, better
 from opro.results import CandidateRow, RunDir, StepRow
+from opro.scores import difference, gap_percent
 
 #: Seed offset between a proposal and its re-samples; large so the seeds never meet another step's.
 ATTEMPT_SEED_STRIDE = 1_000_003
@@ -264,6 +264,9 @@ def _dedupe_and_score(problem: Problem, trajectory: Trajectory, rows: list[Candi
             new[row.solution] = solution
     scores = dict(zip(new, problem.score(list(new.values())), strict=True))
     for row, solution in zip(rows, solutions, strict=True):
+        failed = scores.get(row.solution) if row.valid else None
+        if isinstance(failed, Invalid):  # a user's problem could not score it (problems/check.py)
+            row.valid, row.invalid_reason, row.duplicate = False, failed.reason, False
         if not row.valid:
             continue
         if row.duplicate:
@@ -307,6 +310,7 @@ def _call_record(
                 "completion_tokens": c.completion_tokens,
                 "finish_reason": c.finish_reason,
                 "seconds": round(c.seconds, 4),
+                **({"usage": "estimated"} if c.meta.get("usage") == "estimated" else {}),  # the server's: unknown
             }
             for i, s, c in zip(indices, seeds, completions, strict=True)
         ],
@@ -338,10 +342,10 @@ def summarize(problem: Problem, run: RunDir, stop_reason: str) -> dict[str, Any]
         "best_solution": best_row["solution"],
         "best_step": int(best_row["step"]),
         "optimum": optimum,
-        "gap_percent": _gap(best, optimum, problem.minimize),
+        "gap_percent": gap_percent(best, optimum, problem.minimize),
         "initial_best": initial_best,
-        "initial_gap_percent": None if initial_best is None else _gap(initial_best, optimum, problem.minimize),
-        "gap_absolute": _difference(best, optimum, problem.minimize),
+        "initial_gap_percent": None if initial_best is None else gap_percent(initial_best, optimum, problem.minimize),
+        "gap_absolute": difference(best, optimum, problem.minimize),
         "solved": solved_at is not None,
         "steps_to_optimum": solved_at,
         "steps_run": int(steps[-1]["step"]),
@@ -358,21 +362,6 @@ def summarize(problem: Problem, run: RunDir, stop_reason: str) -> dict[str, Any]
         "n_cached": sum(int(s["n_cached"]) for s in steps),
         "seconds": sum(float(s["seconds"]) for s in steps),
         "baselines": baselines,
-        "baseline_gaps_percent": {k: _gap(v, optimum, problem.minimize) for k, v in baselines.items()},
+        "baseline_gaps_percent": {k: gap_percent(v, optimum, problem.minimize) for k, v in baselines.items()},
         "instance": problem.describe(),
     }
-
-
-def _difference(value: float, optimum: float | None, minimize: bool) -> float | None:
-    """How far `value` is from the optimum, in the score's units (>= 0; defined where a percentage is not,
-    at an optimum of 0); None when the optimum is unknown."""
-    if optimum is None:
-        return None
-    return value - optimum if minimize else optimum - value
-
-
-def _gap(value: float, optimum: float | None, minimize: bool) -> float | None:
-    """Optimality gap in percent, as the paper reports it: (value - optimum) / optimum * 100."""
-    if optimum is None or optimum == 0 or not math.isfinite(value):
-        return None
-    return (value - optimum) / abs(optimum) * 100 if minimize else (optimum - value) / abs(optimum) * 100

@@ -26,7 +26,7 @@ def shown_solutions(
     sign = -1.0 if problem.minimize else 1.0
     ranked = sorted(range(len(trajectory)), key=lambda i: (sign * trajectory[i][1], i))
     shown = [trajectory[i] for i in ranked[-top_k:]]
-    floor = getattr(problem, "min_shown_score", None)  # prompt optimization hides weak old instructions
+    floor = problem.min_shown_score  # prompt optimization hides weak old instructions
     if floor is not None:
         shown = [pair for pair in shown if pair[1] >= floor]
     if order == "descending":

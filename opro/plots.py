@@ -12,6 +12,7 @@ Each function returns the `Figure` and, given `path`, also saves it (PNG or SVG 
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from opro.analysis import Results
 from opro.errors import OproError
 
-#: The y-axis label of a problem's score, with its unit.
-SCORE_LABELS = {"tsp": "tour length (coordinate units)", "linreg": "sum of squared errors (SSE)"}
 SUFFIXES = (".png", ".svg", ".pdf")
+#: The only text drawn as mathtext: the project's own tick labels such as $10^{3}$ (linreg_landscape).
+OWN_MATH = re.compile(r"\$10\^\{-?\d+\}\$")
 
 
 def save(figure: Figure, path: Path | str) -> Path:
@@ -35,19 +37,40 @@ def save(figure: Figure, path: Path | str) -> Path:
     if path.suffix.lower() not in SUFFIXES:
         raise OproError(f"figure path must end in {', '.join(SUFFIXES)}: {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150)
+    as_written(figure).savefig(path, dpi=150)
     return path
+
+
+def as_written(figure: Figure) -> Figure:
+    """`figure` with every text drawn as written: a `$` in a label drawn from data (an instruction that says
+    "Put the answer in $\\boxed{}$", a method or task name) is not read as mathtext; only OWN_MATH is. Call it
+    before saving a figure."""
+    for text in figure.findobj(Text):
+        if "$" in text.get_text() and not OWN_MATH.fullmatch(text.get_text()):
+            text.set_parse_math(False)
+    return figure
 
 
 def score_axis(runs: pd.DataFrame, scores: pd.Series | None = None) -> tuple[str, float]:
     """(y label, factor) for the scores of `runs`: an accuracy in [0, 1] of a maximized task is shown in %."""
-    problem = str(runs["problem"].iloc[0]) if len(runs) else ""
-    if problem in SCORE_LABELS:
-        return SCORE_LABELS[problem], 1.0
-    if len(runs) and not bool(runs["minimize"].iloc[0]):
+    from opro.problems import known_class
+
+    label = known_class(str(runs["problem"].iloc[0])).SCORE_LABEL if len(runs) else "score"
+    if label.endswith("(%)"):  # an accuracy recorded in [0, 1] is shown in %
         small = scores is None or scores.dropna().empty or scores.dropna().abs().max() <= 1.0
-        return "training accuracy (%)", 100.0 if small else 1.0
-    return "score", 1.0
+        return label, 100.0 if small else 1.0
+    return label, 1.0
+
+
+def per_seed_curves(curves: pd.DataFrame, steps: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Curves (one row per run) averaged over the runs that share a seed, so that the ± SE band is over seeds,
+    the replicates (as in `opro compare`); and the number of seeds. A run without a seed counts as its own."""
+    if "seed" not in steps:
+        return curves, len(curves)
+    seed_of = steps.groupby("run", observed=True)["seed"].first().reindex(curves.index)
+    keys = [f"seed {s}" if pd.notna(s) else f"run {r}" for r, s in zip(curves.index, seed_of, strict=True)]
+    by_seed = curves.groupby(keys, sort=False).mean()
+    return by_seed, len(by_seed)
 
 
 def optimization_curve(results: Results, value: str = "auto", hue: str = "method", scatter: bool = True,
@@ -55,11 +78,11 @@ def optimization_curve(results: Results, value: str = "auto", hue: str = "method
                        path: Path | str | None = None) -> Figure:
     """Best so far against step, with every scored proposal as a point (paper Figures 1 and 5).
 
-    One line per `hue` value (a runs column): the mean over its runs with a ± SE band; a run that stopped
-    early keeps its final best. `value` is "score", "gap" (optimality gap, %, comparable across
-    instances) or "auto" (the gap when the runs span several instances with known optima, else the score,
-    with the optimum drawn when there is one; regression runs always show the SSE). `baselines` adds
-    labelled reference levels in y units.
+    One line per `hue` value (a runs column): the mean over its runs with a ± SE band over seeds (runs that
+    share a seed are averaged first, see `per_seed_curves`); a run that stopped early keeps its final best.
+    `value` is "score", "gap" (optimality gap, %, comparable across instances) or "auto" (the gap when the
+    runs span several instances with known optima, else the score, with the optimum drawn when there is one;
+    regression runs always show the SSE). `baselines` adds labelled reference levels in y units.
     """
     runs, steps, cands = results.runs, results.steps, results.candidates
     if steps.empty:
@@ -80,13 +103,16 @@ def optimization_curve(results: Results, value: str = "auto", hue: str = "method
     for k, (name, part) in enumerate(steps.groupby(hue, observed=True, sort=True)):
         color = f"C{k % 10}"
         curves = part.pivot_table(index="run", columns="step", values=line_column, observed=True).ffill(axis=1)
+        n_runs = len(curves)
+        curves, seeds = per_seed_curves(curves, part)
+        runs_text = f"{n_runs} run{'s' if n_runs != 1 else ''}" + (
+            f" of {seeds} seed{'s' if seeds != 1 else ''}" if seeds < n_runs else "")
         mean = curves.mean(axis=0).to_numpy() * factor
         count = curves.notna().sum(axis=0).to_numpy()
         se = (curves.std(axis=0, ddof=1).to_numpy() * factor / np.sqrt(np.maximum(count, 1))) if len(curves) > 1 \
             else np.zeros_like(mean)
         x = np.append(curves.columns.to_numpy(), curves.columns[-1] + 0.5)  # the last step's level, drawn
         mean, se = np.append(mean, mean[-1]), np.append(se, se[-1])
-        runs_text = f"{len(curves)} run{'s' if len(curves) != 1 else ''}"
         axes.plot(x, mean, color=color, linewidth=2, drawstyle="steps-post",
                   label=f"{name}: best so far" + (f", mean ± SE ({runs_text})" if len(curves) > 1 else ""))
         if len(curves) > 1:

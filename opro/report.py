@@ -27,6 +27,7 @@ import pandas as pd
 from opro import plots
 from opro.analysis import Results, load
 from opro.errors import OproError
+from opro.redact import redact
 
 #: The summary-table columns, in order (those a run lacks are left out).
 SUMMARY_COLUMNS = ("run", "method", "seed", "instance", "best_score", "optimum", "gap_percent", "solved",
@@ -58,14 +59,24 @@ pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.8em; }
 
 
 def write_report(path: Path | str, out: Path | str | None = None,
-                 on_skip: Callable[[Path, str], None] | None = None) -> Path:
+                 on_skip: Callable[[Path, str], None] | None = None,
+                 on_warning: Callable[[str], None] | None = None) -> Path:
     """Write the report of the run or tree at `path` to `out` (default: `path/report.html`). Unreadable runs
-    are left out and reported to `on_skip` (see `opro.analysis.load`)."""
+    are left out and reported to `on_skip` (see `opro.analysis.load`); seeds that repeat within a setting
+    (averaged as one replicate) are reported to `on_warning`."""
+    from opro.compare import run_records, seed_repeats
+
     path = Path(path)
     target = Path(out) if out else path / "report.html"
-    text = render_report(load(path, on_skip=on_skip), str(path), _reproduction(path))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    results = load(path, on_skip=on_skip)
+    for line in seed_repeats(run_records(results)) if on_warning else []:
+        on_warning(line)
+    text = render_report(results, str(path), _reproduction(path))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(redact(text), encoding="utf-8")
+    except OSError as error:  # a full disk: one line (the runs were only read)
+        raise OproError(f"cannot write the report {target}: {error.strerror or error}") from None
     return target
 
 
@@ -153,15 +164,19 @@ def _totals(results: Results) -> str:
 
 
 def _comparison(results: Results) -> list[str]:
-    from opro.compare import comparison_table
+    from opro.compare import comparison_table, run_records, seed_repeats
+    from opro.problems import known_class
 
-    finished = results.runs[results.runs["finished"] & results.runs["problem"].isin(["tsp", "linreg"])]
+    solver_tasks = [kind for kind in results.runs["problem"].unique() if not known_class(str(kind)).uses_scorer]
+    finished = results.runs[results.runs["finished"] & results.runs["problem"].isin(solver_tasks)]
     if finished.empty:
         return []
-    table = comparison_table(results.subset(finished["run"]))
-    shown = table[["group", "method", "kind", "runs", "gap", "solved", "steps", "unique"]].rename(columns={
-        "gap": "gap % (mean ± SE)", "steps": "steps to optimum", "unique": "unique solutions"})
-    return ["<h2>Comparison with baselines</h2>", _table(shown, text=("group", "method", "kind")),
+    subset = results.subset(finished["run"])
+    table = comparison_table(subset)
+    shown = table[["group", "method", "kind", "runs", "seeds", "gap", "solved", "steps", "unique"]].rename(columns={
+        "gap": "gap % (mean ± SE over seeds)", "steps": "steps to optimum", "unique": "unique solutions"})
+    notes = [f"<p class='note'>{_e(line)}.</p>" for line in seed_repeats(run_records(subset))]
+    return ["<h2>Comparison with baselines</h2>", *notes, _table(shown, text=("group", "method", "kind")),
             _figure(plots.method_comparison(table), "Optimality gap per method and setting (mean ± SE over runs; "
                                                      "hatched bars are baselines).")]
 
@@ -170,6 +185,8 @@ def _group_plots(results: Results, group: str) -> list[str]:
     runs = results.runs
     out = [_figure(plots.optimization_curve(results, title=group),
                    "Best so far against step (line; mean ± SE band over runs) and every scored proposal (points).")]
+    from opro.problems import known_class
+
     problem = str(runs["problem"].iloc[0])
     try:
         if problem == "tsp":
@@ -179,7 +196,7 @@ def _group_plots(results: Results, group: str) -> list[str]:
             out.append(_figure(plots.linreg_landscape(results), "The (w, b) proposals of the best run, coloured by "
                                                                 "step, over the contours of the sum of squared "
                                                                 "errors."))
-        elif not bool(runs["minimize"].iloc[0]):
+        elif known_class(problem).uses_scorer:
             out.append(_figure(plots.prompt_accuracy(results), "Each instruction's training accuracy against "
                                                                "step; the best ones are numbered and quoted."))
             out += _budget(results, group)
@@ -237,7 +254,7 @@ def _configs(results: Results) -> list[str]:
 
 def _figure(figure: Any, caption: str) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    plots.as_written(figure).savefig(buffer, format="png", dpi=110)
     return _image(buffer.getvalue(), caption)
 
 

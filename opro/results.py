@@ -7,6 +7,7 @@
         llm_calls.jsonl   one line per meta-prompt: the messages and the group of raw outputs
         state.json        the last completed step and the byte length of each file after it
         summary.json      written when the run stops
+        .lock             flock'ed by the one process writing the run (run, resume, a group); holds its pid
 
 Each step is appended, flushed and fsynced, and only then recorded in state.json (written atomically).
 A run killed mid-step is resumed by cutting every file back to the lengths in state.json, so no step is
@@ -15,7 +16,9 @@ lost or written twice.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import math
@@ -30,9 +33,10 @@ import typing
 from dataclasses import dataclass, fields
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from opro.errors import OproError
+from opro.redact import redact, redact_data
 
 LOG_FILES = ("candidates.csv", "steps.csv", "llm_calls.jsonl")
 #: A run id (or a group's, or a sweep cell's) is one path component of these characters.
@@ -67,6 +71,39 @@ def prepare_output(path: Path, label: str, folder: bool, create: bool = True) ->
     except OSError as error:
         raise OproError(f"cannot write {label} {path}: {error.strerror or error}") from None
     return path
+
+
+#: The lock file of a folder that one process writes at a time (a run, a group's parent, a sweep's parent).
+LOCK_FILE = ".lock"
+
+
+def lock_folder(folder: Path, label: str) -> IO[str]:
+    """Take the exclusive lock on `folder` (`fcntl.flock` on its LOCK_FILE, which holds the holder's pid) and
+    return the open lock file: the lock lasts until it is closed or the process ends (the kernel releases it
+    then, whatever killed the process). Held by another process: a one-line OproError naming its pid, and
+    nothing is changed."""
+    try:
+        handle = open(folder / LOCK_FILE, "a+")
+    except OSError as error:
+        raise OproError(f"cannot lock {label} {folder}: {error.strerror or error}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        raise OproError(f"{label} {folder} is being run by another process (pid {holder or 'unknown'}); "
+                        "wait for it to finish or stop it") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+    except OSError as error:  # e.g. a full disk: the pid is a courtesy, but say why the command stops
+        with contextlib.suppress(OSError):  # closing flushes the unwritten pid again
+            handle.close()
+        raise OproError(f"cannot lock {label} {folder}: {error.strerror or error}") from None
+    return handle
 
 
 @dataclass
@@ -162,12 +199,14 @@ def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w") as handle:
-            json.dump(data, handle, indent=2, default=str)
+            json.dump(redact_data(data), handle, indent=2, default=str)  # no key reaches a file
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as error:
-        raise OproError(f"cannot write {path}: {error.strerror or error}") from error
+        with contextlib.suppress(OSError):  # a full disk: the old file stays as it was, and no .tmp beside it
+            tmp.unlink(missing_ok=True)
+        raise OproError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 class RunDir:
@@ -192,6 +231,9 @@ class RunDir:
         base = run_id or time.strftime("%Y%m%d-%H%M%S") + f"-seed{config['config']['seed']}"
         path, suffix = parent / base, 1
         while path.exists():
+            if run_id and path.is_dir() and not (path / "state.json").exists():
+                remove_unstarted(path)  # a start that stopped before its first state.json (e.g. a full disk)
+                break
             if run_id:
                 raise OproError(f"run directory already exists: {path} (use --resume to continue it)")
             suffix += 1
@@ -201,13 +243,20 @@ class RunDir:
         except OSError as error:
             raise OproError(f"cannot create run directory {path}: {error.strerror}") from error
         run = cls(path, tuple(step_extras), tuple(candidate_extras))
-        write_json_atomic(path / "config.json", config)
-        steps = STEP_COLUMNS + list(run.step_extras)
-        candidates = CANDIDATE_COLUMNS + list(run.candidate_extras)
-        for name, columns in (("candidates.csv", candidates), ("steps.csv", steps)):
-            (path / name).write_text(",".join(columns) + "\n")
-        (path / "llm_calls.jsonl").write_text("")
-        run._write_state(last_step=-1)
+        try:
+            write_json_atomic(path / "config.json", config)
+            steps = STEP_COLUMNS + list(run.step_extras)
+            candidates = CANDIDATE_COLUMNS + list(run.candidate_extras)
+            for name, columns in (("candidates.csv", candidates), ("steps.csv", steps)):
+                (path / name).write_text(",".join(columns) + "\n")
+            (path / "llm_calls.jsonl").write_text("")
+            run._write_state(last_step=-1)
+        except (OSError, OproError) as error:  # e.g. a full disk: the folder goes, so the same command can retry
+            with contextlib.suppress(OSError, OproError):
+                remove_unstarted(path)
+            if isinstance(error, OproError):
+                raise
+            raise OproError(f"cannot write the run directory {path}: {error.strerror or error}") from None
         return run
 
     @classmethod
@@ -216,7 +265,9 @@ class RunDir:
         run = cls(path)
         for name in ("config.json", "state.json", *LOG_FILES):
             if not (path / name).is_file():
-                raise OproError(f"not a run directory (no {name}): {path}")
+                hint = " (a start that stopped before its first step: run it again without --resume)" if \
+                    name == "state.json" and (path / "config.json").is_file() else ""
+                raise OproError(f"not a run directory (no {name}): {path}{hint}")
         run.check()
         header = _header_line(path / "steps.csv")
         if header[:len(STEP_COLUMNS)] == STEP_COLUMNS:
@@ -333,14 +384,18 @@ class RunDir:
         those of `candidate_extras` columns."""
         extra_cells = [[str(values.get(c, "")) for c in self.candidate_extras]
                        for values in (candidate_extras or [{}] * len(candidates))]
-        self._append("candidates.csv", _csv_rows(candidates, CANDIDATE_COLUMNS, extra_cells))
         row = _csv_rows([step], STEP_COLUMNS)
         if self.step_extras:
             cells = [(extras or {}).get(c) for c in self.step_extras]
             row = row[:-1] + "".join("," + ("" if v is None else repr(float(v))) for v in cells) + "\n"
-        self._append("steps.csv", row)
-        self._append("llm_calls.jsonl", "".join(json.dumps(c, default=str) + "\n" for c in llm_calls))
-        self._write_state(last_step=step.step)
+        try:
+            self._append("candidates.csv", _csv_rows(candidates, CANDIDATE_COLUMNS, extra_cells))
+            self._append("steps.csv", row)
+            self._append("llm_calls.jsonl", "".join(json.dumps(redact_data(c), default=str) + "\n" for c in llm_calls))
+            self._write_state(last_step=step.step)
+        except OproError as error:  # e.g. a full disk: this step is not recorded, the completed ones are kept
+            raise OproError(f"{error}; step {step.step} is not recorded, the steps before it stay in {self.path} "
+                            "(free space, then continue with --resume)") from None
 
     def read_candidates(self) -> list[dict[str, str]]:
         """candidates.csv up to its last completed step (its length in state.json)."""
@@ -357,10 +412,13 @@ class RunDir:
         write_json_atomic(self.path / "summary.json", summary)
 
     def _append(self, name: str, text: str) -> None:
-        with open(self.path / name, "a") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(self.path / name, "a") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as error:
+            raise OproError(f"cannot write {self.path / name}: {error.strerror or error}") from None
 
     def _write_state(self, last_step: int) -> None:
         lengths = {name: (self.path / name).stat().st_size for name in LOG_FILES}
@@ -376,7 +434,7 @@ def remove_unstarted(path: Path) -> None:
                "llm_calls.jsonl": ""}
     entries = sorted(path.iterdir())
     for entry in entries:
-        if entry.is_symlink() or not entry.is_file() or entry.name not in {*written, "config.json",
+        if entry.is_symlink() or not entry.is_file() or entry.name not in {*written, "config.json", LOCK_FILE,
                                                                            "config.json.tmp", "state.json.tmp"}:
             raise OproError(f"{path} has no state.json but holds {entry.name}: not an unstarted run, left as it is "
                             "(move it away to start this run again)")
@@ -415,12 +473,16 @@ def _is_run_record(data: bytes) -> bool:
 
 def _csv_rows(rows: list[Any], columns: list[str], extra_cells: list[list[str]] | None = None) -> str:
     """CSV lines of `rows`' `columns`, each followed by its `extra_cells` when given."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for number, row in enumerate(rows):
-        writer.writerow(["" if getattr(row, c) is None else _cell(getattr(row, c)) for c in columns]
-                        + (extra_cells[number] if extra_cells else []))
-    return buffer.getvalue()
+    lines = []
+    for number, row in enumerate(rows):  # text cells pass through opro.redact: no key reaches a file
+        cells = ([("" if getattr(row, c) is None else _cell(getattr(row, c))) for c in columns]
+                 + redact_data(extra_cells[number] if extra_cells else []))
+        # written with "\r\n" so that a cell holding a lone "\r" (model text) is quoted, as readers take it for
+        # a line break; the line then ends in "\n" as every other
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+        lines.append(buffer.getvalue()[:-2] + "\n")
+    return "".join(lines)
 
 
 def _fits(text: str, hint: Any) -> bool:
@@ -448,4 +510,4 @@ def _is_int(value: Any) -> bool:
 
 
 def _cell(value: Any) -> Any:
-    return repr(value) if isinstance(value, float) else value
+    return repr(value) if isinstance(value, float) else redact(value) if isinstance(value, str) else value

@@ -6,7 +6,9 @@ import contextlib
 import dataclasses
 import json
 import math
+import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,13 +20,22 @@ from opro.config import (
     build_config,
     checked_config,
     config_templates,
+    keyword_overrides,
 )
 from opro.errors import OproError
 from opro.llm import LLM, build_llm, price_of_llm
 from opro.loop import needs_llm, optimize
 from opro.methods import METHOD_COLUMNS
 from opro.problems import PromptTask, StepValues, build_problem, check_problem_settings
-from opro.results import RunDir, StepRow, check_run_id, environment, remove_unstarted, write_json_atomic
+from opro.results import (
+    RunDir,
+    StepRow,
+    check_run_id,
+    environment,
+    lock_folder,
+    remove_unstarted,
+    write_json_atomic,
+)
 
 
 def task_label(task: str) -> str:
@@ -35,19 +46,25 @@ def task_label(task: str) -> str:
 def start_run(
     config: RunConfig, run_id: str | None = None, on_start: Callable[[RunDir, RunConfig], None] | None = None,
     on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None, parent: Path | None = None,
-    optimizer: LLM | None = None, record_extra: dict[str, Any] | None = None,
+    optimizer: LLM | None = None, record_extra: dict[str, Any] | None = None, problem: Any = None,
 ) -> tuple[RunDir, dict[str, Any]]:
     """Build the problem and the optimizer, create the run directory and run the loop.
 
     The run directory is `<results>/<task>/<run-id>`, or `<parent>/<run-id>` for the repeats of a group
     (`--seeds` / `--instances`). `api_key` is used, never stored. `optimizer` is an LLM built by the caller
     (the RL hook's, which it updates between steps) in place of the one config.optimizer describes.
-    `record_extra` adds fields to config.json (a sweep's cell and its values).
+    `record_extra` adds fields to config.json (a sweep's cell and its values). `problem` is an instance built
+    by the caller (`opro.optimize`), checked hook by hook, in place of the one config.problem describes.
     """
     templates = config_templates(config)
     with contextlib.ExitStack() as models:  # every model built is shut down, whatever fails after it
-        problem = build_run_problem(config, api_key, models)
-        llm = optimizer or build_llm_from(config.optimizer, api_key)
+        if problem is None:
+            problem = build_run_problem(config, api_key, models)
+        else:
+            from opro.problems.check import check_instance
+
+            problem = check_instance(config.problem, problem)
+        llm = optimizer or build_llm_from(config.optimizer, role_key(api_key, "optimizer"))
         models.callback(llm.close)
         record = {
             "config": config.to_dict(),
@@ -63,6 +80,7 @@ def start_run(
             run = RunDir.create(Path(config.results_root), task_label(config.task), run_id, record, extras, columns)
         else:
             run = RunDir.create(parent.parent, parent.name, run_id, record, extras, columns)
+        models.enter_context(contextlib.closing(lock_folder(run.path, "run")))  # one writer at a time
         if isinstance(problem, PromptTask):  # a prompt problem writes per-instruction results there
             problem.attach_run(run.path)
         if on_start:
@@ -89,11 +107,13 @@ def resume_run(
     resumed = with_changes(config, changes)
     templates = (stored["templates"]["meta"], stored["templates"]["entry"])
     with contextlib.ExitStack() as models:
+        models.enter_context(contextlib.closing(lock_folder(path, "run")))  # one writer at a time
         problem = build_run_problem(resumed, api_key, models)
         _check_instance(stored.get("instance"), problem.describe(), path)
         llm = None
         if needs_llm(problem, resumed.loop, run):
-            llm = build_llm_from(started_threads(resumed.optimizer, stored.get("optimizer")), api_key)
+            llm = build_llm_from(started_threads(resumed.optimizer, stored.get("optimizer")),
+                                 role_key(api_key, "optimizer"))
             models.callback(llm.close)
         run.restore()
         if resumed != config:
@@ -108,10 +128,11 @@ def resume_run(
 
 
 def started_threads(options: LLMConfig, described: Any) -> LLMConfig:
-    """The optimizer as the run started it: a thread count timed at start-up (`threads` unset; see
-    LlamaCppLLM) is kept for the resume, since llama.cpp's samples depend on it."""
+    """The optimizer as the run started it: the thread count its start chose (`threads` unset: the cores of
+    the machine it started on; "auto": timed at start-up; see LlamaCppLLM) is kept for the resume, since
+    llama.cpp's samples depend on it."""
     threads = described.get("threads") if isinstance(described, dict) else None
-    if options.threads is not None or not isinstance(threads, int) or threads < 1:
+    if isinstance(options.threads, int) or not isinstance(threads, int) or threads < 1:
         return options
     return dataclasses.replace(options, threads=threads)
 
@@ -176,7 +197,7 @@ def build_run_problem(config: RunConfig, api_key: str | None = None,
     if isinstance(problem, PromptTask) and problem.uses_scorer:
         if "screen_top_k" not in config.problem_settings:  # --screen's k is the meta-prompt's top-k
             problem.screen_top_k = config.loop.top_k
-        problem.use_scorer(build_llm_from(scorer_config(config), api_key))
+        problem.use_scorer(build_llm_from(scorer_config(config), role_key(api_key, "scorer")))
     elif config.scorer is not None:
         raise OproError(f"the {config.problem} problem scores candidates itself; a scorer LLM is for prompt "
                         "optimization tasks")
@@ -192,6 +213,14 @@ def scorer_config(config: RunConfig) -> LLMConfig:
 def _close_problem(problem) -> None:
     if isinstance(problem, PromptTask):  # a prompt problem's scorer LLM
         problem.close()
+
+
+def role_key(api_key: Any, role: str) -> str | None:
+    """The API key of one role: every `api_key` parameter here is one key for every LLM of the run, or a pair
+    (the optimizer's, the scorer's) from `--api-key` and `--scorer-api-key`. Used, never stored."""
+    if isinstance(api_key, tuple):
+        return api_key[0] if role == "optimizer" else api_key[1]
+    return api_key
 
 
 def build_llm_from(options: LLMConfig, api_key: str | None = None) -> LLM:
@@ -232,11 +261,25 @@ def run_group(
     if parent.exists():
         raise OproError(f"run group already exists: {parent} (use --resume to continue it)")
     parent.mkdir(parents=True)
-    write_json_atomic(parent / "group.json", {
-        "task": task, "overrides": {k: v for k, v in overrides.items() if v is not None},
-        "seeds": seeds, "instances": instances, "runs": [run_id for run_id, _ in plan],
-    })
-    return parent, _finish_group(parent, plan, configs, {}, on_start, on_step, api_key)
+    try:
+        lock = lock_folder(parent, "run group")
+        try:
+            write_json_atomic(parent / "group.json", {
+                "task": task, "overrides": {k: v for k, v in overrides.items() if v is not None},
+                "seeds": seeds, "instances": instances, "runs": [run_id for run_id, _ in plan],
+            })
+        except BaseException:
+            lock.close()
+            raise
+    except OproError:  # e.g. a full disk: the folder made just above goes, so the same command can run again
+        with contextlib.suppress(OSError):
+            for entry in parent.iterdir():  # at most a lock file: the temporary file is gone already
+                if entry.name == ".lock":
+                    entry.unlink()
+            parent.rmdir()
+        raise
+    with contextlib.closing(lock):
+        return parent, _finish_group(parent, plan, configs, {}, on_start, on_step, api_key)
 
 
 def resume_group(
@@ -244,6 +287,11 @@ def resume_group(
     on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None,
 ) -> tuple[Path, list[tuple[RunDir, dict[str, Any]]]]:
     """Finish every run of a group: resume the started ones, start the others."""
+    with contextlib.closing(lock_folder(parent, "run group")):
+        return _resume_group(parent, changes, on_start, on_step, api_key)
+
+
+def _resume_group(parent, changes, on_start, on_step, api_key):
     try:
         group = json.loads((parent / "group.json").read_text())
         plan = plan_group(group["seeds"], group["instances"])
@@ -264,3 +312,24 @@ def _finish_group(parent, plan, configs, changes, on_start, on_step, api_key):
             remove_unstarted(path)
         done.append(start_run(with_changes(config, changes), run_id, on_start, on_step, api_key, parent=parent))
     return done
+
+
+def run_task(task: str = "tsp", *, run_id: str | None = None, api_key: str | None = None, **settings: Any) -> Any:
+    """`opro.run`: start a run of a preset (a name or a .toml path) with keyword `settings` over it (the flags'
+    names, or `section__name`; config.keyword_overrides); the finished run read back (opro.readback.Run)."""
+    from opro.readback import load_run
+
+    config = build_config(str(task), keyword_overrides(settings))
+    run_dir, _ = start_run(config, run_id, api_key=api_key)
+    return load_run(run_dir.path)
+
+
+class _CallableModule(types.ModuleType):
+    """This module is also `opro.run(task=..., **settings)` of the Python API (`run_task`), since the package
+    attribute `opro.run` is this module once it is imported."""
+
+    def __call__(self, task: str = "tsp", **settings: Any) -> Any:
+        return run_task(task, **settings)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -37,7 +37,7 @@ def format_mean_se(values: Iterable[float | None], digits: int = 1) -> str:
 def parse_seeds(text: str) -> list[int]:
     """`0-4` -> [0, 1, 2, 3, 4]; `1,3,7` -> [1, 3, 7]; ranges and single seeds may be mixed. At most
     MAX_REPEATS seeds, each in [0, MAX_SEED]."""
-    from opro.config import MAX_REPEATS, MAX_SEED
+    from opro.settings import MAX_REPEATS, MAX_SEED
 
     seeds: list[int] = []
     for part in text.split(","):

@@ -14,6 +14,8 @@ A sweep file names a base task preset, settings for every cell, axes to cross an
     seed = 0
     [resources]                      # per cell: Ray's resource request; also the embedded model's threads
     num_cpus = 1
+    [track]                          # optional: a parent MLflow / W&B run, a child run per cell (docs/tracking.md)
+    mlflow = {}
 
 Each cell is a run directory `<parent>/<cell-id>/` (the id spells its values: `seed=0,task=tsp`) whose
 config.json records the sweep, the cell and its values under "sweep". The parent holds sweep.json: the
@@ -41,13 +43,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opro.config import MAX_REPEATS, Range, build_config, check_type, read_toml
+from opro.config import build_config
 from opro.errors import OproError
 from opro.extras import require
-from opro.results import environment, prepare_output, remove_unstarted, write_json_atomic
+from opro.redact import redact, redact_data
+from opro.results import (
+    LOCK_FILE,
+    RUN_ID,
+    environment,
+    lock_folder,
+    prepare_output,
+    remove_unstarted,
+    write_json_atomic,
+)
+from opro.settings import MAX_REPEATS, Range, check_type, read_toml
 from opro.stats import parse_seeds
+from opro.tracking import RECORD, Tracking, track_settings
 
-SWEEP_KEYS = {"name", "task", "description", "results", "set", "axes", "cells", "resources"}
+SWEEP_KEYS = {"name", "task", "description", "results", "set", "axes", "cells", "resources", "track"}
 RESOURCE_KEYS = {"num_cpus", "num_gpus", "memory", "resources"}
 RESOURCE_LIMITS = {"num_cpus": Range(0, 4096, above=True), "num_gpus": Range(0, 1024),
                    "memory": Range(0, None, above=True)}
@@ -86,6 +99,8 @@ class Sweep:
     """Per cell: num_cpus (default 1), num_gpus, memory (bytes), custom Ray resources."""
     source: dict[str, Any] = field(default_factory=dict)
     """The sweep file as parsed, stored in sweep.json."""
+    track: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Trackers (backend -> settings, `[track]`): the sweep is a parent run, each cell a child run."""
 
 
 def read_sweep(path: Path, results_root: str | None = None, name: str | None = None,
@@ -115,7 +130,8 @@ def read_sweep(path: Path, results_root: str | None = None, name: str | None = N
     root = prepare_output(Path(results_root or spec.get("results", "results")), "results root", folder=True,
                           create=False)
     cells = plan_cells(spec, str(path))
-    return Sweep(str(name), (root / "sweeps" / str(name)).resolve(), cells, resources, spec)
+    track = track_settings(spec.get("track"), (), f"sweep file {path}")
+    return Sweep(str(name), (root / "sweeps" / str(name)).resolve(), cells, resources, spec, track)
 
 
 def plan_cells(spec: dict[str, Any], label: str = "sweep") -> list[Cell]:
@@ -167,7 +183,7 @@ def cell_name(values: dict[str, Any]) -> str:
     key; characters other than letters, digits and `._=,+-` become `_`; long names end in a hash."""
     if not values:
         return "base"
-    text = ",".join(f"{k}={_plain(v)}" for k, v in sorted(values.items()))
+    text = ",".join(f"{k}={_plain(redact_data(v))}" for k, v in sorted(values.items()))  # no key in a name
     text = re.sub(r"[^A-Za-z0-9._=,+-]", "_", text)
     if len(text) > 120:
         text = text[:100] + "-" + hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -210,30 +226,35 @@ def run_cell(parent: str, cell: dict[str, Any], sweep_name: str, threads: int | 
         with _cell_lock(Path(parent), cell["id"]):
             summary = _run_or_resume(Path(parent), cell, sweep_name, threads)
     except Exception as error:  # a cell's failure, whatever it is, is recorded and the sweep goes on
-        message = str(error).splitlines()[0] if str(error) else ""
+        message = redact(str(error)).splitlines()[0] if str(error) else ""  # keys this worker was given, too
         return {**outcome, "state": "failed", "seconds": time.time() - started,
                 "error": message if isinstance(error, OproError) else f"{type(error).__name__}: {message}",
-                "traceback": traceback.format_exc(limit=20)}
+                "traceback": redact(traceback.format_exc(limit=20))}
     return {**outcome, "state": "done", "seconds": time.time() - started, "skipped": summary is None,
             **({"stop_reason": summary.get("stop_reason"), "best_score": summary.get("best_score")} if summary else {})}
 
 
 def _run_or_resume(parent: Path, cell: dict[str, Any], sweep_name: str, threads: int | None) -> dict | None:
-    """The cell's summary, or None when it was already done."""
+    """The cell's summary, or None when it was already done. A tracked sweep (tracking.json in the parent,
+    written by the driver) logs the cell as a child of the sweep's tracker run."""
     from opro.run import resume_run, start_run
 
     path = parent / cell["id"]
     if (path / "summary.json").is_file():
         return None
-    if (path / "state.json").is_file():
-        return resume_run(path)[1]
-    if path.exists():  # created but killed before its first state.json: start it over
-        remove_unstarted(path)
-    overrides = dict(cell["overrides"])
-    if threads is not None and not any(k in overrides for k in ("optimizer.threads", "llm.threads")):
-        overrides["llm.threads"] = threads  # the cell's CPU share, so that cells do not oversubscribe
-    record = {"sweep": {"name": sweep_name, "cell": cell["id"], "values": cell["values"]}}
-    return start_run(build_config(cell["task"], overrides), cell["id"], parent=parent, record_extra=record)[1]
+    tracked = (parent / RECORD).is_file()
+    with Tracking(child_only=True) as tracking:
+        on_start, on_step = (tracking.start, tracking.step) if tracked else (None, None)
+        if (path / "state.json").is_file():
+            return resume_run(path, None, on_start, on_step)[1]
+        if path.exists():  # created but killed before its first state.json: start it over
+            remove_unstarted(path)
+        overrides = dict(cell["overrides"])
+        if threads is not None and not any(k in overrides for k in ("optimizer.threads", "llm.threads")):
+            overrides["llm.threads"] = threads  # the cell's CPU share, so that cells do not oversubscribe
+        record = {"sweep": {"name": sweep_name, "cell": cell["id"], "values": cell["values"]}}
+        return start_run(build_config(cell["task"], overrides), cell["id"], on_start, on_step, parent=parent,
+                         record_extra=record)[1]
 
 
 @contextlib.contextmanager
@@ -338,8 +359,10 @@ def cell_state(parent: Path, cell_id: str, stored: dict[str, Any] | None = None)
     path = parent / cell_id
     last = -1
     try:
-        last = json.loads((path / "state.json").read_text())["last_step"]
-    except (OSError, ValueError, KeyError):
+        found = json.loads((path / "state.json").read_text())
+        if isinstance(found, dict) and isinstance(found.get("last_step"), int) and found["last_step"] >= -1:
+            last = found["last_step"]
+    except (OSError, ValueError):
         pass
     if (path / "summary.json").is_file():
         return {"state": "done", "last_step": last}
@@ -360,11 +383,7 @@ class SweepDriver:
     def open(self) -> None:
         """Create or reopen the parent, take the lock and reconcile sweep.json with the cells on disk."""
         self.parent.mkdir(parents=True, exist_ok=True)
-        self.lock_handle = open(self.parent / ".lock", "w")
-        try:
-            fcntl.flock(self.lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OproError(f"sweep {self.parent} is being run by another process") from None
+        self.lock_handle = lock_folder(self.parent, "sweep")
         planned = [asdict(c) for c in self.sweep.cells]
         if (self.parent / "sweep.json").is_file():
             self.record = read_record(self.parent)
@@ -467,17 +486,27 @@ def run_sweep(plan: Sweep, backend: str = "local", workers: int | None = None, a
     driver = SweepDriver(plan, on_event)
     driver.open()
     try:
-        size = workers or default_workers(plan.resources)
-        pool = RayPool(workers, address, plan.resources) if backend == "ray" else LocalPool(size)
-        return driver.run(pool, cell_threads(backend, pool.capacity, plan.resources), retry_failed)
+        with Tracking(plan.track) as tracking:  # the sweep's parent tracker run, before any cell starts
+            tracking.open_parent(plan.parent, "sweep", sweep_params(plan))
+            size = workers or default_workers(plan.resources)
+            pool = RayPool(workers, address, plan.resources) if backend == "ray" else LocalPool(size)
+            return driver.run(pool, cell_threads(backend, pool.capacity, plan.resources), retry_failed)
     finally:
         driver.close()
+
+
+def sweep_params(plan: Sweep) -> dict[str, Any]:
+    """The params of a sweep's parent tracker run: its task, its [set] settings and its axes' values."""
+    params: dict[str, Any] = {"task": plan.source.get("task"), "cells": len(plan.cells)}
+    params.update({f"set.{k}": v for k, v in _table(plan.source.get("set", {}), "[set]").items()})
+    params.update({f"axis.{k}": v for k, v in _table(plan.source.get("axes", {}), "[axes]").items()})
+    return {k: v for k, v in params.items() if v is not None}
 
 
 def sweep_active(parent: Path) -> bool:
     """Whether a driver holds the sweep's lock now."""
     try:
-        with open(parent / ".lock", "a") as handle:
+        with open(parent / LOCK_FILE, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
@@ -487,13 +516,39 @@ def sweep_active(parent: Path) -> bool:
 
 
 def read_record(parent: Path) -> dict[str, Any]:
-    """A sweep's sweep.json (plan and cell states)."""
+    """A sweep's sweep.json (plan and cell states), checked for the shape the driver and `--status` read."""
     try:
-        return json.loads((parent / "sweep.json").read_text())
+        record = json.loads((parent / "sweep.json").read_text())
     except OSError as error:
         raise OproError(f"no sweep.json in {parent}: {error.strerror}") from None
     except ValueError as error:
         raise OproError(f"unreadable sweep.json in {parent}: {error}") from None
+    problem = record_problem(record)
+    if problem:
+        raise OproError(f"sweep.json in {parent} is not a sweep record: {problem} (move it away: the sweep rebuilds "
+                        "it from the cells on disk)")
+    return record
+
+
+def record_problem(record: Any) -> str | None:
+    """Why `record` is not a sweep.json (a list, cells of the wrong type, a cell without its id, overrides,
+    task, steps or a known state), or None."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    cells = record.get("cells")
+    if not isinstance(cells, list):
+        return "cells is not a list" if "cells" in record else "no cells"
+    for number, cell in enumerate(cells, 1):
+        if not isinstance(cell, dict):
+            return f"cell {number} is not an object"
+        if not isinstance(cell.get("id"), str) or not RUN_ID.fullmatch(cell["id"]):
+            return f"cell {number} has no id (a run directory name)"
+        for key, kind in (("overrides", dict), ("task", str), ("steps", int), ("state", str)):
+            if not isinstance(cell.get(key), kind) or isinstance(cell.get(key), bool):
+                return f"cell {cell['id']} has no {key} ({kind.__name__})"
+        if cell["state"] not in STATES:
+            return f"cell {cell['id']} has an unknown state {cell['state'][:20]!r} (known: {', '.join(STATES)})"
+    return None
 
 
 def status_table(parent: Path) -> str:

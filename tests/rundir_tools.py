@@ -9,6 +9,7 @@ from pathlib import Path
 
 from opro.cli import main
 from opro.config import build_config
+from opro.results import LOCK_FILE
 from opro.run import start_run
 from tests.scripted_llm import ScriptedLLM
 
@@ -49,5 +50,6 @@ def opro(*args: str) -> Outcome:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file below `folder`, by relative path."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file below `folder`, by relative path; lock files (opro.results.LOCK_FILE) hold a pid, not data."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != LOCK_FILE}

@@ -84,7 +84,8 @@ def test_infinite_scores_do_not_crash_tables_or_plots(tmp_path, made):
         (run / name).write_text(re.sub(pattern, (r"\n\1,inf," if name == "steps.csv" else ",False,inf,"), text))
     set_lengths(run)
     compared = opro("compare", str(root), "--out", str(tmp_path / "cmp"))
-    assert compared.code == 0 and compared.stderr == "", compared
+    assert compared.code == 0, compared  # the two runs are copies of one seed: that warning only
+    assert [line for line in compared.stderr.splitlines() if "repeat" not in line] == [], compared
     assert list((tmp_path / "cmp").glob("best_so_far-*.png"))
     reported = opro("report", str(root), "--out", str(tmp_path / "report.html"))
     assert reported.code == 0, reported

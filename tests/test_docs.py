@@ -47,8 +47,9 @@ def reader(tmp_path_factory, default_model) -> tuple[Path, dict[str, str]]:
     root = tmp_path_factory.mktemp("docs")
     work = root / "work"
     work.mkdir()
-    for name in ("tasks", "sweeps", "notebooks", "examples", "prompts"):
+    for name in ("tasks", "sweeps", "notebooks", "prompts"):
         (work / name).symlink_to(REPO / name)
+    shutil.copytree(REPO / "examples", work / "examples", ignore=shutil.ignore_patterns("results", "__pycache__"))
     if (REPO.parent / "shared").is_dir():
         (root / "shared").symlink_to(REPO.parent / "shared")
     shim = root / "bin" / "opro"
@@ -64,17 +65,21 @@ def reader(tmp_path_factory, default_model) -> tuple[Path, dict[str, str]]:
 @pytest.mark.parametrize("page", RUNNABLE, ids=lambda page: str(page.relative_to(REPO)))
 def test_the_shell_blocks_of_each_page_run(page, reader):
     """A page's blocks run in order in one folder, the pages in the order of the site, as a reader follows
-    them (Analysis and reports reports on `results/tsp/first` of Getting started)."""
+    them (Analysis and reports reports on `results/tsp/first` of Getting started); a `cd` in a block holds for
+    the page's next blocks, as in a reader's terminal."""
     work, env = reader
-    failures = []
+    failures, cwd, where = [], work, work / ".cwd"
     for block in blocks(page):
         if block.marker == "file":
-            (work / block.marker_value).write_text(block.text)
+            (cwd / block.marker_value).write_text(block.text)
         if not block.runs:
             continue
-        done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block.text], cwd=work, env=env,
+        script = f"{block.text}\npwd > '{where}'\n"
+        done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd, env=env,
                               capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
+        if done.returncode == 0:
+            cwd = Path(where.read_text().strip())
+        else:
             failures.append(f"{block.where} (exit {done.returncode}):\n{done.stderr[-1500:]}")
     assert not failures, "\n\n".join(failures)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from opro.text import valid_text
+
 
 @dataclass(frozen=True)
 class Request:
@@ -18,7 +20,8 @@ class Request:
 
 @dataclass(frozen=True)
 class Completion:
-    """One sampled answer with its token usage. `finish_reason` is "stop", "length" or "error"."""
+    """One sampled answer with its token usage. `finish_reason` is "stop", "length" or "error". `text` is valid
+    Unicode: a lone surrogate in a reply (or in a cached one) becomes U+FFFD here, where every reply enters."""
 
     text: str
     prompt_tokens: int = 0
@@ -26,6 +29,9 @@ class Completion:
     finish_reason: str = "stop"
     seconds: float = 0.0
     meta: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", valid_text(self.text))
 
 
 class LLM(Protocol):

@@ -13,13 +13,13 @@ import hashlib
 import json
 import os
 import sqlite3
-import threading
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from opro.errors import OproError
+from opro.cache_file import CacheFile
 from opro.llm.base import LLM, Completion, Request
 from opro.llm.models import cache_dir
+from opro.redact import redact_data
 from opro.results import prepare_output
 
 # describe() keys that do not change what a backend samples, so they stay out of the key.
@@ -27,19 +27,6 @@ from opro.results import prepare_output
 OPERATIONAL_KEYS = frozenset({"concurrency", "timeout", "max_attempts", "backoff_base", "backoff_cap", "poll",
                               "thread_probe"})
 SCHEMA = "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, spec TEXT NOT NULL, value TEXT NOT NULL)"
-
-
-def thread_connection(local: threading.local, path: Path) -> sqlite3.Connection:
-    """This thread's connection to the SQLite file at `path` (made once per thread and kept in `local`).
-    WAL and a long busy timeout let several processes and threads read and write the file at once."""
-    db = getattr(local, "db", None)
-    if db is None:
-        db = sqlite3.connect(path, timeout=60.0)
-        db.execute("PRAGMA busy_timeout = 60000")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        local.db = db
-    return db
 
 
 def default_cache_path() -> Path:
@@ -66,15 +53,7 @@ class CachedLLM:
         self.path = prepare_output(Path(path) if path else default_cache_path(), "LLM-call cache", folder=False)
         self.hits = self.misses = 0
         self._identity: dict[str, object] | None = None
-        self._local = threading.local()  # one SQLite connection per thread
-        try:
-            with self._connection() as db:
-                db.execute(SCHEMA)
-        except sqlite3.Error as error:
-            raise OproError(f"cannot open the LLM-call cache {self.path}: {error}") from None
-
-    def _connection(self) -> sqlite3.Connection:
-        return thread_connection(self._local, self.path)
+        self._file = CacheFile(self.path, "LLM-call cache", SCHEMA, " (free space, or run with --no-cache)")
 
     def identity(self) -> dict[str, object]:
         """The inner backend's describe() without operational settings (computed once)."""
@@ -85,12 +64,15 @@ class CachedLLM:
     def generate(self, requests: list[Request]) -> list[Completion]:
         keys = [request_key(self.spec, self.identity(), r) if _cacheable(r) else None for r in requests]
         out: list[Completion | None] = [None] * len(requests)
-        db = self._connection()
-        for i, key in enumerate(keys):
-            if key is not None:
-                row = db.execute("SELECT value FROM completions WHERE key = ?", (key,)).fetchone()
-                if row is not None:
-                    out[i] = _decode(row[0])
+
+        def lookup(db: sqlite3.Connection) -> None:
+            for i, key in enumerate(keys):
+                if key is not None:
+                    row = db.execute("SELECT value FROM completions WHERE key = ?", (key,)).fetchone()
+                    if row is not None:
+                        out[i] = _decode(row[0])
+
+        self._file.run(lookup)
         todo: dict[str | int, list[int]] = {}  # one generation per distinct key; uncached ones by index
         for i, (key, done) in enumerate(zip(keys, out, strict=True)):
             if done is None:
@@ -104,9 +86,13 @@ class CachedLLM:
                 for i in indices:
                     out[i] = completion
                 if isinstance(key, str) and completion.finish_reason != "error":
-                    rows.append((key, self.spec, json.dumps(asdict(completion))))
-            with db:
-                db.executemany("INSERT OR IGNORE INTO completions (key, spec, value) VALUES (?, ?, ?)", rows)
+                    rows.append((key, self.spec, json.dumps(redact_data(asdict(completion)))))
+
+            def insert(db: sqlite3.Connection) -> None:
+                with db:
+                    db.executemany("INSERT OR IGNORE INTO completions (key, spec, value) VALUES (?, ?, ?)", rows)
+
+            self._file.run(insert)
         return out  # type: ignore[return-value]  # every slot is filled
 
     def describe(self) -> dict[str, object]:
@@ -114,10 +100,7 @@ class CachedLLM:
 
     def close(self) -> None:
         try:
-            db = getattr(self._local, "db", None)
-            if db is not None:
-                db.close()
-                self._local.db = None
+            self._file.close()
         finally:
             self.inner.close()  # the model is shut down even when the cache file fails
 

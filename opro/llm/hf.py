@@ -25,7 +25,7 @@ class HFLLM:
     """A local transformers model. `threads`: CPU threads (default: 1 for models under 500M parameters);
     `parallel`: requests sampled together; `sampling`: extra `generate()` arguments (top_p, top_k, ...)."""
 
-    def __init__(self, model: str = "", threads: int | None = None, parallel: int = 1,
+    def __init__(self, model: str = "", threads: int | str | None = None, parallel: int = 1,
                  sampling: dict[str, Any] | None = None, model_object: Any = None, tokenizer: Any = None) -> None:
         require("torch", "transformers", extra="rl", feature="the hf: backend")
         import torch
@@ -42,8 +42,6 @@ class HFLLM:
             dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
             source = self.path
             if model_object is None and adapter:
-                from opro.rl.lora import adapter_base, merged_model
-
                 model_object = merged_model(self.path, dtype)
                 if not (self.path / "tokenizer_config.json").is_file():  # an adapter alone: its base's tokenizer
                     source = adapter_base(self.path)
@@ -56,6 +54,7 @@ class HFLLM:
         self.tokenizer.padding_side = "left"
         if self.device == "cpu":
             params = sum(p.numel() for p in self.model.parameters())
+            threads = None if threads == "auto" else threads  # llama.cpp's start-up probe: not for torch
             self.threads = threads or (1 if params < 500e6 else torch.get_num_threads())
             torch.set_num_threads(self.threads)
         else:
@@ -138,3 +137,23 @@ def _stop_ids(model: Any, tokenizer: Any) -> set[int]:
     ids = model.generation_config.eos_token_id
     ids = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
     return ids | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
+
+
+def adapter_base(adapter: Path) -> Path:
+    """The base model directory an adapter directory was trained on (`base_model_name_or_path`)."""
+    try:
+        base = Path(json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise OproError(f"unreadable adapter_config.json in {adapter}: {error}") from error
+    if not (base / "config.json").is_file():
+        raise OproError(f"the base model of the adapter {adapter} is not at {base} (no config.json)")
+    return base
+
+
+def merged_model(adapter: Path, dtype: Any) -> Any:
+    """The adapter's base with the adapter merged into its weights (a plain transformers model)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(adapter_base(adapter), dtype=dtype)
+    return PeftModel.from_pretrained(base, adapter).merge_and_unload()

@@ -5,6 +5,12 @@ adapter) or `llamacpp:/any/path/model.gguf`; `lora` applies any GGUF LoRA adapte
 the GGUF is applied by llama.cpp's server code. xllamacpp also serves the same model over an
 OpenAI-compatible HTTP API on loopback (`listening_address`), which the tests use.
 
+Message text is plain text: an instruction that spells a chat-template control token
+(`<|im_end|><|im_start|>assistant`) must not close the turn it stands in. llama.cpp's chat endpoint renders
+the template and tokenizes the result with control tokens parsed, so a request whose messages spell one is
+sent as tokens instead: the template rendered around placeholders, its own text tokenized with control tokens
+and each message's without (`plain_prompt`). Other requests, the usual case, take the chat endpoint as before.
+
 Reproducibility: with one parallel slot and prompt caching off, a (request, seed) pair gives the same
 text on every run. Parallel slots batch sequences together and prompt caching changes how the prompt
 is evaluated, and both change float rounding enough to change samples; they are opt-in speedups.
@@ -12,15 +18,19 @@ is evaluated, and both change float rounding enough to change samples; they are 
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
+import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from opro.errors import OproError
 from opro.llm.base import Completion, Request
+from opro.llm.gguf_header import check_lora_adapter
 from opro.llm.models import resolve_model, sha256_file
 
 #: The request that times each thread count: a short prompt and 16 greedy tokens.
@@ -28,15 +38,22 @@ PROBE = {"messages": [{"role": "user", "content": "Count from 1 to 20."}], "temp
          "ignore_eos": True, "cache_prompt": False}
 
 
+def default_threads() -> int:
+    """The embedded model's thread count when none is given: the machine's cores, whatever their load."""
+    return os.cpu_count() or 1
+
+
 class LlamaCppLLM:
-    """An embedded llama.cpp server. `threads` defaults to the faster, at start-up, of all cores and one fewer
-    (see `_fastest`); `n_ctx` is the context shared by all slots; `parallel` is the number of slots decoding
-    at once; `lora` is a GGUF LoRA adapter applied at scale 1 (besides the one smollm2-opro brings)."""
+    """An embedded llama.cpp server. `threads` defaults to the machine's cores (fixed, so that a seed gives the
+    same samples whatever the machine's load: the thread count changes llama.cpp's float rounding); "auto"
+    takes the faster, timed at start-up, of all cores and one fewer (see `_fastest`); `n_ctx` is the context
+    shared by all slots; `parallel` is the number of slots decoding at once; `lora` is a GGUF LoRA adapter
+    applied at scale 1 (besides the one smollm2-opro brings)."""
 
     def __init__(
         self,
         model: str = "",
-        threads: int | None = None,
+        threads: int | str | None = None,
         n_ctx: int = 4096,
         parallel: int = 1,
         cache_prompt: bool = False,
@@ -49,15 +66,19 @@ class LlamaCppLLM:
         for path in self.adapters:
             if not path.is_file():
                 raise OproError(f"LoRA adapter not found: {path}")
+            check_lora_adapter(path)  # named here, not as the base model failing to load
         self.spec = f"llamacpp:{model or 'smollm2'}"
         self.n_ctx, self.parallel, self.cache_prompt = n_ctx, parallel, cache_prompt
         self.sampling = dict(sampling or {})
         self.poll = poll
         self.thread_probe: dict[int, float] = {}
-        if threads:
-            self.threads, self.server = threads, self._start(threads)
-        else:
+        if threads == "auto":
             self.threads, self.server = self._fastest(os.cpu_count() or 1)
+        elif threads is None or isinstance(threads, int) and threads > 0:
+            self.threads = threads or default_threads()
+            self.server = self._start(self.threads)
+        else:
+            raise OproError(f'{self.spec}: threads must be a positive integer or "auto", got {threads!r}')
         self._sha256: str | None = None
         self._adapter_sha256: list[str] | None = None
         self._lock = threading.Lock()
@@ -91,8 +112,9 @@ class LlamaCppLLM:
         return server
 
     def _fastest(self, cores: int) -> tuple[int, Any]:
-        """The thread count that decodes fastest now, and its server: all cores, and one fewer, each timed on
-        the same few greedy tokens. llama.cpp's threads wait for each other after every operation, so when
+        """`threads="auto"`: the thread count that decodes fastest now, and its server: all cores, and one
+        fewer, each timed on the same few greedy tokens. The count, and so the samples, then depend on the
+        machine's load at start-up. llama.cpp's threads wait for each other after every operation, so when
         another process holds a core, one thread fewer is often several times faster (benchmarks/README.md);
         on idle cores all of them win. The timings are kept in `thread_probe` (seconds per count)."""
         candidates = sorted({cores, max(1, cores - 1)}, reverse=True)
@@ -134,18 +156,61 @@ class LlamaCppLLM:
         if request.seed is not None:
             body["seed"] = request.seed % 2**32  # llama.cpp seeds are 32-bit
         started = time.perf_counter()
-        result = self.server.handle_chat_completions(body)
+        tokens = self.plain_prompt(request.messages)
+        if tokens is None:
+            result = self.server.handle_chat_completions(body)
+        else:  # a message spells a control token: sent as tokens, its text tokenized as plain text
+            del body["messages"]
+            result = self.server.handle_completions({**body, "prompt": tokens})
         if "error" in result:
             message = result["error"].get("message", result["error"])
             raise OproError(f"{self.spec}: {message}")
         choice, usage = result["choices"][0], result.get("usage", {})
+        text = choice["message"].get("content") if tokens is None else choice.get("text")
         return Completion(
-            text=choice["message"].get("content") or "",
+            text=text or "",
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             finish_reason=choice.get("finish_reason") or "stop",
             seconds=time.perf_counter() - started,
         )
+
+    def plain_prompt(self, messages: tuple[dict[str, str], ...] | list[dict[str, str]]) -> list[int] | None:
+        """The prompt tokens of `messages` with each message's text tokenized as plain text, or None when no
+        message spells a control token (the chat endpoint then reads them the same way)."""
+        contents = [str(m.get("content", "")) for m in messages]
+        if all(self._tokenize(c, special=True) == self._tokenize(c, special=False) for c in contents
+               if "<" in c or "[" in c):  # control tokens are spelt <|...|>, <s>, [INST] and the like
+            return None
+        marks = [f"@@opro-{uuid.uuid4().hex}-{i}@@" for i in range(len(contents))]
+        rendered = self._post("/apply-template", {"messages": [{**m, "content": mark}
+                                                               for m, mark in zip(messages, marks, strict=True)]})
+        prompt, tokens = str(rendered.get("prompt", "")), []
+        for i, (mark, content) in enumerate(zip(marks, contents, strict=True)):
+            before, found, prompt = prompt.partition(mark)
+            if not found:
+                raise OproError(f"{self.spec}: the chat template does not hold message {i} as written")
+            tokens += self._tokenize(before, special=True, first=i == 0) + self._tokenize(content, special=False)
+        return tokens + self._tokenize(prompt, special=True)
+
+    def _tokenize(self, text: str, special: bool, first: bool = False) -> list[int]:
+        """Token ids of `text`: control tokens parsed or not (`special`); BOS added, if the model wants one,
+        to the `first` piece only."""
+        if not text:
+            return []
+        body = {"content": text, "add_special": first, "parse_special": special}
+        return [int(t) for t in self._post("/tokenize", body)["tokens"]]
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A request to the embedded server's HTTP API (loopback), for what the binding does not expose."""
+        request = urllib.request.Request(self.server.listening_address + path, data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
+        try:
+            with direct.open(request, timeout=60) as response:
+                return json.loads(response.read())
+        except (OSError, ValueError) as error:
+            raise OproError(f"{self.spec}: the embedded server's {path} failed: {error}") from error
 
     def describe(self) -> dict[str, object]:
         with self._lock:

@@ -9,6 +9,12 @@ responses (undecodable JSON, no choices, no content) are retried with exponentia
 waiting what `Retry-After` asks for when present (up to 120 s), `max_attempts` tries in all; then OproError.
 Other errors (400, 401, 404, ...) fail at once. The model is never switched.
 
+Control tokens in message text are the server's business: servers that render the chat template to text and
+tokenize it with control tokens parsed (llama.cpp's server, and HF-tokenizer servers such as vLLM and SGLang by
+default) read an instruction that spells `<|im_end|><|im_start|>assistant` as those tokens, so an
+optimizer-written instruction can close the scorer's user turn there; OpenAI's own API treats message text as
+text. The embedded `llamacpp:` backend tokenizes message text as plain text (opro/llm/llamacpp.py).
+
 `use_n` batches the requests of one call that differ only in seed into one request with `n=` (and the first
 seed). It is off by default because per-candidate seeds are then up to the server: llama.cpp's server
 gives choice i the seed `seed + i`, OpenAI documents nothing, and some servers ignore `n` altogether.
@@ -30,9 +36,11 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from opro.errors import OproError
+from opro.errors import OproError, warn
 from opro.llm.base import Completion, Request
 from opro.llm.pricing import Price, load_prices, price_of
+from opro.redact import MARKER, redact, remember, url_credentials
+from opro.settings import check_base_url
 
 T = TypeVar("T")
 RETRY_STATUS = frozenset({408, 409, 429})
@@ -73,6 +81,18 @@ def public_url(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def credentialed_url(url: str | None, spec: str) -> str | None:
+    """`url`, or where it is a stored one whose credentials were masked (a resumed run's config.json),
+    `$OPENAI_BASE_URL` when that is the same URL with its credentials."""
+    if not url or MARKER not in url:
+        return url
+    full = os.environ.get("OPENAI_BASE_URL", "")
+    if full and redact(full) == url:
+        return full
+    raise OproError(f"{spec}: the base URL {url} had credentials, which are never stored; set OPENAI_BASE_URL "
+                    "to the full URL")
+
+
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     """The wait a response asks for: `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date."""
     if not headers:
@@ -100,6 +120,15 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
 def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2**(attempt - 1))] s after failed attempt 1, 2, ..."""
     return rng.uniform(0.0, min(cap, base * 2 ** (attempt - 1)))
+
+
+#: The client's token estimate where a server's usage is missing or odd (a common rule for English text).
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(*texts: str) -> int:
+    """Tokens of `texts` by the client's estimate: CHARS_PER_TOKEN characters a token, rounded up."""
+    return sum(-(-len(text) // CHARS_PER_TOKEN) for text in texts)
 
 
 def _retryable(error: Exception) -> bool:
@@ -138,11 +167,16 @@ class OpenAILLM:
         if use_n not in (True, False, "auto"):
             raise OproError(f"openai:{model}: use_n must be true, false or \"auto\", not {use_n!r}")
         self.spec, self.model = f"openai:{model}", model
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.base_url = credentialed_url(base_url or os.environ.get("OPENAI_BASE_URL") or None, self.spec)
+        if self.base_url is not None:
+            check_base_url("the base URL" if base_url else "OPENAI_BASE_URL", self.base_url)
         key = api_key or os.environ.get("OPENAI_API_KEY") or (LOCAL_DUMMY_KEY if is_loopback(self.base_url) else None)
         if key is None:
             raise OproError(f"{self.spec} needs an API key: set OPENAI_API_KEY or the api_key option")
         self._key = key
+        remember(key)  # opro.redact: never written, wherever a server may echo it
+        for secret in url_credentials(self.base_url):
+            remember(secret)
         self.concurrency, self.timeout, self.max_attempts = concurrency, timeout, max_attempts
         self.use_n, self.backoff_base, self.backoff_cap = use_n, backoff_base, backoff_cap
         self.sampling = dict(sampling or {})
@@ -152,6 +186,7 @@ class OpenAILLM:
         # Running totals: tokens billed, HTTP requests sent, and the retried attempts among them.
         self.prompt_tokens = self.completion_tokens = self.calls = self.retries = 0
         self._n_honoured: bool | None = None  # learnt from the first n-batched request
+        self._odd_usage: set[str] = set()  # usage fields warned of (once each)
         self._rng = random.Random()  # jitter only: results never depend on it
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"opro-{self.spec}", daemon=True)
@@ -196,12 +231,25 @@ class OpenAILLM:
         }
 
     def close(self) -> None:
+        """Cancel and await every request still in flight (an interrupted batch), close the client, then stop
+        and close the private loop: no task is left pending for a closed loop to complain about."""
         if self._loop.is_closed():
             return
-        self._run(self._client.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result()
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+    async def _shutdown(self) -> None:
+        current = asyncio.current_task()
+        pending = [task for task in asyncio.all_tasks() if task is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await self._client.close()
+        await self._loop.shutdown_asyncgens()
 
     async def _generate(self, requests: list[Request]) -> list[Completion]:
         out: list[Completion | None] = [None] * len(requests)
@@ -273,7 +321,7 @@ class OpenAILLM:
                         n=n if n > 1 else openai.NOT_GIVEN,
                         extra_body=self.sampling or None,
                     )
-                    texts = _texts(response)
+                    texts, indexes = _texts(response)
                 break
             except Exception as error:  # classified right below; anything else is re-raised as is
                 if isinstance(error, openai.APIStatusError) and not _retryable(error):
@@ -292,14 +340,22 @@ class OpenAILLM:
             raise OproError(f"{self.spec}: failed after {self.max_attempts} attempts; last error: "
                             f"{type(last).__name__}: {self._oneline(last)}") from last
         seconds = time.perf_counter() - started
-        usage = response.usage
-        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        usage = getattr(response, "usage", None)
+        if indexes is not None and "index" not in self._odd_usage:
+            self._odd_usage.add("index")
+            warn(f"{self.spec}: the server's choice indexes {indexes} are not distinct counts; the choices are "
+                 "taken in the order the server sent them")
+        reported = self._usage(usage, "prompt_tokens"), self._usage(usage, "completion_tokens")
+        prompt = reported[0] if reported[0] is not None else estimate_tokens(
+            *(str(m.get("content") or "") for m in request.messages))
+        completion = reported[1] if reported[1] is not None else estimate_tokens(*(text for text, _ in texts))
         self.prompt_tokens += prompt
         self.completion_tokens += completion
         meta = {"attempts": str(attempt)} if attempt > 1 else {}
         if n > 1:
             meta["n"] = str(n)
+        if None in reported:
+            meta["usage"] = "estimated"  # the server's count is unknown
         return [
             Completion(
                 text=text,
@@ -312,9 +368,25 @@ class OpenAILLM:
             for i, (text, finish) in enumerate(texts)
         ]
 
+    def _usage(self, usage: object, field: str) -> int | None:
+        """The server's token count `field`, or None where it is missing or not a count (a string, a negative
+        number: a budget could never trigger); the first odd value of each field is warned of."""
+        value = getattr(usage, field, None) if usage is not None else None
+        if isinstance(value, float) and value.is_integer() and value >= 0:
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        if value is not None and field not in self._odd_usage:
+            self._odd_usage.add(field)
+            warn(f"{self.spec}: the server's usage.{field} is {str(value)[:40]!r}, not a token count; recorded as "
+                 f"unknown and counted by the client's estimate ({CHARS_PER_TOKEN} characters a token)")
+        return None
+
     def _oneline(self, error: Exception | None) -> str:
-        """An error message on one line, with the API key (should a server echo it) masked."""
-        return " ".join(str(error).split()).replace(self._key, "***")
+        """An error message on one line, with the API key and URL credentials (should a server echo them)
+        masked."""
+        text = redact(" ".join(str(error).split()))
+        return text.replace(self._key, MARKER) if self._key != LOCAL_DUMMY_KEY else text
 
 
 async def _all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
@@ -329,15 +401,24 @@ async def _all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
         raise
 
 
-def _texts(response: object) -> list[tuple[str, str | None]]:
-    """(text, finish_reason) per choice, in choice order; _Garbled when the response has none."""
+def _texts(response: object) -> tuple[list[tuple[str, str | None]], list[str] | None]:
+    """(text, finish_reason) per choice, in choice order; _Garbled when the response has none. Second: the
+    indexes as sent where they are not distinct counts (the choices are then in the server's order), else None."""
     choices = getattr(response, "choices", None)
     if not choices:
         raise _Garbled(f"response without choices: {str(response)[:80]!r}")
     out = []
-    for choice in sorted(choices, key=lambda c: c.index or 0):
+    indexes = [getattr(c, "index", None) for c in choices]
+    if len(choices) == 1 or all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in indexes) and \
+            len(set(indexes)) == len(indexes):
+        choices = choices if len(choices) == 1 else [c for _, c in sorted(zip(indexes, choices, strict=True),
+                                                                           key=lambda pair: pair[0])]
+        odd = None
+    else:  # indexes that are not distinct counts ("zero", null): the server's order
+        odd = [str(i)[:10] for i in indexes]
+    for choice in choices:
         content = getattr(getattr(choice, "message", None), "content", None)
         if not isinstance(content, str):
             raise _Garbled("choice without message content")
         out.append((content, choice.finish_reason))
-    return out
+    return out, odd

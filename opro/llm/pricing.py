@@ -64,14 +64,15 @@ def load_prices(path: str | Path | None = None) -> dict[str, Price]:
     if not path:
         return prices
     try:
-        table = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise OproError(f"cannot read price table {path}: {error}") from error
+        table = tomllib.loads(Path(path).read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as error:  # unreadable, not UTF-8, not TOML
+        raise OproError(f"cannot read price table {path}: {error}") from None
     for model, entry in table.items():
-        try:
-            prices[model] = Price(float(entry["input"]), float(entry["output"]))
-        except (TypeError, KeyError, ValueError) as error:
-            raise OproError(f"price table {path}: [{model}] needs numbers `input` and `output`") from error
+        values = [entry.get(k) for k in ("input", "output")] if isinstance(entry, dict) else [None]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < float("inf") for v in values):
+            raise OproError(f"price table {path}: [{model}] needs numbers `input` and `output` (USD per 1M tokens, "
+                            ">= 0)")
+        prices[model] = Price(float(values[0]), float(values[1]))
     return prices
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from opro.config import LoopConfig
 from opro.methods.base import History, Proposal, prompt_task, ranked
 from opro.methods.evoprompt import ids, template
+from opro.parsing import head, noted
 from opro.problems import Invalid, Problem
 
 #: APE's generation temperature (its default configuration, configs/default.yaml: 0.9).
@@ -32,11 +33,12 @@ _WORDS = ("zero", "one", "two", "three", "four", "five")
 
 def parse_completion(text: str) -> str | Invalid:
     """The first non-empty line of the answer, without surrounding quotes or an "Output:" label."""
+    text, dropped = head(text)  # opro.parsing: a parser reads a bounded part of the answer
     for line in text.splitlines():
         line = line.strip().removeprefix("Output:").strip().strip("\"'").strip()
         if line:
             return line
-    return Invalid("empty answer")
+    return noted(Invalid("empty answer"), dropped)
 
 
 class APE:

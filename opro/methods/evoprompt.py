@@ -18,7 +18,6 @@ One step is one generation of N = loop.population proposals. The instruction is 
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from typing import Any
 
@@ -26,12 +25,12 @@ import numpy as np
 
 from opro.config import LoopConfig, read_text
 from opro.methods.base import History, Proposal, prompt_task, ranked
+from opro.parsing import blocks_between, noted, tail
 from opro.problems import Invalid, Problem
 from opro.prompting.scoring import instruction_id
 
 #: EvoPrompt §4.1: the optimizer samples at temperature 0.5.
 EVOPROMPT_TEMPERATURE = 0.5
-_PROMPT_TAG = re.compile(r"<prompt>(.*?)</prompt>", re.DOTALL)
 
 
 def template(name: str) -> str:
@@ -45,9 +44,11 @@ def manual_instructions() -> list[str]:
 
 
 def parse_prompt_tag(text: str) -> str | Invalid:
-    """The last `<prompt>...</prompt>` of `text`, stripped; Invalid when there is none."""
-    found = _PROMPT_TAG.findall(text)
-    return found[-1].strip() if found else Invalid("no <prompt>...</prompt> in the answer")
+    """The last `<prompt>...</prompt>` of `text`, stripped; Invalid when there is none. Linear in the text: only
+    its last MAX_PARSED_CHARS characters are read (opro.parsing)."""
+    text, dropped = tail(text)
+    found = blocks_between(text, "<prompt>", "</prompt>")
+    return found[-1].strip() if found else noted(Invalid("no <prompt>...</prompt> in the answer"), dropped)
 
 
 def roulette(scores: list[float], rng: np.random.Generator, size: int = 2) -> list[int]:

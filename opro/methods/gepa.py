@@ -35,6 +35,7 @@ from opro.config import LoopConfig
 from opro.extras import require
 from opro.methods.base import History, Proposal, prompt_task
 from opro.methods.evoprompt import ids, template
+from opro.parsing import head, noted
 from opro.problems import Invalid, Problem
 from opro.prompting.scoring import instruction_id
 
@@ -130,11 +131,12 @@ class GEPA:
         between the first and the last ```, or the whole answer), checked by the task's rules."""
         from gepa.strategies.instruction_proposal import InstructionProposalSignature
 
+        text, dropped = head(text)  # opro.parsing: a parser reads a bounded part of the answer
         try:
             found = InstructionProposalSignature.output_extractor(text)["new_instruction"]
         except Exception as error:  # a third-party parser: any failure is an invalid answer, never an error
-            return Invalid(f"unreadable answer ({type(error).__name__})")
-        return self.problem.check_instruction(found.strip())
+            return noted(Invalid(f"unreadable answer ({type(error).__name__})"), dropped)
+        return noted(self.problem.check_instruction(found.strip()), dropped)
 
     def propose(self, step: int, history: History) -> list[Proposal]:
         from gepa.strategies.candidate_selector import ParetoCandidateSelector

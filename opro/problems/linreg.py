@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from opro.config import Range
 from opro.errors import OproError
-from opro.problems.base import Invalid
+from opro.parsing import noted, tail
+from opro.problems.base import Invalid, ProblemBase
+from opro.settings import Range
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _PAIR = re.compile(r"\[\s*(?:w\s*=\s*)?(" + _NUMBER + r")\s*,\s*(?:b\s*=\s*)?(" + _NUMBER + r")\s*\]")
@@ -27,10 +28,12 @@ MAX_TRUE = 1e6
 
 
 def parse_pair(text: str) -> tuple[int, int] | Invalid:
-    """The last `[w, b]` in `text`, rounded to integers (half to even). Never raises."""
+    """The last `[w, b]` in `text`, rounded to integers (half to even). Never raises. Only the last
+    MAX_PARSED_CHARS characters are read (opro.parsing)."""
+    text, dropped = tail(text)
     matches = _PAIR.findall(text)
     if not matches:
-        return Invalid("no [w, b] pair")
+        return noted(Invalid("no [w, b] pair"), dropped)
     w_text, b_text = matches[-1]
     values = [float(w_text), float(b_text)]
     if not all(math.isfinite(v) for v in values):
@@ -41,7 +44,7 @@ def parse_pair(text: str) -> tuple[int, int] | Invalid:
 
 
 @dataclass
-class LinearRegression:
+class LinearRegression(ProblemBase):
     """The task instance. `seed` fixes the noise; `init_low`/`init_high` bound the starting pairs."""
 
     w_true: float = 15.0
@@ -58,9 +61,10 @@ class LinearRegression:
         "w_true": Range(-MAX_TRUE, MAX_TRUE), "b_true": Range(-MAX_TRUE, MAX_TRUE), "n_points": Range(2, 100_000),
         "init_low": Range(-MAX_TRUE, MAX_TRUE), "init_high": Range(-MAX_TRUE, MAX_TRUE),
     }
+    SCORE_LABEL: ClassVar[str] = "sum of squared errors (SSE)"
 
-    @staticmethod
-    def check_settings(settings: dict[str, Any]) -> None:
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
         if settings["init_low"] > settings["init_high"]:
             raise OproError(f"problem.init_low must be <= problem.init_high, got {settings['init_low']} > "
                             f"{settings['init_high']}")
@@ -104,6 +108,29 @@ class LinearRegression:
     def baselines(self) -> dict[str, float]:
         w, b = np.polyfit(self.x, self.y, 1)
         return {"optimal": self.optimum, "least_squares_real": sse(self.x, self.y, w, b)}
+
+    @classmethod
+    def group_label(cls, task: str, instance: dict[str, Any]) -> str:
+        return f"{task} w={instance.get('w_true', 15):g} b={instance.get('b_true', 14):g}"
+
+    def known_optimum(self) -> float:
+        return float(self.optimum)
+
+    def strong_solution(self) -> tuple[int, int]:
+        """The exact integer least-squares pair."""
+        return tuple(self.optimum_pair)
+
+    def neighbors(self, solution: tuple[int, int]) -> list[tuple[int, int]]:
+        """(w + dw, b + db) for |dw| <= 3, |db| <= 6."""
+        return [(solution[0] + dw, solution[1] + db) for dw in range(-3, 4) for db in range(-6, 7) if dw or db]
+
+    def perturb(self, solution: tuple[int, int], rng: np.random.Generator) -> tuple[int, int]:
+        """Gaussian noise of a random scale (2, 5 or 10), rounded."""
+        scale = float(rng.choice([2, 5, 10]))
+        return tuple(int(v + round(rng.normal(0, scale))) for v in solution)
+
+    def answer_text(self, solution: tuple[int, int]) -> str:
+        return f"[{solution[0]}, {solution[1]}]"
 
     def describe(self) -> dict[str, Any]:
         return {

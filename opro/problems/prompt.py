@@ -33,10 +33,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from opro.config import MAX_SEED, Range
 from opro.errors import OproError
-from opro.problems.base import Invalid
-from opro.prompting import instructions  # the module, not its names: it imports opro.problems.base (a cycle)
+from opro.problems.base import Invalid, ProblemBase
+from opro.prompting import instructions
 from opro.prompting.data import DATASETS, MMLU_CATEGORIES, Example, load_examples, split_with_validation
 from opro.prompting.exemplars import EXEMPLAR_HEADINGS, exemplar_text, most_frequent_picks
 from opro.prompting.records import InstructionRecords
@@ -50,6 +49,7 @@ from opro.prompting.scoring import (
     scorer_identity,
 )
 from opro.prompting.screen import kth_best, passes_stage, stage_positions
+from opro.settings import MAX_SEED, Range
 
 META_PROMPT_TYPES = ("both_instructions_and_exemplars", "instructions_only")
 #: Optimizer families of the meta-prompt wording (reference: "gpt-3.5-turbo"/"gpt-4" and "text-bison").
@@ -71,7 +71,7 @@ VALIDATION_STEP_COLUMNS = ("validation_mean", "validation_of_best", "test_of_bes
 
 
 @dataclass
-class PromptOptimization:
+class PromptOptimization(ProblemBase):
     """Instructions for one dataset, scored by a scorer LLM on a seeded training split."""
 
     dataset: str = "gsm8k"
@@ -167,6 +167,8 @@ class PromptOptimization:
 
     minimize = False
     uses_scorer = True
+    SCORE_LABEL: ClassVar[str] = "training accuracy (%)"
+    DATASET_CHOICES: ClassVar[tuple[str, ...]] = DATASETS
     TEMPLATE_FIELDS: ClassVar[tuple[str, ...]] = ("task_description", "position_description", "exemplars",
                                                   "exemplars_before", "exemplars_after")
 
@@ -198,9 +200,9 @@ class PromptOptimization:
         "eval_interval": Range(0, 1_000_000),
     }
 
-    @staticmethod
-    def check_settings(settings: dict[str, Any]) -> None:
-        choices = {"dataset": DATASETS, "position": POSITIONS, "meta_prompt_type": META_PROMPT_TYPES,
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        choices = {"dataset": cls.DATASET_CHOICES, "position": POSITIONS, "meta_prompt_type": META_PROMPT_TYPES,
                    "exemplar_selection": EXEMPLAR_SELECTIONS, "meta_prompt_family": META_PROMPT_FAMILIES}
         for name, known in choices.items():
             if settings[name] not in known:
@@ -538,6 +540,10 @@ class PromptOptimization:
 
     def baselines(self) -> dict[str, float]:
         return {}  # the paper's baseline instructions are evaluated by `opro eval --baselines`
+
+    @classmethod
+    def group_label(cls, task: str, instance: dict[str, Any]) -> str:
+        return f"{task} {instance['bbh_task']}" if instance.get("bbh_task") else task
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {

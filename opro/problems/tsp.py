@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from opro.config import Range
 from opro.errors import OproError
-from opro.problems.base import Invalid
+from opro.parsing import blocks_between, last_index, noted, tail
+from opro.problems.base import Invalid, ProblemBase
+from opro.settings import Range
 from opro.solvers import (
     cached_optimal,
     farthest_insertion,
@@ -32,19 +33,27 @@ MAX_NODES = 2000
 #: Largest coord_range of a random instance (coordinates are integers in [-coord_range, coord_range]).
 MAX_COORD_RANGE = 1_000_000
 
-_TRACE = re.compile(r"<trace>(.*?)</trace>", re.DOTALL | re.IGNORECASE)
-_OPEN_TRACE = re.compile(r"<trace>([\d,\s]*)", re.IGNORECASE)
+_OPEN_TRACE = re.compile(r"[\d,\s]*")  # what follows the last <trace> of a truncated answer
 _SEPARATORS = re.compile(r"(?:\s|,|;|->|→)+")  # "0,1,2", "0 1 2", "0 -> 1 -> 2"
 
 
 def parse_trace(text: str, n: int) -> tuple[int, ...] | Invalid:
     """The last `<trace> ... </trace>` in `text` as a permutation of range(n). Never raises.
 
-    A trace whose closing tag is missing (a truncated answer) is still read when it is all numbers.
+    A trace whose closing tag is missing (a truncated answer) is still read when it is all numbers. Linear in
+    the text: only its last MAX_PARSED_CHARS characters are read (opro.parsing).
     """
-    blocks = _TRACE.findall(text) or _OPEN_TRACE.findall(text)
+    text, dropped = tail(text)
+    return noted(_parse_trace(text, n), dropped)
+
+
+def _parse_trace(text: str, n: int) -> tuple[int, ...] | Invalid:
+    blocks = blocks_between(text, "<trace>", "</trace>", ignore_case=True)
     if not blocks:
-        return Invalid("no <trace> tag")
+        start = last_index(text, "<trace>", ignore_case=True)
+        if start < 0:
+            return Invalid("no <trace> tag")
+        blocks = [_OPEN_TRACE.match(text, start + len("<trace>")).group()]  # type: ignore[union-attr]
     tokens = [t for t in _SEPARATORS.split(blocks[-1].strip()) if t]
     if not tokens:
         return Invalid("empty trace")
@@ -65,7 +74,7 @@ def parse_trace(text: str, n: int) -> tuple[int, ...] | Invalid:
 
 
 @dataclass
-class TravelingSalesman:
+class TravelingSalesman(ProblemBase):
     """A random paper-style instance (`n`, `coord_range`, `seed`) or a TSPLIB file (`instance`).
 
     `optimum` computes the certified optimum (cached on disk) so the loop can stop there and gaps
@@ -82,6 +91,8 @@ class TravelingSalesman:
     minimize = True
     TEMPLATE_FIELDS: ClassVar[tuple[str, ...]] = ("points",)
     LIMITS: ClassVar[dict[str, Range]] = {"n": Range(3, MAX_NODES), "coord_range": Range(1, MAX_COORD_RANGE)}
+    SCORE_LABEL: ClassVar[str] = "tour length (coordinate units)"
+    QUICK_SETTINGS: ClassVar[dict[str, Any]] = {"optimum": False}
 
     def __post_init__(self) -> None:
         if self.instance:
@@ -137,6 +148,40 @@ class TravelingSalesman:
         if self.optimal is not None:
             found["optimal"] = self.optimal.length
         return {name: float(length) for name, length in found.items()}
+
+    @classmethod
+    def group_label(cls, task: str, instance: dict[str, Any]) -> str:
+        """Random instances of one size form one setting ("tsp n=14"); a TSPLIB instance is its own
+        ("tsp burma14")."""
+        name = instance.get("instance")
+        if isinstance(name, str) and name and not name.startswith("random-"):
+            return f"{task} {name}"
+        return f"{task} n={instance.get('n')}"
+
+    def known_optimum(self) -> float | None:
+        return None if self.optimal is None else float(self.optimal.length)
+
+    def strong_solution(self) -> tuple[int, ...] | None:
+        """The certified optimum's tour (None without one)."""
+        return None if self.optimal is None else tuple(int(v) for v in self.optimal.tour)
+
+    def neighbors(self, solution: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """Every 2-opt move: one reversed segment of the tour."""
+        n = len(solution)
+        return [solution[:i] + solution[i:j + 1][::-1] + solution[j + 1:] for i in range(n - 1)
+                for j in range(i + 1, n) if (i, j) != (0, n - 1)]
+
+    def perturb(self, solution: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
+        """One to three random 2-opt moves, then a random rotation."""
+        tour = list(solution)
+        for _ in range(int(rng.integers(1, 4))):
+            i, j = sorted(rng.choice(len(tour), size=2, replace=False))
+            tour[i:j + 1] = tour[i:j + 1][::-1]
+        start = int(rng.integers(len(tour)))
+        return tuple(tour[start:] + tour[:start])
+
+    def answer_text(self, solution: tuple[int, ...]) -> str:
+        return f"<trace>{self.render(solution)}</trace>"
 
     def describe(self) -> dict[str, Any]:
         return {

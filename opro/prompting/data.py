@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,9 @@ from typing import Any
 import numpy as np
 
 from opro.errors import OproError
+
+#: Seconds to wait for the hub's host before a hub load is given up (the hub client would retry for 30 s).
+HUB_PROBE_SECONDS = 3.0
 
 DATASETS = ("gsm8k", "bbh", "mmlu", "multiarith", "aqua")
 
@@ -118,17 +123,38 @@ def split_indices(n: int, train_ratio: float, seed: int) -> tuple[list[int], lis
     return train, rest
 
 
+def check_hub_reachable(what: str, local_hint: str) -> None:
+    """A one-line OproError at once when the hub's host cannot be reached (no network), instead of the hub
+    client's retries. Skipped in offline mode (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE), which reads the hub's
+    local cache only."""
+    if any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
+           for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
+        return
+    from urllib.parse import urlsplit
+
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        host, port = endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443)
+        socket.create_connection((host, port), timeout=HUB_PROBE_SECONDS).close()
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise OproError(f"cannot reach the Hugging Face hub ({endpoint.netloc}: {reason}) to load {what}; point at "
+                        f"local files with {local_hint}, or set HF_DATASETS_OFFLINE=1 to use a copy the hub client "
+                        "cached before") from None
+
+
 def _hub_records(dataset: str, split: str, bbh_task: str | None) -> list[dict[str, Any]]:
     name, config = HUB[dataset]
     hub_split = "test" if dataset in ("bbh", "multiarith") or split == "all" else split
+    layout = {"gsm8k": "gsm_train.tsv/gsm_test.tsv", "bbh": "<task>.json", "multiarith": "MultiArith.json",
+              "aqua": "AQuA.json"}[dataset]
+    check_hub_reachable(f"{dataset} ({name})", f"--data PATH (a folder holding {layout}, or a .jsonl/.parquet file)")
     try:
         import datasets
 
         loaded = datasets.load_dataset(name, bbh_task if dataset == "bbh" else config, split=hub_split)
         return [dict(row) for row in loaded]
     except Exception as error:  # offline, unknown split, hub errors: all one message for the user
-        layout = {"gsm8k": "gsm_train.tsv/gsm_test.tsv", "bbh": "<task>.json", "multiarith": "MultiArith.json",
-                  "aqua": "AQuA.json"}[dataset]
         raise OproError(
             f"cannot load {dataset} from the Hugging Face hub ({name}: {type(error).__name__}); point at local "
             f"files with --data PATH (a folder holding {layout}, or a .jsonl/.parquet file) "
@@ -150,14 +176,18 @@ def _local_file(dataset: str, split: str, path: Path, bbh_task: str | None) -> P
 
 
 def read_records(path: Path) -> list[Any]:
-    """Rows of a .jsonl, .json (a list, one object, or BBH's {"examples": [...]}), .parquet or headerless .tsv
-    file (question, answer[, rationale]). Each row is checked by `_question_answer`."""
+    """Rows of a .jsonl, .json (a list, one object, or BBH's {"examples": [...]}), .parquet, .csv (with a header)
+    or headerless .tsv file (question, answer[, rationale]). Each row is checked by `_question_answer`."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
             import pandas as pd
 
             return pd.read_parquet(path).to_dict("records")
+        if suffix == ".csv":  # a user's own data, with a header row (`prompt` problem)
+            import pandas as pd
+
+            return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
         if suffix == ".tsv":
             import pandas as pd
 
@@ -332,6 +362,7 @@ def _mmlu_local(subject: str, path: Path) -> list[tuple[str, list[str], str]]:
 
 
 def _mmlu_hub(subject: str) -> list[tuple[str, list[str], str]]:
+    check_hub_reachable(f"mmlu (cais/mmlu {subject})", "--data PATH (a folder holding test/<subject>_test.csv)")
     try:
         import datasets
 

@@ -18,6 +18,7 @@ from typing import Any
 from opro.config import RunConfig
 from opro.errors import OproError
 from opro.prompting.scoring import accuracy, instruction_id, truncated_rate, write_results_csv
+from opro.redact import redact_data
 
 #: The baseline instructions of the paper's Table 1/4 (GSM8K, BBH), for `opro eval --baselines`.
 PAPER_BASELINES = ("", "Let's think step by step.", "Let's solve the problem.",
@@ -90,10 +91,10 @@ def evaluate_instructions(problem: Any, instructions: list[tuple[str, str]], spl
         with open(out / "eval.csv", "w", newline="") as handle:  # rewritten after each instruction
             writer = csv.writer(handle)
             writer.writerow(EVAL_COLUMNS)
-            writer.writerows([getattr(r, c) for c in EVAL_COLUMNS] for r in rows)
-    (out / "eval.json").write_text(json.dumps({
+            writer.writerows(redact_data([getattr(r, c) for c in EVAL_COLUMNS]) for r in rows)
+    (out / "eval.json").write_text(json.dumps(redact_data({
         "split": split, "limit": limit, "n_examples": len(examples), "problem": problem.describe(),
-        "results": [asdict(r) for r in rows]}, indent=2, default=str))
+        "results": [asdict(r) for r in rows]}), indent=2, default=str))
     return rows
 
 

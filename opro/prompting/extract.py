@@ -27,6 +27,8 @@ from __future__ import annotations
 import re
 import string
 
+from opro.parsing import head
+
 KINDS = ("number", "bool", "choice", "text")
 
 _BEHIND_PRIMARY = ("answer is ", "answer: ", "answer is: ")
@@ -54,8 +56,9 @@ _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def extract_answer(text: str, kind: str) -> str:
-    """The normalized final answer in a raw scorer output (empty when there is none)."""
-    answer, indicated, whole = _answer_span(text)
+    """The normalized final answer in a raw scorer output (empty when there is none); only the output's first
+    MAX_PARSED_CHARS characters are read (opro.parsing)."""
+    answer, indicated, whole = _answer_span(head(text)[0])
     if kind == "number":
         return _number_answer(answer, indicated, whole)
     if kind == "choice":

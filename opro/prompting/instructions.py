@@ -3,12 +3,8 @@
 
 from __future__ import annotations
 
-import re
-
-from opro.problems.base import Invalid
-
-_BRACKETS = re.compile(r"\[(.*?)\]", re.DOTALL)
-_TEXT_TAG = re.compile(r"<TEXT>(.*?)</TEXT>", re.DOTALL)
+from opro.parsing import first_between, head, noted
+from opro.scores import Invalid
 
 
 def parse_instruction(text: str, meta_prompt_type: str) -> str | Invalid:
@@ -17,12 +13,17 @@ def parse_instruction(text: str, meta_prompt_type: str) -> str | Invalid:
     both_instructions_and_exemplars: the text between <INS> and </INS> (either tag may be missing, as the
     reference code reads it; <Start>/</Start> for A_begin too), else the first [...] (the text-bison
     wording), else the whole output. instructions_only: the first <TEXT>...</TEXT>, or what follows a lone
-    <TEXT> on its line.
+    <TEXT> on its line. Linear in the text: only its first MAX_PARSED_CHARS characters are read (opro.parsing).
     """
+    text, dropped = head(text)
+    return noted(_parse_instruction(text, meta_prompt_type), dropped)
+
+
+def _parse_instruction(text: str, meta_prompt_type: str) -> str | Invalid:
     if meta_prompt_type == "instructions_only":
-        found = _TEXT_TAG.search(text)
-        if found:
-            return polish(found.group(1))
+        found = first_between(text, "<TEXT>", "</TEXT>")
+        if found is not None:
+            return polish(found)
         if "<TEXT>" in text:
             return polish(text.split("<TEXT>", 1)[1].split("\n")[0])
         return Invalid("no <TEXT> tag")
@@ -31,9 +32,9 @@ def parse_instruction(text: str, meta_prompt_type: str) -> str | Invalid:
             start = text.index(opening) + len(opening) if opening in text else 0
             end = text.index(closing, start) if closing in text[start:] else len(text)
             return polish(text[start:end])
-    found = _BRACKETS.search(text)
-    if found:
-        return polish(found.group(1))
+    found = first_between(text, "[", "]")
+    if found is not None:
+        return polish(found)
     return polish(text)  # no tag at all: the whole output, as the reference code reads GPT optimizers
 
 

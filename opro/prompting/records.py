@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from opro.prompting.scoring import ExampleResult, accuracy, instruction_id, truncated_rate, write_results_csv
+from opro.redact import redact_data
 
 INSTRUCTION_COLUMNS = ["step", "instruction_id", "instruction", "score", "n_scored", "full", "screened_out",
                        "scorer_calls", "scorer_prompt_tokens", "scorer_completion_tokens", "truncated_rate"]
@@ -86,7 +87,7 @@ class InstructionRecords:
         row = dict(zip(INSTRUCTION_COLUMNS, values, strict=True))
         row[VALIDATION_COLUMN] = "" if validation is None else repr(validation)
         with open(self.path / "instructions.csv", "a", newline="") as handle:
-            csv.writer(handle).writerow([row.get(column, "") for column in self.columns])
+            csv.writer(handle).writerow(redact_data([row.get(column, "") for column in self.columns]))
 
     def record_few_shot(self, step: int, instruction: str, kind: str, results: list[ExampleResult]) -> None:
         """Append a few_shot.csv row: `instruction` scored on the step's exemplars; `kind`: generated or old."""

@@ -15,16 +15,18 @@ import hashlib
 import json
 import os
 import sqlite3
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from opro.cache_file import CacheFile
 from opro.errors import OproError
 from opro.llm import LLM, Completion, Request
-from opro.llm.cache import OPERATIONAL_KEYS, default_cache_path, thread_connection
+from opro.llm.cache import OPERATIONAL_KEYS, default_cache_path
 from opro.prompting.data import Example
 from opro.prompting.extract import extract_answer, is_correct
+from opro.redact import redact_data
 from opro.results import prepare_output
 
 POSITIONS = ("before_Q", "Q_begin", "Q_end", "A_begin")
@@ -96,6 +98,9 @@ class ExampleResult:
     second_answer: str = ""
     """With prompting again: the scorer's answer to "<prompt> <answer> So the final answer is" (parsed in
     place of the first answer); else empty. Tokens count both rounds."""
+    credit: float | None = None
+    """A user metric's value in [0, 1] (the `prompt` problem's `metric`), which `accuracy` counts in place of
+    `correct` (then: credit >= 0.5); None: `correct` counts. Not written to the instruction's CSV."""
 
 
 RESULT_COLUMNS = [f.name for f in fields(ExampleResult)]
@@ -132,36 +137,30 @@ class ScoreCache:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = prepare_output(Path(path) if path else default_score_cache_path(), "score cache", folder=False)
-        self._local = threading.local()  # one connection per thread
-        try:
-            with self._connection() as db:
-                db.execute(SCHEMA)
-        except (OSError, sqlite3.Error) as error:
-            raise OproError(f"cannot open the score cache {self.path}: {error}") from error
-
-    def _connection(self) -> sqlite3.Connection:
-        return thread_connection(self._local, self.path)
+        self._file = CacheFile(self.path, "score cache", SCHEMA, " (free space, or --set problem.score_cache=false)")
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
-        db, found = self._connection(), {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, value in db.execute(f"SELECT key, value FROM answers WHERE key IN ({marks})", chunk):
-                found[key] = json.loads(value)
-        return found
+        def lookup(db: sqlite3.Connection) -> dict[str, dict]:
+            found = {}
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, value in db.execute(f"SELECT key, value FROM answers WHERE key IN ({marks})", chunk):
+                    found[key] = json.loads(value)
+            return found
+
+        return self._file.run(lookup)
 
     def put_many(self, items: dict[str, dict]) -> None:
-        db = self._connection()
-        with db:
-            db.executemany("INSERT OR IGNORE INTO answers (key, value) VALUES (?, ?)",
-                           [(k, json.dumps(v)) for k, v in items.items()])
+        def insert(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany("INSERT OR IGNORE INTO answers (key, value) VALUES (?, ?)",
+                               [(k, json.dumps(redact_data(v))) for k, v in items.items()])
+
+        self._file.run(insert)
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._file.close()
 
 
 def scorer_identity(llm: LLM) -> dict[str, object]:
@@ -188,6 +187,9 @@ class InstructionScorer:
         self.calls = self.lookups = self.prompt_tokens = self.completion_tokens = 0
         self.seconds = 0.0
         self._identity: str | None = None
+        self.judge: Callable[[str, str, Example], float] | None = None
+        """(raw answer, parsed answer, example) -> credit in [0, 1], in place of `is_correct` (a `prompt`
+        problem's answer check or metric); it may raise for an answer it cannot judge."""
 
     def key(self, instruction: str, example: Example) -> str:
         if self._identity is None:
@@ -214,12 +216,14 @@ class InstructionScorer:
             # reference (_extract_second_round_answer_for_parsing): the second answer's first line, before "Q:"
             to_parse = second.strip(":").strip().split("\n")[0].split("Q:")[0] if self.prompt_again else answer["text"]
             parsed = extract_answer(to_parse, example.kind)
+            credit = None if self.judge is None else self.judge(to_parse, parsed, example)
+            right = is_correct(parsed, example.answer, example.kind, example.question) if credit is None \
+                else credit >= 0.5
             results.append(ExampleResult(
                 example.index, example.uid,
                 scorer_prompt(example.question, instruction, self.position, self.qa_format), answer["text"], parsed,
-                example.answer, is_correct(parsed, example.answer, example.kind, example.question),
-                answer["prompt_tokens"], answer["completion_tokens"], not answer.get("new", False),
-                self._finish_reason(answer), second))
+                example.answer, right, answer["prompt_tokens"], answer["completion_tokens"],
+                not answer.get("new", False), self._finish_reason(answer), second, credit))
         return results
 
     def _finish_reason(self, answer: dict) -> str:
@@ -274,7 +278,8 @@ class InstructionScorer:
 
 def accuracy(results: list[ExampleResult]) -> float:
     """Percent correct (0-100); 0 for no results."""
-    return 100.0 * sum(r.correct for r in results) / len(results) if results else 0.0
+    return 100.0 * sum(r.correct if r.credit is None else r.credit for r in results) / len(results) if results \
+        else 0.0
 
 
 def instruction_id(instruction: str) -> str:
@@ -290,5 +295,5 @@ def write_results_csv(path: Path, results: list[ExampleResult]) -> None:
         writer = csv.writer(handle)
         writer.writerow(RESULT_COLUMNS)
         for r in results:
-            writer.writerow([getattr(r, c) for c in RESULT_COLUMNS])
+            writer.writerow(redact_data([getattr(r, c) for c in RESULT_COLUMNS]))
     os.replace(tmp, path)

@@ -76,7 +76,8 @@ def export(run_dirs: tuple[str, ...], fmt: str, out: str, max_pairs: int) -> Non
 @click.option("--eval-every", type=int, help="Score held-out meta-prompts every N steps (into rl_train.json).")
 @click.option("--eval-prompts", type=int, help="Held-out meta-prompts per task (default 4).")
 @click.option("--eval-samples", type=int, help="Proposals per held-out meta-prompt (default 4).")
-@click.option("--report-to", type=click.Choice(["none", "tensorboard"]), help="TRL logging (default none).")
+@click.option("--report-to", type=click.Choice(["none", "tensorboard", "mlflow", "wandb"]),
+              help="TRL logging (default none); mlflow and wandb use TRL's own integrations (docs/tracking.md).")
 @click.option("--vllm", type=click.Choice(["colocate", "server"]),
               help="GRPO: generate with vLLM (TRL; needs opro[vllm]); default: transformers generate.")
 @click.option("--vllm-gpu-memory-utilization", type=float, help="--vllm colocate: GPU memory share (0.3).")

@@ -7,6 +7,7 @@ fresh from a random instance and a random history, so training is not limited to
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -18,7 +19,7 @@ import numpy as np
 from opro.config import RunConfig, build_config, config_templates
 from opro.errors import OproError
 from opro.metaprompt import render_meta_prompt, shown_solutions
-from opro.problems import Problem, better, build_problem
+from opro.problems import Problem, better, build_problem, problem_class
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,13 @@ def fresh_episodes(
     templates = config_templates(config)
     rng = np.random.default_rng(seed)
     preset_line = (config.problem_settings.get("w_true"), config.problem_settings.get("b_true"))
+    fields = {f.name for f in dataclasses.fields(problem_class(config.problem))}
     episodes = []
     for index in range(count):
         settings = {**config.problem_settings, "seed": int(rng.integers(*seeds))}
-        if config.problem == "tsp" and sizes is not None and not settings.get("instance"):
+        if "n" in fields and sizes is not None and not settings.get("instance"):  # a size setting (TSP's nodes)
             settings["n"] = int(rng.integers(sizes[0], sizes[1], endpoint=True))
-        if config.problem == "linreg" and vary_lines:  # a new line each time, over the range of the paper's Table 2
+        if {"w_true", "b_true"} <= fields and vary_lines:  # a new line each time, over the paper's Table 2 range
             line = preset_line
             while line == preset_line:
                 line = (float(rng.integers(*LINREG_W, endpoint=True)), float(rng.integers(*LINREG_B, endpoint=True)))
@@ -186,13 +188,9 @@ def random_history(problem: Problem, rng: np.random.Generator, size: int) -> lis
 
 
 def strong_solution(problem: Problem) -> Any | None:
-    """The solver-made best: the certified TSP optimum, the exact integer least-squares pair (None if unknown)."""
-    if problem.name == "tsp":
-        optimal = getattr(problem, "optimal", None)
-        return None if optimal is None else tuple(int(v) for v in optimal.tour)
-    if problem.name == "linreg":
-        return tuple(problem.optimum_pair)
-    return None
+    """The solver-made best (the problem's `strong_solution`: the certified TSP optimum, the exact integer
+    least-squares pair); None if unknown."""
+    return problem.strong_solution()
 
 
 def best_seen(problem: Problem, episode: Episode) -> Any:
@@ -203,21 +201,13 @@ def best_seen(problem: Problem, episode: Episode) -> Any:
 
 
 def neighbor_step(problem: Problem, episode: Episode) -> Any | None:
-    """The solver-made next step from the best solution shown: its best unseen neighbour, if that beats it
-    (steepest descent). TSP: every 2-opt move (one reversed segment of the trace); when none improves, the
-    certified optimum. Linreg: (w + dw, b + db) for |dw| <= 3, |db| <= 6. None when nothing unseen is better."""
+    """The solver-made next step from the best solution shown: its best unseen neighbour (the problem's
+    `neighbors`: TSP's 2-opt moves, linreg's (w + dw, b + db) for |dw| <= 3, |db| <= 6), if that beats it
+    (steepest descent); when none does, the strong solution if it is unseen and better. None otherwise."""
     start, seen = best_seen(problem, episode), set(episode.seen)
-    if problem.name == "tsp":
-        n = len(start)
-        moves = [start[:i] + start[i:j + 1][::-1] + start[j + 1:] for i in range(n - 1) for j in range(i + 1, n)
-                 if (i, j) != (0, n - 1)]
-        step = _steepest(problem, moves, seen, episode.best_shown)
-        optimum = strong_solution(problem)
-        return step if step is not None or optimum is None else _steepest(problem, [optimum], seen, episode.best_shown)
-    if problem.name == "linreg":
-        moves = [(start[0] + dw, start[1] + db) for dw in range(-3, 4) for db in range(-6, 7) if dw or db]
-        return _steepest(problem, moves, seen, episode.best_shown)
-    return None
+    step = _steepest(problem, problem.neighbors(start), seen, episode.best_shown)
+    optimum = strong_solution(problem)
+    return step if step is not None or optimum is None else _steepest(problem, [optimum], seen, episode.best_shown)
 
 
 def _steepest(problem: Problem, moves: list[Any], seen: set[str], bar: float) -> Any | None:
@@ -231,24 +221,18 @@ def _steepest(problem: Problem, moves: list[Any], seen: set[str], bar: float) ->
 
 
 def answer_text(problem: Problem, solution: Any) -> str:
-    """A proposal in the format the meta-prompt asks for (`<trace> ... </trace>`, `[w, b]`)."""
-    if problem.name == "tsp":
-        return f"<trace>{problem.render(solution)}</trace>"
-    if problem.name == "linreg":
-        return f"[{solution[0]}, {solution[1]}]"
-    return problem.render(solution)
+    """A proposal in the format the meta-prompt asks for (the problem's `answer_text`: `<trace> ... </trace>`,
+    `[w, b]`)."""
+    return problem.answer_text(solution)
 
 
 def _perturb(problem: Problem, solution: Any, rng: np.random.Generator) -> Any:
-    if problem.name == "tsp":
-        tour = list(solution)
-        for _ in range(int(rng.integers(1, 4))):
-            i, j = sorted(rng.choice(len(tour), size=2, replace=False))
-            tour[i:j + 1] = tour[i:j + 1][::-1]  # a random 2-opt move
-        start = int(rng.integers(len(tour)))
-        return tuple(tour[start:] + tour[:start])
-    scale = float(rng.choice([2, 5, 10]))
-    return tuple(int(v + round(rng.normal(0, scale))) for v in solution)
+    """A random nearby solution (the problem's `perturb`); a one-line OproError where it has none."""
+    moved = problem.perturb(solution, rng)
+    if moved is None:
+        raise OproError(f"the {problem.name} problem cannot make synthetic RL histories: it has no perturb hook "
+                        "(a random nearby solution)")
+    return moved
 
 
 def _distinct(problem: Problem, solutions: list[Any]) -> list[Any]:
@@ -259,10 +243,7 @@ def _distinct(problem: Problem, solutions: list[Any]) -> list[Any]:
 
 
 def _optimum(problem: Problem) -> float | None:
-    if problem.name == "tsp":
-        return None if problem.optimal is None else float(problem.optimal.length)
-    value = problem.baselines().get("optimal")
-    return None if value is None else float(value)
+    return problem.known_optimum()
 
 
 def _run_config(path: Path) -> RunConfig:

@@ -126,7 +126,10 @@ class HeldOutCallback:
 def run_figures(spec: str, task: str, runs: int, steps: int, candidates: int, seed: int, max_tokens: int,
                 results: Path, sizes: tuple[int, int] | None) -> dict[str, Any]:
     """Full OPRO runs with `spec` as the optimizer on `runs` held-out instances (problem seeds seed..)."""
+    import dataclasses
+
     from opro.config import build_config
+    from opro.problems import problem_class
     from opro.run import start_run
 
     gaps, solved = [], []
@@ -134,7 +137,7 @@ def run_figures(spec: str, task: str, runs: int, steps: int, candidates: int, se
         overrides = {"optimizer.spec": spec, "loop.steps": steps, "loop.candidates_per_step": candidates,
                      "loop.max_tokens": max_tokens, "seed": seed + r, "problem.seed": seed + r,
                      "results_root": str(results), "optimizer.cache": False}
-        if sizes and build_config(task).problem == "tsp":
+        if sizes and "n" in {f.name for f in dataclasses.fields(problem_class(build_config(task).problem))}:
             overrides["problem.n"] = sizes[1] - r % (sizes[1] - sizes[0] + 1)  # the largest first: not solved by chance
         _, summary = start_run(build_config(task, overrides), f"{spec.replace('/', '_').replace(':', '_')}-{r}")
         gaps.append(summary["gap_percent"])

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from opro.errors import OproError
+from opro.llm.hf import adapter_base
 
 #: HF Llama module -> llama.cpp tensor name inside `blk.N.`.
 GGUF_NAMES = {
@@ -39,26 +40,6 @@ def new_adapter(model: Any, rank: int, alpha: float | None = None, targets: str 
     config = LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, lora_dropout=0.0, target_modules=modules,
                         task_type="CAUSAL_LM")
     return get_peft_model(model, config)
-
-
-def adapter_base(adapter: Path) -> Path:
-    """The base model directory an adapter directory was trained on (`base_model_name_or_path`)."""
-    try:
-        base = Path(json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise OproError(f"unreadable adapter_config.json in {adapter}: {error}") from error
-    if not (base / "config.json").is_file():
-        raise OproError(f"the base model of the adapter {adapter} is not at {base} (no config.json)")
-    return base
-
-
-def merged_model(adapter: Path, dtype: Any) -> Any:
-    """The adapter's base with the adapter merged into its weights (a plain transformers model)."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    base = AutoModelForCausalLM.from_pretrained(adapter_base(adapter), dtype=dtype)
-    return PeftModel.from_pretrained(base, adapter).merge_and_unload()
 
 
 def export_gguf(adapter: Path, out: Path, dtype: str = "f32") -> dict[str, Any]:

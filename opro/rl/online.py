@@ -30,6 +30,7 @@ from typing import Any
 from opro.config import RunConfig
 from opro.errors import OproError
 from opro.extras import require
+from opro.redact import redact_data
 from opro.results import RunDir, StepRow
 
 ONLINE_ALGORITHMS = ("grpo", "dpo")
@@ -143,7 +144,7 @@ class OnlineRL:
     def _log(self, record: dict[str, Any]) -> None:
         assert self.run is not None
         with (self.run.path / "rl_updates.jsonl").open("a") as handle:
-            handle.write(json.dumps(record, default=str) + "\n")
+            handle.write(json.dumps(redact_data(record), default=str) + "\n")
 
 
 def _anchor_to_base(model: Any) -> None:

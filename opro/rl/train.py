@@ -36,16 +36,17 @@ import collections
 import dataclasses
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from opro.config import MAX_SEED, Range, check_ranges
 from opro.errors import OproError
 from opro.extras import require
 from opro.rl.episodes import HISTORIES, TRAINING_SEEDS, Episode, fresh_episodes
 from opro.rl.export import TARGETS, load_rows, sft_rows, solver_pairs
+from opro.settings import MAX_SEED, Range, check_ranges
 
 ALGORITHMS = ("sft", "grpo", "dpo")
 
@@ -100,7 +101,9 @@ class TrainConfig:
     eval_samples: int = 4
     """Proposals per held-out meta-prompt."""
     report_to: str = "none"
-    """TRL's logging integrations: `none` or `tensorboard` (events in output_dir/runs)."""
+    """TRL's logging integrations: `none`, `tensorboard` (events in output_dir/runs), `mlflow` (the store of
+    `$MLFLOW_TRACKING_URI`, experiment `$MLFLOW_EXPERIMENT_NAME`) or `wandb` (`$WANDB_PROJECT`, `$WANDB_MODE`).
+    A tracker that cannot be reached is one warning and the training goes on without it."""
 
     LIMITS: ClassVar[dict[str, Range]] = {
         "steps": Range(1, 10_000_000), "learning_rate": Range(0, 1, above=True), "batch_size": Range(1, 4096),
@@ -167,7 +170,7 @@ class DPOTrainConfig(TrainConfig):
 
 CONFIGS: dict[str, type[TrainConfig]] = {"sft": SFTTrainConfig, "grpo": GRPOTrainConfig, "dpo": DPOTrainConfig}
 VLLM_MODES = ("colocate", "server")
-REPORT_TO = ("none", "tensorboard")
+REPORT_TO = ("none", "tensorboard", "mlflow", "wandb")
 
 
 def model_dir(spec: str) -> Path:
@@ -261,7 +264,8 @@ def load_model(source: Path, config: TrainConfig, dtype: Any) -> Any:
     directory `source` on its base, trainable."""
     from transformers import AutoModelForCausalLM
 
-    from opro.rl.lora import adapter_base, new_adapter
+    from opro.llm.hf import adapter_base
+    from opro.rl.lora import new_adapter
 
     if (source / "adapter_config.json").is_file():
         from peft import PeftModel
@@ -287,8 +291,16 @@ def train(algo: str, config: TrainConfig) -> Path:
 
     if getattr(config, "vllm", None):
         require("vllm", extra="vllm", feature=f"--vllm {config.vllm}")
-    if config.report_to == "tensorboard":
-        require("tensorboard", extra="tensorboard", feature="--report-to tensorboard")
+    if config.report_to != "none":
+        require(config.report_to, extra=config.report_to, feature=f"--report-to {config.report_to}")
+    if config.report_to in ("mlflow", "wandb"):
+        from opro.tracking import report_to_down
+
+        down = report_to_down(config.report_to)
+        if down:
+            print(f"opro: warning: --report-to {config.report_to} is off: {down}; the training goes on",
+                  file=sys.stderr, flush=True)
+            config = dataclasses.replace(config, report_to="none")
     resume = last_checkpoint(out, config.resume_from_checkpoint) if config.resume_from_checkpoint else None
 
     torch.manual_seed(config.seed)
