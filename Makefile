@@ -1,13 +1,13 @@
 # Two entry points: `make run` (runtime dependencies only, fetch the default model, run OPRO on TSP) and
-# `make test` (adds the test extra); `make docs` builds the documentation site, `make tune` retrains the
-# tuned default optimizer.
+# `make test` (adds the test extra; the everyday tier, `make test-all` runs every test, as CI does); `make docs`
+# builds the documentation site, `make tune` retrains the tuned default optimizer.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 TASK ?= tsp
 ARGS ?=
 
-.PHONY: run test lint setup model tune docs docs-serve clean
+.PHONY: run test test-all coverage coverage-all lint setup model tune docs docs-serve clean
 
 $(BIN)/opro: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,25 @@ run: model
 tune: model $(VENV)/.extra-rl
 	HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/opro rl tune --out models/smollm2-opro $(ARGS)
 
+# Two workers, a test file on one worker (its module fixtures, such as a server, are made once); the models that
+# several files share are built once per run (tests/conftest.py).
+PYTEST := HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
+# Branch coverage of opro/ (subprocesses included), e.g. `make coverage-all`; the report lands in coverage.json.
+COVERAGE := --cov=opro --cov-branch --cov-report=term:skip-covered --cov-report=json:coverage.json
+
+# The everyday tier: everything but the tests marked `slow` (README, "Tests").
 test: model $(VENV)/.extra-test
-	HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q $(ARGS)
+	$(PYTEST) -m "not slow" $(ARGS)
+
+# Every test; an installed extra that a test needs must import (a skip would hide a broken install).
+test-all: model $(VENV)/.extra-test
+	OPRO_TEST_TIER=all $(PYTEST) $(ARGS)
+
+coverage: model $(VENV)/.extra-test
+	$(PYTEST) -m "not slow" $(COVERAGE) $(ARGS)
+
+coverage-all: model $(VENV)/.extra-test
+	OPRO_TEST_TIER=all $(PYTEST) $(COVERAGE) $(ARGS)
 
 lint: $(VENV)/.extra-test
 	$(BIN)/ruff check opro tests benchmarks

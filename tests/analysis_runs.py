@@ -16,7 +16,7 @@ from opro.config import build_config, load_templates
 from opro.loop import optimize
 from opro.problems import build_problem
 from opro.results import RunDir, environment, write_json_atomic
-from tests.scripted_llm import ScriptedLLM
+from tests.doubles import ScriptedLLM
 
 
 def scripted_texts(problem: str, seed: int, count: int = 80) -> list[str]:

@@ -11,7 +11,7 @@ from opro.cli import main
 from opro.config import build_config
 from opro.results import LOCK_FILE
 from opro.run import start_run
-from tests.scripted_llm import ScriptedLLM
+from tests.doubles import ScriptedLLM
 
 #: Linear-regression proposals: valid pairs, a duplicate and one that does not parse.
 PROPOSALS = ["[16, 13]", "w, b = [17, 12]", "no pair here", "[16, 13]"]

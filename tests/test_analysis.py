@@ -23,6 +23,8 @@ from opro.compare import comparison_table
 from opro.errors import OproError
 from opro.report import screenshot, write_report
 from tests.analysis_runs import INSTRUCTIONS, write_group, write_prompt_run, write_tree
+from tests.doubles import ScriptedLLM
+from tests.tiers import ALL
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -179,7 +181,7 @@ def test_report_is_one_self_contained_file(tree, report_file, tmp_path):
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(report_file, tmp_path):
     if not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
-        pytest.skip("no Chromium installed (Debian: apt-get install chromium)")
+        (pytest.fail if ALL else pytest.skip)("no Chromium installed (Debian: apt-get install chromium)")
     from PIL import Image
 
     png = screenshot(report_file, tmp_path / "report.png")
@@ -189,7 +191,6 @@ def test_report_renders_in_headless_chromium(report_file, tmp_path):
     assert (pixels < 128).mean() > 0.005  # text and figures were drawn, not a blank page
 
 
-@pytest.mark.slow
 def test_notebook_runs_end_to_end(tree, tmp_path):
     import nbformat
     from nbclient import NotebookClient
@@ -238,7 +239,6 @@ def test_plot_every_writes_the_curve_during_a_run(tmp_path):
     from opro.problems import build_problem
     from opro.results import RunDir
     from tests.analysis_runs import scripted_texts
-    from tests.scripted_llm import ScriptedLLM
 
     config = build_config("tsp", {"problem.n": 6, "loop.steps": 5, "loop.stop_at_optimum": False})
     run = RunDir.create(tmp_path, "tsp", "r", {"config": config.to_dict()})

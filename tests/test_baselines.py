@@ -22,7 +22,7 @@ from opro.problems.tsp import TravelingSalesman
 from opro.results import RunDir
 from opro.solvers import tour_length
 from opro.stats import format_mean_se, mean_se, parse_seeds
-from tests.scripted_llm import ScriptedLLM
+from tests.doubles import ScriptedLLM
 
 TEMPLATES = ("Pairs:\n{history}Propose.", "input:\n{solution}\nvalue:\n{score}\n\n")
 

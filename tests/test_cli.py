@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from opro.config import build_config
+from tests.cli_inprocess import invoke
 
 
 def opro(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -36,32 +37,35 @@ def opro(*args: str, cwd=None) -> subprocess.CompletedProcess:
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
-    done = opro(*args, cwd=tmp_path)
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("opro: error:"), done.stderr
-    assert message in lines[0]
+    done = invoke(args, tmp_path)  # in-process; the real process's exit code and stderr: the test below
+    assert done.escaped is None, done.escaped
+    assert done.refused_in_one_line, (done.code, done.stderr)
+    assert message in done.stderr
+
+
+def test_a_real_process_exits_2_with_one_line():
+    done = opro("run", "--task", "nope")
+    assert done.returncode == 2 and done.stderr.startswith("opro: error: unknown task 'nope'")
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 def test_malformed_tsplib_file_names_the_line(tmp_path):
     bad = tmp_path / "bad.tsp"
     bad.write_text("NAME : bad\nTYPE : TSP\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n"
                    "1 0 0\n2 oops 1\n3 1 1\nEOF\n")
-    done = opro("run", "--instance", str(bad), cwd=tmp_path)
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "line 7" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    done = invoke(["run", "--instance", str(bad)], tmp_path)
+    assert done.escaped is None and done.refused_in_one_line and "line 7" in done.stderr
 
 
 def test_bad_task_file_is_one_line(tmp_path):
     (tmp_path / "t.toml").write_text("problem = [")
-    done = opro("run", "--task", str(tmp_path / "t.toml"), cwd=tmp_path)
-    assert done.returncode == 2 and "invalid TOML" in done.stderr
+    done = invoke(["run", "--task", str(tmp_path / "t.toml")], tmp_path)
+    assert done.refused_in_one_line and "invalid TOML" in done.stderr
 
 
-def test_tasks_lists_presets():
-    done = opro("tasks")
-    assert done.returncode == 0
+def test_tasks_lists_presets(tmp_path):
+    done = invoke(["tasks"], tmp_path)
+    assert done.code == 0
     assert {"tsp", "linreg", "tsp-paper", "linreg-paper"} <= {line.split()[0] for line in done.stdout.splitlines()}
 
 

@@ -59,10 +59,10 @@ def test_the_users_metric_gives_partial_credit(project):
 
 
 def test_a_metric_failing_while_scoring_makes_the_instruction_invalid(project):
-    (project / "fragile.py").write_text("def score(answer, gold):\n    if answer == 'boom':\n"
+    (project / "fragile_score.py").write_text("def score(answer, gold):\n    if answer == 'boom':\n"
                                         "        raise ValueError('cannot read')\n    return 1.0\n")
-    assert _scored({"metric": "fragile:score"}, ["boom", "fine"]) == Invalid(
-        "problem.metric fragile:score raised ValueError: cannot read")
+    assert _scored({"metric": "fragile_score:score"}, ["boom", "fine"]) == Invalid(
+        "problem.metric fragile_score:score raised ValueError: cannot read")
 
 
 @pytest.mark.parametrize(("metric", "message"), [

@@ -15,6 +15,7 @@ from opro.errors import OproError
 from opro.llm import models
 from opro.llm.base import Request
 from opro.llm.models import GGUF_SHA256, TUNED_ADAPTER_SHA256, resolve_model, sha256_file, tuned_adapter_path
+from tests.tiers import require_extra
 
 
 @pytest.mark.parametrize("task", ["tsp", "linreg"])
@@ -56,18 +57,16 @@ def test_the_run_table_shows_the_baselines_and_gaps():
 
 
 @pytest.mark.slow
-def test_llamacpp_applies_the_shipped_adapter_as_its_merged_weights(tmp_path, default_model):
+def test_llamacpp_applies_the_shipped_adapter_as_its_merged_weights(tmp_path, converted_default_model):
     """Greedy answers to held-out meta-prompts: llama.cpp (Q4_1 base + the GGUF adapter) and transformers
     (the dequantized base with the adapter merged into its weights) write the same text."""
-    pytest.importorskip("peft")
+    require_extra("peft")
     from opro.llm.hf import HFLLM
     from opro.llm.llamacpp import LlamaCppLLM
-    from opro.rl.convert import convert_gguf
     from opro.rl.episodes import fresh_episodes
     from opro.rl.lora import import_gguf
 
-    cached = models.cache_dir() / "hf" / "smollm2"  # `opro rl tune` leaves the converted base here
-    base = cached if (cached / "config.json").is_file() else convert_gguf("smollm2", tmp_path / "base")
+    base, _ = converted_default_model  # where `opro rl tune` leaves the converted base
     adapter = import_gguf(tuned_adapter_path(), base, tmp_path / "adapter")
     episodes = fresh_episodes("tsp", 2, seed=11) + fresh_episodes("linreg", 2, seed=11)
     requests = [Request(tuple(e.prompt), 0.0, 40, 0) for e in episodes]

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.docs_blocks import REPO, SHIM, blocks, doc_pages, shrink
+from tests.tiers import ALL, require_extra
 
 BROWSER = next((name for name in ("chromium", "chromium-browser") if shutil.which(name)), None)
-needs_browser = pytest.mark.skipif(BROWSER is None, reason="no headless Chromium (Debian: apt-get install chromium)")
+#: Without Chromium the browser tests skip in `make test`, and fail in `make test-all` (tests/tiers.py).
+needs_browser = pytest.mark.skipif(BROWSER is None and not ALL, reason="no headless Chromium")
 #: The pages with a block to run or a file to write, in the site's order.
 RUNNABLE = [page for page in doc_pages() if any(block.runs or block.marker == "file" for block in blocks(page))]
 
@@ -67,6 +69,7 @@ def test_the_shell_blocks_of_each_page_run(page, reader):
     """A page's blocks run in order in one folder, the pages in the order of the site, as a reader follows
     them (Analysis and reports reports on `results/tsp/first` of Getting started); a `cd` in a block holds for
     the page's next blocks, as in a reader's terminal."""
+    assert BROWSER, "no headless Chromium (Debian: apt-get install chromium)"
     work, env = reader
     failures, cwd, where = [], work, work / ".cwd"
     for block in blocks(page):
@@ -87,6 +90,8 @@ def test_the_shell_blocks_of_each_page_run(page, reader):
 @pytest.mark.slow
 @needs_browser
 def test_the_site_builds_strictly_and_renders(tmp_path):
+    assert BROWSER, "no headless Chromium (Debian: apt-get install chromium)"
+    require_extra("mkdocs")
     site = tmp_path / "site"
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)], cwd=REPO,
                           capture_output=True, text=True, timeout=600, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})

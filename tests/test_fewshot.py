@@ -10,7 +10,7 @@ from opro.errors import OproError
 from opro.problems import build_problem
 from opro.problems.prompt import PromptOptimization
 from opro.prompting.data import load_mmlu
-from tests.test_validation import LevelScorerLLM
+from tests.doubles import LevelScorerLLM
 
 
 def _problem(shared_data, **settings) -> PromptOptimization:

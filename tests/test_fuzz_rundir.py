@@ -23,8 +23,7 @@ from hypothesis import strategies as st
 
 from opro.results import LOG_FILES
 from tests.rundir_tools import opro, snapshot
-
-pytestmark = pytest.mark.slow  # the real run takes about 20 s on one core; the examples about 30 s
+from tests.tiers import examples
 
 FILES = ("config.json", "state.json", "summary.json", *LOG_FILES)
 WRONG_VALUES = (None, "x", "", -1, 0, 1.5, True, [], {}, [1, 2], {"a": 1}, math.inf, -math.inf, 10**20)
@@ -109,7 +108,7 @@ def check_outcome(done, command: str) -> None:
     assert "Traceback" not in done.stdout + done.stderr
 
 
-@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=examples(70), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(changes=st.lists(corruptions(), min_size=1, max_size=2), report=st.integers(0, 5))
 @example(changes=[("extend", "steps.csv", 0, 0, b"\x80")], report=0)  # a byte that is not UTF-8 after the header

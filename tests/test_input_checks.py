@@ -37,7 +37,7 @@ def refused(tmp_path: Path, args: list[str], message: str) -> None:
     ([*LINREG, "--set", "problem.w_true=nan"], "problem.w_true must be a finite number, got nan"),
     ([*LINREG, "--set", "problem.b_true=-inf"], "problem.b_true must be a finite number, got -inf"),
     ([*LINREG, "--set", "problem.w_true=1e300"], "problem.w_true must be in [-1000000, 1000000]"),
-    (["--set", 'problem.kind="x"'], "unknown problem 'x'; known: bbh, gsm8k, linreg, mmlu, tsp"),
+    (["--set", 'problem.kind="x"'], "unknown problem 'x'; known: bbh, gsm8k, linreg, mmlu, prompt, tsp"),
     (["--set", "problem.kind=5"], "problem must be str, got 5"),
     (["--seeds", "0-999999999999"], f"has more than {MAX_REPEATS} seeds"),
     (["--seeds", "0-99", "--instances", "101"], f"a group has at most {MAX_REPEATS} runs"),
@@ -80,7 +80,7 @@ TSP_PRESET = 'template = "tsp"\n[problem]\nkind = "tsp"\nn = 5\n'
 
 @pytest.mark.parametrize(("text", "message"), [
     (b'template = "tsp"\n[problem]\nkind = "\xff\xfe"\n', "is not UTF-8 text (byte"),
-    (TSP_PRESET + "loop = 5\n", ""),  # a key after a table belongs to it: refused as an unknown setting
+    (TSP_PRESET + "loop = 5\n", "unknown setting 'problem.loop' for tsp"),  # a key after a table belongs to it
     ('loop = 5\n' + TSP_PRESET, "loop must be a table ([loop]), got 5"),
     ('optimizer = "x"\n' + TSP_PRESET, "optimizer must be a table ([optimizer]), got 'x'"),
     ('problem = [1]\ntemplate = "tsp"\n', "problem must be a table ([problem]), got [1]"),

@@ -12,7 +12,7 @@ from opro.loop import optimize, sample_seed
 from opro.metaprompt import render_meta_prompt, shown_solutions
 from opro.problems.linreg import LinearRegression, integer_least_squares, sse
 from opro.results import CANDIDATE_COLUMNS, STEP_COLUMNS, RunDir
-from tests.scripted_llm import ScriptedLLM
+from tests.doubles import ScriptedLLM
 
 TEMPLATES = ("Pairs:\n{history}Propose.", "input:\n{solution}\nvalue:\n{score}\n\n")
 

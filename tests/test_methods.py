@@ -12,48 +12,14 @@ import pytest
 
 from opro.config import build_config
 from opro.errors import OproError
-from opro.llm import Completion, Request
+from opro.llm import Completion
 from opro.methods.ape import parse_completion
 from opro.methods.evoprompt import de_population, ids, parse_prompt_tag, roulette
 from opro.problems import Invalid
 from opro.results import CANDIDATE_COLUMNS, STEP_COLUMNS, RunDir
 from opro.run import resume_run, start_run
-from tests.test_validation import LevelScorerLLM
-
-
-class SeededLLM:
-    """An optimizer whose answer depends only on the request's seed (so a resumed run gets the same ones):
-    `<prompt>Think` + 0-4 "!" + ` v<seed>.</prompt>`, or, for seeds divisible by `invalid_every`, no tag."""
-
-    spec = "scripted:seeded"
-
-    def __init__(self, invalid_every: int = 0, tagged: bool = True) -> None:
-        self.invalid_every, self.tagged, self.requests = invalid_every, tagged, []
-
-    def generate(self, requests: list[Request]) -> list[Completion]:
-        self.requests += requests
-        out = []
-        for r in requests:
-            text = f"Think{'!' * (r.seed % 5)} v{r.seed}."
-            if self.tagged:
-                text = f"1. Crossover Prompt: x\n2. <prompt>{text}</prompt>"
-            if self.invalid_every and r.seed % self.invalid_every == 0:
-                text = "I cannot help with that."
-            out.append(Completion(text, 10, 5))
-        return out
-
-    def describe(self) -> dict[str, object]:
-        return {"backend": "scripted"}
-
-    def close(self) -> None:
-        pass
-
-
-TINY = {"problem.mmlu_task": "abstract_algebra", "problem.train_limit": 6, "problem.validation_ratio": 0.0,
-        "problem.eval_interval": 0, "problem.score_cache": False, "loop.steps": 2, "loop.population": 4,
-        "loop.resample_rounds": 0,
-        "loop.stop_at_optimum": False, "optimizer.cache": False, "scorer.spec": "scorer", "scorer.cache": False,
-        "problem.initial_instructions": ["Solve it!", "Answer."]}
+from tests.doubles import TINY_METHOD_RUN as TINY
+from tests.doubles import LevelScorerLLM, SeededLLM
 
 
 @pytest.fixture

@@ -12,44 +12,19 @@ import pandas as pd
 import pytest
 
 from opro.config import build_config
-from opro.llm import Completion, Request
 from opro.methods.evoprompt import ids
 from opro.methods.gepa import GEPA_MINIBATCH, feedback, gepa_state, minibatches
 from opro.problems import Invalid
 from opro.problems.prompt import MMLUInstructions
 from opro.results import CANDIDATE_COLUMNS, STEP_COLUMNS, RunDir
 from opro.run import resume_run, start_run
-from tests.test_methods import TINY as METHOD_TINY
-from tests.test_validation import LevelScorerLLM
+from tests.doubles import TINY_METHOD_RUN as METHOD_TINY
+from tests.doubles import LevelScorerLLM, ReflectingLLM
+from tests.tiers import require_extra
 
-pytest.importorskip("gepa")
+require_extra("gepa")
 
 COLUMNS = ["operator", "parents", "minibatch", "prompt_sha"]
-
-
-class ReflectingLLM:
-    """A reflection LM whose answer depends only on the request's seed: a ``` block holding `Think` + 0-4 "!"
-    + ` v<seed>.`, or, for seeds divisible by `empty_every`, an empty block."""
-
-    spec = "scripted:reflect"
-
-    def __init__(self, empty_every: int = 0) -> None:
-        self.empty_every, self.requests = empty_every, []
-
-    def generate(self, requests: list[Request]) -> list[Completion]:
-        self.requests += requests
-        out = []
-        for r in requests:
-            empty = self.empty_every and r.seed % self.empty_every == 0
-            body = "" if empty else f"Think{'!' * (r.seed % 5)} v{r.seed}."
-            out.append(Completion(f"A better one:\n```\n{body}\n```\nThat is all.", 10, 5))
-        return out
-
-    def describe(self) -> dict[str, object]:
-        return {"backend": "scripted"}
-
-    def close(self) -> None:
-        pass
 
 
 TINY = {**METHOD_TINY, "loop.population": 3, "loop.num_initial": 2, "loop.method": "gepa"}
@@ -188,7 +163,7 @@ def test_a_resumed_run_continues_the_same_pool(tmp_path, shared_data, llms):
 
 
 def test_without_the_extra_a_one_line_error(tmp_path, shared_data):
-    from tests.test_missing_extras import opro_without
+    from tests.hidden_modules import opro_without
 
     done = opro_without("gepa", ["run", "--task", "bbh", "--method", "gepa", "--data", str(shared_data / "bbh"),
                                  "--set", "problem.bbh_task=navigate", "--dry-run"], tmp_path)

@@ -10,38 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-HIDING_LAYER = '''"""Fault injection for tests: the modules named in $OPRO_TEST_HIDDEN_MODULES cannot be imported."""
-import os
-import sys
-
-HIDDEN = {name for name in os.environ.get("OPRO_TEST_HIDDEN_MODULES", "").split(",") if name}
-
-
-class HiddenModules:
-    """A meta-path finder that refuses the hidden top-level packages, like an environment without them."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname.partition(".")[0] in HIDDEN:
-            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
-        return None
-
-
-sys.meta_path.insert(0, HiddenModules())
-'''
-
-
-def opro_without(hidden: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    layer = cwd / "hiding_layer"
-    layer.mkdir(exist_ok=True)
-    (layer / "sitecustomize.py").write_text(HIDING_LAYER)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(layer), os.environ.get("PYTHONPATH", "")]),
-           "OPRO_TEST_HIDDEN_MODULES": hidden}
-    return subprocess.run([sys.executable, "-m", "opro.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=120)
+from tests.hidden_modules import opro_without
 
 
 def test_the_hiding_layer_hides(tmp_path):

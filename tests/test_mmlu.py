@@ -21,8 +21,7 @@ from opro.prompting.data import (
     mmlu_subjects,
 )
 from opro.prompting.extract import extract_answer, is_correct
-from tests.scripted_llm import ScriptedLLM
-from tests.test_validation import LevelScorerLLM
+from tests.doubles import LevelScorerLLM, ScriptedLLM
 
 
 def test_the_reference_layout_and_question_format(shared_data):

@@ -12,7 +12,6 @@ import multiprocessing
 import sqlite3
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -21,23 +20,11 @@ from opro.llm import Completion, Request, build_llm
 from opro.llm.cache import CachedLLM
 from opro.llm.openai_backend import OpenAILLM, backoff_seconds, retry_after_seconds
 from opro.llm.pricing import cost, load_prices
+from tests.doubles import CountingLLM, EchoLLM
 from tests.fault_proxy import FaultProxy
+from tests.llama_server import start_server
 
 MAX_TOKENS = 24
-
-
-def start_server(model: Path, parallel: int):
-    import xllamacpp
-
-    params = xllamacpp.CommonParams()
-    params.model.path = str(model)
-    params.n_parallel = parallel
-    params.n_ctx = 2048 * parallel
-    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = 1
-    params.cpuparams.poll = params.cpuparams_batch.poll = 0  # sleep, not busy-wait: robust on shared cores
-    params.warmup = False
-    params.verbosity = -1
-    return xllamacpp.Server(params)
 
 
 @pytest.fixture(scope="module")
@@ -68,40 +55,6 @@ def reference(base_url) -> list[tuple]:
         return [sample(llm.generate([r])[0]) for r in requests(12)]
     finally:
         llm.close()
-
-
-class CountingLLM:
-    """Passes requests to `inner`, counting generate calls and requests."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.spec = inner, inner.spec
-        self.calls = self.requests = 0
-
-    def generate(self, requests: list[Request]) -> list[Completion]:
-        self.calls += 1
-        self.requests += len(requests)
-        return self.inner.generate(requests)
-
-    def describe(self) -> dict[str, object]:
-        return self.inner.describe()
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class EchoLLM:
-    """Answers instantly with the seed and the prompt (for cache tests that need no model)."""
-
-    spec = "echo"
-
-    def generate(self, requests: list[Request]) -> list[Completion]:
-        return [Completion(text=f"{r.seed}:{r.messages[-1]['content']}", completion_tokens=1) for r in requests]
-
-    def describe(self) -> dict[str, object]:
-        return {"backend": "echo"}
-
-    def close(self) -> None:
-        pass
 
 
 # (a) completions in request order, with usage, several in flight
@@ -201,11 +154,9 @@ def test_a_server_that_always_fails_raises_after_max_attempts(base_url):
     with FaultProxy(base_url.removesuffix("/v1"), fault_rate=1.0, faults=("500",)) as proxy:
         llm = OpenAILLM("smollm2", base_url=proxy.url + "/v1", api_key="sk-test-secret", max_attempts=3,
                         backoff_base=0.01, backoff_cap=0.05)
-        started = time.perf_counter()
         with pytest.raises(OproError, match=r"openai:smollm2: failed after 3 attempts.*InternalServerError") as info:
             llm.generate(requests(2))
         llm.close()
-    assert time.perf_counter() - started < 5
     assert 3 <= proxy.injected["500"] <= 6  # the other request is cancelled once one has failed for good
     assert "\n" not in str(info.value) and "sk-test-secret" not in str(info.value)
 

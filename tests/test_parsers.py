@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from opro.problems import Invalid
 from opro.problems.linreg import parse_pair
 from opro.problems.tsp import parse_trace
+from tests.tiers import examples
 
 FLOATS = st.floats(allow_nan=True, allow_infinity=True)
 NUMBER_TEXT = st.one_of(
@@ -53,14 +54,14 @@ def test_pair_invalid_reasons():
     assert isinstance(parse_pair("[1e13, 3]"), Invalid)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.text(), st.integers(min_value=3, max_value=60))
 def test_trace_never_raises(text, n):
     result = parse_trace(text, n)
     assert isinstance(result, Invalid) or sorted(result) == list(range(n))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.one_of(st.integers(min_value=-(10**30), max_value=10**30).map(str), st.text(max_size=4)),
                 max_size=12), st.integers(min_value=3, max_value=12))
 def test_trace_fuzzed_lists_never_raise(items, n):
@@ -68,14 +69,14 @@ def test_trace_fuzzed_lists_never_raise(items, n):
     assert isinstance(result, Invalid) or sorted(result) == list(range(n))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.text())
 def test_pair_never_raises_on_text(text):
     result = parse_pair(text)
     assert isinstance(result, Invalid) or all(isinstance(v, int) for v in result)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(NUMBER_TEXT, NUMBER_TEXT, st.text(max_size=20))
 def test_pair_never_raises_on_numbers(w, b, noise):
     result = parse_pair(f"{noise} [{w}, {b}]")
@@ -83,13 +84,13 @@ def test_pair_never_raises_on_numbers(w, b, noise):
         assert all(isinstance(v, int) and abs(v) <= 1e12 for v in result)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.integers(min_value=-(10**6), max_value=10**6), st.integers(min_value=-(10**6), max_value=10**6))
 def test_pair_round_trips_integers(w, b):
     assert parse_pair(f"[{w}, {b}]") == (w, b)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.floats(min_value=-1e6, max_value=1e6), st.floats(min_value=-1e6, max_value=1e6))
 def test_pair_rounds_floats(w, b):
     result = parse_pair(f"[{w!r}, {b!r}]")

@@ -15,36 +15,12 @@ import pytest
 
 from opro.cli import main
 from opro.errors import OproError
-from opro.llm import Completion, Request
 from opro.metaprompt import render_meta_prompt, shown_solutions
 from opro.problems.prompt import PromptOptimization
 from opro.prompting.data import load_examples, split_indices
 from opro.prompting.scoring import InstructionScorer, ScoreCache
 from opro.prompting.screen import kth_best, passes_screen
-
-
-class RuleScorerLLM:
-    """Scripted scorer: the gold answer when the prompt's instruction contains "GOOD", else "0"."""
-
-    spec = "scripted:rule"
-
-    def __init__(self, answers: dict[str, str]) -> None:
-        self.answers, self.requests = answers, 0
-
-    def generate(self, requests: list[Request]) -> list[Completion]:
-        self.requests += len(requests)
-        out = []
-        for request in requests:
-            prompt = request.messages[0]["content"]
-            gold = next(a for q, a in self.answers.items() if q in prompt)
-            out.append(Completion(f"The answer is {gold if 'GOOD' in prompt else 0}.", 20, 5))
-        return out
-
-    def describe(self) -> dict[str, object]:
-        return {"backend": "scripted"}
-
-    def close(self) -> None:
-        pass
+from tests.doubles import RuleScorerLLM, rule_scored_problem
 
 
 def test_local_layouts(shared_data):
@@ -114,19 +90,12 @@ def test_wrong_answer_exemplars_are_the_most_missed(shared_data):
     assert problem.pick_exemplars(1, ["a", "b"]) == [1, 2, 3]  # question 1 missed twice, then 2 and 3
 
 
-def _rule_problem(shared_data, cache, **settings):
-    problem = PromptOptimization(data=str(shared_data), train_limit=20, score_cache=str(cache), **settings)
-    llm = RuleScorerLLM({e.question: e.answer for e in problem.train})
-    problem.use_scorer(llm)
-    return problem, llm
-
-
 def test_screening_skips_hopeless_instructions(shared_data, tmp_path):
     instructions = ["GOOD one", "GOOD two", "bad one", "bad two", "GOOD three", "bad three"]
-    plain, plain_llm = _rule_problem(shared_data, tmp_path / "plain.sqlite")
+    plain, plain_llm = rule_scored_problem(shared_data, tmp_path / "plain.sqlite")
     full = plain.score(instructions)
     assert full == [100.0, 100.0, 0.0, 0.0, 100.0, 0.0] and plain_llm.requests == 6 * 20
-    screened, llm = _rule_problem(shared_data, tmp_path / "screened.sqlite", screen=True, screen_fraction=0.1,
+    screened, llm = rule_scored_problem(shared_data, tmp_path / "screened.sqlite", screen=True, screen_fraction=0.1,
                                   screen_top_k=2)
     scores = screened.score(instructions)
     assert max(scores) == max(full)  # the same best train accuracy
@@ -161,7 +130,7 @@ def test_score_cache_avoids_repeats_and_takes_concurrent_writers(shared_data, tm
 
 
 def test_instruction_files_and_resume_state(shared_data, tmp_path):
-    problem, _ = _rule_problem(shared_data, tmp_path / "scores.sqlite", screen=True, screen_top_k=1)
+    problem, _ = rule_scored_problem(shared_data, tmp_path / "scores.sqlite", screen=True, screen_top_k=1)
     problem.attach_run(tmp_path)
     problem.score(["GOOD a", "bad b"])
     index = pd.read_csv(tmp_path / "instructions.csv", keep_default_na=False)
@@ -169,6 +138,6 @@ def test_instruction_files_and_resume_state(shared_data, tmp_path):
     assert index["scorer_calls"].tolist() == [20, 2]
     per_question = pd.read_csv(tmp_path / "instructions" / f"{index['instruction_id'][0]}.csv")
     assert per_question["correct"].all() and len(per_question) == 20
-    resumed, _ = _rule_problem(shared_data, tmp_path / "scores.sqlite", screen=True, screen_top_k=1)
+    resumed, _ = rule_scored_problem(shared_data, tmp_path / "scores.sqlite", screen=True, screen_top_k=1)
     resumed.attach_run(tmp_path)
     assert resumed.full_scores == {"GOOD a": 100.0} and resumed.correct["GOOD a"] == (True,) * 20

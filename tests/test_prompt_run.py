@@ -13,29 +13,13 @@ from opro.llm import build_llm
 from opro.prompting.data import load_examples
 from opro.prompting.scoring import InstructionScorer, ScoreCache
 from opro.run import start_run
+from tests.doubles import CountingLLM
 
 pytestmark = pytest.mark.slow
 
 TINY = {"loop.steps": 2, "loop.candidates_per_step": 2, "loop.max_tokens": 16, "loop.resample_rounds": 0,
         "problem.train_limit": 2, "problem.scorer_max_tokens": 8, "problem.num_exemplars": 1,
         "optimizer.cache_prompt": True, "optimizer.threads": 1, "loop.stop_at_optimum": False}
-
-
-class CountingLLM:
-    """The real backend, counting the requests that reach it."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.spec, self.requests = inner, inner.spec, 0
-
-    def generate(self, requests):
-        self.requests += len(requests)
-        return self.inner.generate(requests)
-
-    def describe(self):
-        return self.inner.describe()
-
-    def close(self):
-        self.inner.close()
 
 
 def _check_run(run, summary, n_train: int, n_proposals: int, validation_calls: int = 0) -> None:

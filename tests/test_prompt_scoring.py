@@ -14,6 +14,7 @@ import pytest
 
 from opro.cli import main
 from opro.config import build_config
+from opro.problems import build_problem
 from opro.problems.prompt import PromptOptimization
 from opro.prompting.data import Example
 from opro.prompting.evaluate import evaluate_instructions
@@ -24,7 +25,7 @@ from opro.prompting.scoring import (
     truncated_rate,
     truncation_warning,
 )
-from tests.scripted_llm import ScriptedLLM
+from tests.doubles import ScriptedLLM
 
 EXAMPLES = [Example(f"toy/test/{i}/0", i, f"What is {i} + {i}?", str(2 * i), "number") for i in range(4)]
 LONG = "First I add the two numbers: 20 + 80 + 160 = 260. The answer is 260."  # 16 words
@@ -148,11 +149,16 @@ def test_prompting_again_is_a_problem_setting(shared_data, tmp_path):
 
 
 @pytest.mark.parametrize("task", ["gsm8k", "bbh"])
-def test_scorer_completion_limit_is_the_references(task):
-    # reference: optimize_instructions.py / evaluate_instructions.py give both scorer families 1024 tokens
-    assert PromptOptimization.scorer_max_tokens == 1024
-    assert build_config(task).problem_settings.get("scorer_max_tokens", 1024) == 1024
-    assert PromptOptimization.extract_final_answer_by_prompting_again is False
+def test_scorer_completion_limit_is_the_references(task, shared_data, tmp_path):
+    # reference: optimize_instructions.py / evaluate_instructions.py give both scorer families 1024 tokens,
+    # and answer each question once (no second prompt to extract the final answer)
+    config = build_config(task)
+    problem = build_problem(config.problem, {**config.problem_settings, "data": str(shared_data), "train_limit": 3,
+                                             "score_cache": str(tmp_path / "scores.sqlite")}, 0)
+    scorer = ScriptedLLM(["The answer is 1."])
+    problem.use_scorer(scorer)
+    problem.score(["Think."])
+    assert [r.max_tokens for r in scorer.requests] == [1024] * 3
 
 
 def test_opro_run_reports_and_warns_on_cut_answers(shared_data, tmp_path, monkeypatch, capsys):

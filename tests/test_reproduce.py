@@ -206,7 +206,8 @@ def test_table2_side_by_side_from_finished_runs(tmp_path):
 def test_reproduce_killed_midway_resumes(tmp_path, default_model):
     out = tmp_path / "t2"
     command = [sys.executable, "-m", "opro.cli", "reproduce", "table2", "--seeds", "0", "--set", "loop.steps=1",
-               "--workers", "2", "--out", str(out)]
+               "--set", "loop.candidates_per_step=2", "--set", "loop.max_tokens=24", "--workers", "2",
+               "--out", str(out)]  # a short step: what is tested is the resume, at any length
     env = dict(os.environ)
     with open(tmp_path / "killed.log", "w") as log:
         process = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=log, start_new_session=True, env=env)

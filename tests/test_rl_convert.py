@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-pytest.importorskip("transformers")
-pytest.importorskip("gguf")
+from tests.tiers import require_extra
 
+require_extra("transformers")
+require_extra("gguf")
 from opro.llm.base import Request  # noqa: E402
 from opro.llm.hf import HFLLM  # noqa: E402
 from opro.llm.llamacpp import LlamaCppLLM  # noqa: E402
@@ -23,14 +25,13 @@ def opro(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_the_converted_default_model_answers_like_the_gguf(tmp_path, default_model):
-    out = tmp_path / "smollm2-hf"
-    done = opro("rl", "convert", "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    assert f"hf:{out}" in done.stdout
+def test_the_converted_default_model_answers_like_the_gguf(converted_default_model, default_model):
+    out, stdout = converted_default_model  # `opro rl convert --out DIR`, run once per session
+    assert f"hf:{out.resolve()}" in stdout  # out: the suite's cache links to the folder the command wrote
     config = json.loads((out / "config.json").read_text())
     assert "quantization_config" not in config and config["tie_word_embeddings"]
-    assert json.loads((out / "opro_source.json").read_text())["gguf"] == str(default_model)
+    source = Path(json.loads((out / "opro_source.json").read_text())["gguf"])
+    assert source.resolve() == default_model.resolve()  # the suite's link to the user's GGUF
 
     requests = [Request(messages=({"role": "user", "content": q},), temperature=0.0, max_tokens=24, seed=0)
                 for q in QUESTIONS]

@@ -12,10 +12,10 @@ from opro.errors import OproError
 from opro.loop import optimize
 from opro.problems import build_problem
 from opro.results import RunDir
-from opro.rl.episodes import Episode, answer_text, fresh_episodes, problem_from, run_episodes, strong_solution
+from opro.rl.episodes import Episode, answer_text, fresh_episodes, problem_from, strong_solution
 from opro.rl.export import export_runs, load_rows
 from opro.rl.rewards import RewardConfig, improvement, judge, opro_reward
-from tests.scripted_llm import ScriptedLLM
+from tests.doubles import ScriptedLLM
 
 LINREG_TEXTS = ["[15, 14]", "garbage", "[16, 12]", "[w=14, b=20]", "[15, 14]", "[99, 99]"]
 TSP_TEXTS = ["<trace>0,1,2,3,4</trace>", "no tour", "<trace>0,2,4,1,3</trace>", "<trace>0,1,2</trace>"]
@@ -95,9 +95,9 @@ def test_rewards_follow_the_problem():
     config = RewardConfig()
     assert judge(episode, "I cannot").reward == config.invalid
     assert judge(episode, shown).reward == config.duplicate
+    assert episode.best_shown > episode.optimum + 1e-9  # this seed's prompt leaves room to improve
     optimal = judge(episode, best)
-    if episode.best_shown > episode.optimum + 1e-9:
-        assert optimal.improved and optimal.reward == pytest.approx(1.0 + config.new_best_bonus)
+    assert optimal.improved and optimal.reward == pytest.approx(1.0 + config.new_best_bonus)
     assert improvement(90.0, 100.0, 80.0, minimize=True) == pytest.approx(0.5)
     assert improvement(110.0, 100.0, None, minimize=True) == pytest.approx(-0.1)
     assert improvement(5.0, 4.0, 6.0, minimize=False) == pytest.approx(0.5)
@@ -112,7 +112,8 @@ def test_reward_function_has_trl_signature():
     completions = [[{"role": "assistant", "content": f"[{w}, {b}]"}], "no pair here"]
     values = reward(completions=completions, prompts=[e.prompt for e in episodes], trainer_state=None, **columns)
     assert values[1] == RewardConfig().invalid
-    assert values[0] >= 1.0 or episodes[0].best_shown <= episodes[0].optimum + 1e-9
+    assert episodes[0].best_shown > episodes[0].optimum + 1e-9  # the optimum is an improvement here
+    assert values[0] >= 1.0
     assert reward.__name__ == "opro_reward"
 
 
@@ -122,4 +123,3 @@ def test_fresh_episodes_are_seeded_and_varied():
     assert len({e.settings for e in a}) == 4
     assert all(5 <= json.loads(e.settings)["n"] <= 10 for e in a)
     assert all("<trace>" in e.prompt[0]["content"] for e in a)
-    assert run_episodes  # imported for the round-trip above

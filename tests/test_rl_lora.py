@@ -8,17 +8,16 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("peft")
-pytest.importorskip("gguf")
+from tests.tiers import require_extra
 
+require_extra("peft")
+require_extra("gguf")
 from opro.cli import main  # noqa: E402
 from opro.config import build_config  # noqa: E402
 from opro.rl.episodes import HELD_OUT_SEEDS, TRAINING_SEEDS, fresh_episodes, neighbor_step, problem_from  # noqa: E402
 from opro.rl.export import sft_rows  # noqa: E402
 from opro.rl.lora import GGUF_NAMES, export_gguf, import_gguf  # noqa: E402
 from opro.rl.train import DPOTrainConfig, GRPOTrainConfig, SFTTrainConfig, episodes_for, train  # noqa: E402
-from tests.test_rl_train import TINY_LINREG, warm  # noqa: E402, F401 (warm: a fixture)
-from tests.tiny_lm import build_tiny_model  # noqa: E402
 
 
 def _tensors(path):
@@ -28,17 +27,13 @@ def _tensors(path):
 
 
 @pytest.fixture(scope="module")
-def lora_sft(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lora")
-    task = root / "tiny-linreg.toml"
-    task.write_text(TINY_LINREG)
-    base = build_tiny_model(root / "base")
+def lora_sft(tmp_path_factory, tiny_model, tiny_linreg):
+    root, task, base = tmp_path_factory.mktemp("lora"), tiny_linreg, tiny_model
     out = train("sft", SFTTrainConfig(model=f"hf:{base}", output_dir=str(root / "sft"), task=str(task), steps=30,
                                       batch_size=4, learning_rate=3e-2, vary_lines=False, lora_rank=4))
     return root, task, base, out
 
 
-@pytest.mark.slow
 def test_lora_sft_trains_an_adapter_and_leaves_the_base_alone(lora_sft):
     root, task, base, sft = lora_sft
     before = _tensors(base / "model.safetensors")
@@ -57,7 +52,7 @@ def test_lora_sft_trains_an_adapter_and_leaves_the_base_alone(lora_sft):
 
 
 @pytest.mark.slow
-def test_grpo_and_dpo_train_lora_adapters(warm, lora_sft):  # noqa: F811 (warm: the imported fixture)
+def test_grpo_and_dpo_train_lora_adapters(warm, lora_sft):
     """GRPO with a new adapter on a model that writes the answer format (so groups differ in reward), GRPO
     continuing an adapter (it loads trainable and saves the same tensors), and DPO on chosen modules."""
     _, task, _, full_sft = warm
@@ -79,7 +74,6 @@ def test_grpo_and_dpo_train_lora_adapters(warm, lora_sft):  # noqa: F811 (warm: 
     assert {k.split(".")[-3] for k in _tensors(dpo / "adapter_model.safetensors")} == {"q_proj", "v_proj"}
 
 
-@pytest.mark.slow
 def test_export_gguf_round_trips_and_merges_like_peft(lora_sft, tmp_path):
     """export_gguf writes llama.cpp's layout (query/key rows permuted); import_gguf undoes it exactly."""
     import gguf
@@ -103,9 +97,8 @@ def test_export_gguf_round_trips_and_merges_like_peft(lora_sft, tmp_path):
     assert not np.array_equal(np.array(permuted.data).reshape(q.shape), q)  # rows reordered for llama.cpp
 
 
-def test_export_gguf_refuses_a_plain_model_in_one_line(tmp_path, capsys):
-    base = build_tiny_model(tmp_path / "base")
-    capsys.readouterr()  # the model writer's progress bar
+def test_export_gguf_refuses_a_plain_model_in_one_line(tiny_model, tmp_path, capsys):
+    base = tiny_model
     with pytest.raises(SystemExit) as stop:
         main(["rl", "export-gguf", str(base), "--out", str(tmp_path / "x.gguf")])
     assert stop.value.code == 2

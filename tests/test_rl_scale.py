@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("trl")
-pytest.importorskip("peft")
+from tests.tiers import require_extra
+
+require_extra("trl")
+require_extra("peft")
 
 from opro.cli import main  # noqa: E402
 from opro.errors import OproError  # noqa: E402
@@ -28,19 +30,14 @@ from opro.rl.train import (  # noqa: E402
     train,
     use_bf16,
 )
-from tests.test_rl_train import TINY_LINREG, warm  # noqa: E402, F401 (warm: a fixture)
-from tests.tiny_lm import build_tiny_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scale")
-    task = root / "tiny-linreg.toml"
-    task.write_text(TINY_LINREG)
-    return root, task, build_tiny_model(root / "base")
+def tiny(tmp_path_factory, tiny_model, tiny_linreg):
+    return tmp_path_factory.mktemp("scale"), tiny_linreg, tiny_model
 
 
 def _tensors(path):
@@ -250,13 +247,14 @@ def test_two_processes_through_accelerate_see_every_episode_once(tiny, tmp_path)
     assert first and second  # both processes generated
     # 2 steps x 8 completions = 4 episodes x 4 generations: every episode once, its group complete
     assert first + second == {str(e): 4 for e in range(4)}
-    assert (out / "model.safetensors").is_file()
+    saved, original = _tensors(out / "model.safetensors"), _tensors(base / "model.safetensors")
+    assert {k: v.shape for k, v in saved.items()} == {k: v.shape for k, v in original.items()}  # the whole model
     assert [e["step"] for e in record["held_out"]] == [0, 1, 2]  # every process evaluates, the main one logs
     assert [e["step"] for e in record["log"] if "loss" in e] == [1, 2]
 
 
 @pytest.mark.slow
-def test_online_hook_trains_a_lora_adapter_in_memory(warm, tmp_path, monkeypatch):  # noqa: F811
+def test_online_hook_trains_a_lora_adapter_in_memory(warm, tmp_path, monkeypatch):
     """--rl-every with LoRA: no reference copy is loaded (the anchor is TRL's "ref" adapter, zeroed: the base),
     the backend samples the next step from the very model object just trained, and rl_model/ is an adapter."""
     from opro.config import build_config

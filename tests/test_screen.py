@@ -10,7 +10,7 @@ from benchmarks.simulated_scorer import SimulatedScorer, SimulatedWorld
 from opro.config import build_config
 from opro.errors import OproError
 from opro.prompting.screen import STAGE_GROWTH, kth_best, passes_screen, passes_stage, screen_positions, stage_positions
-from tests.test_prompt_data import _rule_problem
+from tests.doubles import rule_scored_problem
 
 
 def test_stage_subsets_are_nested_seeded_and_stop_short_of_the_split():
@@ -41,7 +41,7 @@ def test_kth_best_keeps_the_first_found_on_ties():
 
 def test_halving_stages_cost_only_the_stages_reached(shared_data, tmp_path):
     # 20 questions, 10%: stages of 2 and 6 questions; top-2 from the two GOOD ones
-    problem, llm = _rule_problem(shared_data, tmp_path / "s.sqlite", screen=True, screen_top_k=2, screen_stages=2)
+    problem, llm = rule_scored_problem(shared_data, tmp_path / "s.sqlite", screen=True, screen_top_k=2, screen_stages=2)
     assert [len(s) for s in problem.screen_subsets()] == [2, 6]
     problem.score(["GOOD one", "GOOD two"])
     assert llm.requests == 40 and problem.step_scorer_calls == 40  # nothing to screen against yet: no subset
@@ -53,7 +53,7 @@ def test_halving_stages_cost_only_the_stages_reached(shared_data, tmp_path):
 
 
 def test_rotating_subsets_change_with_the_step(shared_data, tmp_path):
-    problem, _ = _rule_problem(shared_data, tmp_path / "s.sqlite", screen=True, screen_rotate=True,
+    problem, _ = rule_scored_problem(shared_data, tmp_path / "s.sqlite", screen=True, screen_rotate=True,
                                screen_fraction=0.25)
     problem.begin_step(1)
     first = problem.screen_subsets()
@@ -99,10 +99,10 @@ def test_the_replay_of_a_real_run_makes_the_calls_the_problem_makes(shared_data,
     from benchmarks.prompt_screening import replay
 
     steps = [["GOOD a", "bad a"], ["bad b", "GOOD b", "bad c"], ["GOOD c", "bad d"]]
-    plain, _ = _rule_problem(shared_data, tmp_path / "plain.sqlite")
+    plain, _ = rule_scored_problem(shared_data, tmp_path / "plain.sqlite")
     (tmp_path / "run").mkdir()
     plain.attach_run(tmp_path / "run")
-    screened, llm = _rule_problem(shared_data, tmp_path / "screened.sqlite", screen=True, screen_top_k=2)
+    screened, llm = rule_scored_problem(shared_data, tmp_path / "screened.sqlite", screen=True, screen_top_k=2)
     for step, instructions in enumerate(steps):
         for problem in (plain, screened):
             problem.begin_step(step)

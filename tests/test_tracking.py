@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli_inprocess import invoke
+from tests.tiers import require_extra
 
-pytest.importorskip("mlflow")
-pytest.importorskip("wandb")
+require_extra("mlflow")
+require_extra("wandb")
 
 TINY = ["--n", "5", "--candidates", "2", "--max-tokens", "40", "--threads", "1", "--no-cache", "--quiet"]
 
@@ -179,7 +180,7 @@ def test_a_bad_track_table_is_refused_in_one_line(tmp_path, table, message):
 
 
 def test_a_missing_extra_is_one_warning_and_the_run_completes(tmp_path, default_model):
-    from tests.test_missing_extras import opro_without
+    from tests.hidden_modules import opro_without
 
     done = opro_without("mlflow", ["run", "--task", "tsp", "--steps", "0", *TINY, "--results", "out", "--run-id", "r",
                                    "--track", "mlflow"], tmp_path)
@@ -190,17 +191,12 @@ def test_a_missing_extra_is_one_warning_and_the_run_completes(tmp_path, default_
 
 
 @pytest.mark.slow
-def test_rl_train_reports_to_mlflow_through_trl(tmp_path, store, monkeypatch):
-    pytest.importorskip("trl")
+def test_rl_train_reports_to_mlflow_through_trl(tmp_path, store, monkeypatch, tiny_model, tiny_linreg):
+    require_extra("trl")
     monkeypatch.chdir(tmp_path)  # the store's artifacts go to ./mlruns
     from opro.rl.train import SFTTrainConfig, train
-    from tests.test_rl_train import TINY_LINREG
-    from tests.tiny_lm import build_tiny_model
 
-    task = tmp_path / "tiny-linreg.toml"
-    task.write_text(TINY_LINREG)
-    base = build_tiny_model(tmp_path / "base")
-    train("sft", SFTTrainConfig(model=f"hf:{base}", output_dir=str(tmp_path / "sft"), task=str(task), steps=2,
-                                logging_steps=1, report_to="mlflow"))
+    train("sft", SFTTrainConfig(model=f"hf:{tiny_model}", output_dir=str(tmp_path / "sft"), task=str(tiny_linreg),
+                                steps=2, logging_steps=1, report_to="mlflow"))
     runs = store.search_runs([e.experiment_id for e in store.search_experiments()])
     assert len(runs) == 1 and "loss" in runs[0].data.metrics  # TRL's own MLflow callback logged the training

@@ -3,51 +3,18 @@ train/validation/test curve. The scorer is `LevelScorerLLM`, a deterministic sta
 
 from __future__ import annotations
 
-import hashlib
-
 import pandas as pd
 import pytest
 
 from opro.config import build_config
 from opro.errors import OproError
-from opro.llm import Completion, Request
 from opro.plots import validation_curve
 from opro.problems.prompt import PromptOptimization
 from opro.prompting.data import split_indices, split_with_validation
 from opro.results import RunDir
 from opro.run import resume_run, start_run
-from tests.scripted_llm import ScriptedLLM
-
-
-class LevelScorerLLM:
-    """Deterministic scorer for multiple-choice questions: right ("(X)", the gold letter) exactly when the
-    instruction's level, its count of "!", exceeds the question's difficulty (its sha256 mod 4), else a wrong
-    letter. So accuracy rises with the level, and differs between splits."""
-
-    spec = "scripted:level"
-
-    def __init__(self, examples) -> None:
-        self.examples, self.requests = list(examples), 0
-
-    def generate(self, requests: list[Request]) -> list[Completion]:
-        self.requests += len(requests)
-        out = []
-        for request in requests:
-            prompt = request.messages[0]["content"]
-            example = max((e for e in self.examples if e.question in prompt), key=lambda e: len(e.question))
-            level = prompt.split(example.question)[0].count("!")
-            difficulty = int(hashlib.sha256(example.question.encode()).hexdigest(), 16) % 4
-            gold = example.answer.strip("()")
-            letter = gold if level > difficulty else "ABCD"[("ABCD".index(gold) + 1) % 4]
-            out.append(Completion(f"The answer is ({letter}).", 20, 5))
-        return out
-
-    def describe(self) -> dict[str, object]:
-        return {"backend": "scripted"}
-
-    def close(self) -> None:
-        pass
-
+from tests.artifacts import assert_plot
+from tests.doubles import LevelScorerLLM, ScriptedLLM
 
 PROPOSALS = ["<INS>Think!</INS>", "<INS>Think! Really!</INS>", "<INS>Think! Really! Now!</INS>",
              "<INS>Go! Go! Go! Go!</INS>"]
@@ -108,7 +75,7 @@ def test_a_run_with_eval_interval_1_records_and_plots_validation(tmp_path, share
     figure = validation_curve(run.path, path=tmp_path / "curve.png")
     labels = [line.get_label() for line in figure.axes[0].get_lines()]
     assert labels[:3] == ["train (best so far)", "validation (of the best)", "test (of the best)"]
-    assert (tmp_path / "curve.png").stat().st_size > 0
+    assert_plot(tmp_path / "curve.png")
     from opro.report import write_report
 
     page = write_report(tmp_path, tmp_path / "report.html").read_text()
