@@ -131,6 +131,18 @@ def tsp_table(sizes: list[int], instances: int, seed: int, coord_range: int = 10
     return {"sizes": sizes, "instances": instances, "seed": seed, "table": table, "out": str(out), "_text": text}
 
 
+def write_tsp_baselines(report: dict[str, Any], out: Path) -> None:
+    """One instance's `tsp_baselines` report as `out/table.csv` (one row per method) and `out/table.md`."""
+    rows = [{"instance": report["instance"], "n": report["n"], "edge_weight_type": report["edge_weight_type"],
+             "method": name, "length": entry["length"], "gap_percent": entry.get("gap_percent"),
+             "seconds": entry.get("solve_seconds", entry["seconds"]), "stopped": entry.get("stopped", False),
+             "certified": entry.get("certified")} for name, entry in report["methods"].items()]
+    lines = ["| method | length | gap % |", "| --- | ---: | ---: |"]
+    lines += [f"| {r['method']} | {r['length']:.6g} | "
+              f"{'-' if r['gap_percent'] is None else format(r['gap_percent'], '.2f')} |" for r in rows]
+    _write_tables(out, {"table.csv": rows}, "\n".join(lines) + "\n")
+
+
 def tsp_text(report: dict[str, Any]) -> str:
     """One instance's baselines as a readable table."""
     lines = [f"{report['instance']} (n={report['n']}, {report['edge_weight_type']})", "",

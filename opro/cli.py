@@ -76,7 +76,8 @@ for _command in (sweep, reproduce, baselines, compare, eval_command, report, rl)
 @click.option("--n-ctx", type=int, help="Context length per slot for the embedded model.")
 @click.option("--parallel", type=int, help="Parallel decoding slots for the embedded model.")
 @click.option("--n", "n_nodes", type=int, help="TSP: number of nodes of a random instance (problem.n).")
-@click.option("--instance", type=click.Path(dir_okay=False), help="TSP: a TSPLIB .tsp file (problem.instance).")
+@click.option("--instance", type=click.Path(dir_okay=False),
+              help="TSP: a TSPLIB .tsp file, or a shipped one by name (burma14; problem.instance).")
 @click.option("--data", "data_path", type=click.Path(), help="Prompt tasks: local data file or folder (problem.data).")
 @click.option("--screen", is_flag=True, default=None,
               help="Prompt tasks: score new instructions on a subset first, fully only if they could enter the top-k.")
@@ -164,9 +165,9 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         click.echo(_summary_line(summary, run_dir.path))
         return
     if instance is not None:
-        if not Path(instance).is_file():
-            raise OproError(f"instance file not found: {instance}")
-        overrides["problem.instance"] = str(Path(instance).resolve())
+        from opro.tsplib import resolve_instance
+
+        overrides["problem.instance"] = str(resolve_instance(instance))
     overrides.update({f"loop.{k}": v for k, v in budgets.items() if v is not None})
     if seeds_text is not None or instances is not None:
         if instances is not None and (instances < 1 or instance is not None):

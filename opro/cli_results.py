@@ -15,7 +15,8 @@ from opro.errors import OproError
 
 @click.command()
 @click.option("--task", default="tsp", show_default=True, help="Preset name or .toml path (a problem with baselines).")
-@click.option("--instance", type=click.Path(dir_okay=False), help="TSP: a TSPLIB .tsp file.")
+@click.option("--instance", type=click.Path(dir_okay=False),
+              help="TSP: a TSPLIB .tsp file, or a shipped one by name (burma14).")
 @click.option("--n", "sizes", type=int, multiple=True, help="TSP: random instance sizes, e.g. --n 10 15 20 50.")
 @click.option("--instances", type=int, default=None, help="TSP: random instances per size (seeds seed..seed+K-1).")
 @click.option("--seed", type=int, default=None, help="First instance seed (TSP) or the run seed (linreg).")
@@ -41,9 +42,9 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
     if steps is not None:
         overrides["loop.steps"] = steps
     if instance is not None:
-        if not Path(instance).is_file():
-            raise OproError(f"instance file not found: {instance}")
-        overrides["problem.instance"] = str(Path(instance).resolve())
+        from opro.tsplib import resolve_instance
+
+        overrides["problem.instance"] = str(resolve_instance(instance))
     config = build_config(task, overrides)
     Range(0, 365 * 86_400, above=True).check("--time-limit", time_limit)  # nan fails every comparison
     if out:
@@ -72,6 +73,9 @@ def baselines(task: str, instance: str | None, sizes: tuple[int, ...], instances
 
             problem = build_problem("tsp", {**config.problem_settings, "optimum": False}, config.seed)
             report = reports.tsp_baselines(problem, time_limit=time_limit)
+            if out:
+                reports.write_tsp_baselines(report, Path(out))
+                report["_text"] = f"{reports.tsp_text(report)}\n\ntables: {out}"
     elif config.problem == "linreg":
         tsp_only = [o for o, v in (("--n", sizes), ("--instances", instances is not None), ("--instance", instance),
                                    ("--time-limit", option_given("time_limit"))) if v]

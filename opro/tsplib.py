@@ -4,6 +4,9 @@ Supported: symmetric instances given by NODE_COORD_SECTION with EDGE_WEIGHT_TYPE
 ATT or GEO. Distances follow the TSPLIB rules exactly (integer valued); the extra type "EUC" is plain
 float Euclidean distance, used for the OPRO paper's random instances. Nodes are 0-based here
 (TSPLIB node i is row i - 1).
+
+A few small public TSPLIB instances ship with the package (`SHIPPED`: burma14, att48, eil51, berlin52), so
+`--instance burma14` works from any directory; `resolve_instance` turns a name or a path into a file.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from opro.errors import OproError
 
 TSPLIB_TYPES = ("EUC_2D", "CEIL_2D", "ATT", "GEO")
 DISTANCE_TYPES = ("EUC", *TSPLIB_TYPES)
+
+#: The folder of the TSPLIB instances that ship with the package.
+SHIPPED = Path(__file__).parent / "data" / "tsplib"
 
 _GEO_PI = 3.141592
 _GEO_RRR = 6378.388
@@ -107,6 +113,22 @@ def _edge_weight_type(header: dict[str, str], name: str) -> str:
         supported = ", ".join(TSPLIB_TYPES)
         raise OproError(f"{name}: unsupported EDGE_WEIGHT_TYPE {kind or '(missing)'!r} (supported: {supported})")
     return kind
+
+
+def shipped_instances() -> list[str]:
+    """Names of the TSPLIB instances that ship with the package."""
+    return sorted(p.stem for p in SHIPPED.glob("*.tsp"))
+
+
+def resolve_instance(instance: str | Path) -> Path:
+    """A .tsp file: `instance` itself when it is a file, else the shipped instance of that name (`burma14` or
+    `burma14.tsp`). Neither is a one-line OproError that lists the shipped names."""
+    path = Path(instance)
+    if path.is_file():
+        return path.resolve()
+    if path.parent == Path(".") and (SHIPPED / f"{path.stem}.tsp").is_file() and path.suffix in ("", ".tsp"):
+        return SHIPPED / f"{path.stem}.tsp"
+    raise OproError(f"instance file not found: {instance} (shipped instances: {', '.join(shipped_instances())})")
 
 
 def load_tsplib(path: str | Path) -> TsplibInstance:

@@ -96,6 +96,23 @@ def test_baselines_cli_json_on_a_tsplib_instance(shared_data, tmp_path):
     assert all({"length", "seconds"} <= set(m) for m in report["methods"].values())
 
 
+def test_a_shipped_instance_is_found_by_name_and_out_gets_its_table(tmp_path):
+    done = opro("baselines", "--instance", "burma14", "--out", "tables", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("tables: tables")
+    table = pd.read_csv(tmp_path / "tables" / "table.csv")
+    assert list(table["method"]) == ["nearest_neighbor", "farthest_insertion", "two_opt", "local_search", "optimal"]
+    assert table.set_index("method").loc["optimal", "length"] == 3323  # TSPLIB95's published optimum
+    assert "| optimal | 3323 | 0.00 |" in (tmp_path / "tables" / "table.md").read_text()
+
+
+def test_an_unknown_instance_name_lists_the_shipped_ones(tmp_path):
+    done = opro("run", "--task", "tsp", "--instance", "burma15", cwd=tmp_path)
+    assert done.returncode == 2 and not (tmp_path / "results").exists()
+    assert done.stderr.strip() == ("opro: error: instance file not found: burma15 "
+                                   "(shipped instances: att48, berlin52, burma14, eil51)")
+
+
 def test_baselines_cli_table3_layout_writes_csv(tmp_path):
     done = opro("baselines", "--task", "tsp", "--n", "6", "7", "--instances", "2", "--seed", "0", "--out", "t",
                 cwd=tmp_path)

@@ -77,7 +77,7 @@ def test_multiple_choice_answers(text, right):
 
 
 # Outputs the reference code misreads (evaluation/metrics.py get_normalized_prediction, then eval_utils's
-# parsing and _get_accuracy): (kind, output, gold, our reading). The reference's readings are in the README.
+# parsing and _get_accuracy): (kind, output, gold, our reading). The reference's readings are in docs/tasks.md.
 READ_RIGHT = [
     ("number", "The temperature drops to -5°C.", "-5", "-5"),  # reference: "5" (the "°" stops it, digits kept)
     ("number", "Answer: 18\nShe had 20 eggs at first.", "18", "18"),  # reference: "" (it looks for "answer: ")

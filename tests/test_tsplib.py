@@ -10,7 +10,7 @@ import pytest
 
 from opro.errors import OproError
 from opro.solvers import solve_optimal, tour_length
-from opro.tsplib import distance_matrix, load_tsplib
+from opro.tsplib import SHIPPED, distance_matrix, load_tsplib, resolve_instance
 
 TSPLIB_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tsplib"
 # Published optimal tour lengths (TSPLIB95 solutions list).
@@ -160,3 +160,20 @@ def test_missing_file_is_a_user_error(tmp_path):
         load_tsplib(tmp_path / "nope.tsp")
     with pytest.raises(OproError, match="cannot read TSPLIB file"):
         load_tsplib(tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMA))
+def test_the_shipped_instances_are_the_published_ones(name):
+    assert resolve_instance(name) == resolve_instance(f"{name}.tsp") == SHIPPED / f"{name}.tsp"
+    n, kind, optimum = OPTIMA[name]
+    loaded = load_tsplib(resolve_instance(name))
+    assert (loaded.n, loaded.edge_weight_type) == (n, kind)
+    if TSPLIB_DIR.is_dir():
+        assert resolve_instance(name).read_bytes() == shared_instance(name).read_bytes()
+
+
+def test_a_file_in_the_working_directory_comes_before_a_shipped_name(tmp_path, monkeypatch):
+    (tmp_path / "burma14.tsp").write_text(shared_instance("eil51").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert resolve_instance("burma14.tsp") == tmp_path / "burma14.tsp"
+    assert resolve_instance("burma14") == SHIPPED / "burma14.tsp"

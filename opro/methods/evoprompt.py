@@ -80,7 +80,7 @@ class EvoPrompt:
 
     def initial_solutions(self, count: int) -> tuple[list[Any], list[dict[str, str]]]:
         """The task's initial instructions, then the manual ones, distinct, up to the population size (the
-        paper starts from manual and generated prompts; here a fixed manual list, see the README)."""
+        paper starts from manual and generated prompts; here a fixed manual list, see docs/faithful.md)."""
         task = self.problem.initial_solutions(np.random.default_rng(self.seed), self.size)
         solutions = list(dict.fromkeys([*task, *manual_instructions()]))[:self.size]
         return solutions, [{"operator": "initial", "parents": ""} for _ in solutions]

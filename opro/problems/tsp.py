@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,7 +25,7 @@ from opro.solvers import (
     tour_length,
     two_opt,
 )
-from opro.tsplib import distance_matrix, load_tsplib
+from opro.tsplib import distance_matrix, load_tsplib, resolve_instance
 
 #: Most nodes of an instance: the certified optimum (MILP over n(n-1)/2 edges) and a meta-prompt of n points
 #: (about 8 tokens each) still fit on a workstation.
@@ -97,7 +96,7 @@ class TravelingSalesman(ProblemBase):
 
     def __post_init__(self) -> None:
         if self.instance:
-            loaded = load_tsplib(Path(self.instance))
+            loaded = load_tsplib(resolve_instance(self.instance))
             self.instance_name = loaded.name
             self.coords = loaded.coords
             self.edge_weight_type = loaded.edge_weight_type

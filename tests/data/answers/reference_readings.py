@@ -1,7 +1,7 @@
-"""Re-run the README's reference readings: the reference code's parsing path on each example text.
+"""Re-run the reference readings of docs/tasks.md: the reference code's parsing path on each example text.
 
 Needs the reference unpacked at /tmp/ref/opro (google-deepmind/opro e81b2f5); `immutabledict` is stubbed.
-Run: .venv/bin/python tests/data/answers/reference_readings.py  (README: "Answers we read right where the
+Run: .venv/bin/python tests/data/answers/reference_readings.py  (docs/tasks.md: "Answers we read right where the
 reference code misreads them"; get the reference with `git clone https://github.com/google-deepmind/opro
 /tmp/ref && git -C /tmp/ref checkout e81b2f5`)
 """
