@@ -32,9 +32,9 @@ run: model
 tune: model $(VENV)/.extra-rl
 	HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/opro rl tune --out models/smollm2-opro $(ARGS)
 
-# Two workers, a test file on one worker (its module fixtures, such as a server, are made once); the models that
+# Two workers (the ten slowest tests printed at the end), a test file on one worker (its module fixtures, such as a server, are made once); the models that
 # several files share are built once per run (tests/conftest.py).
-PYTEST := HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
+PYTEST := HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10
 # Branch coverage of opro/ (subprocesses included), e.g. `make coverage-all`; the report lands in coverage.json.
 COVERAGE := --cov=opro --cov-branch --cov-report=term:skip-covered --cov-report=json:coverage.json
 
