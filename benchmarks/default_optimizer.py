@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 
 from opro.rl.episodes import TRAINING_SEEDS
-from opro.run import resume_group, run_group
+from opro.runner import resume_group, run_group
 from opro.stats import parse_seeds
 
 MODELS = {"base": "llamacpp:smollm2", "tuned": "llamacpp:smollm2-opro"}

@@ -39,7 +39,7 @@ from opro.problems import build_problem
 from opro.prompting.data import Example
 from opro.prompting.extract import extract_answer, is_correct
 from opro.prompting.scoring import scorer_prompt
-from opro.run import start_run
+from opro.runner import start_run
 
 #: The toolkit's method for each peer method, and the peer's label.
 PAIRS = {"opro": ("opro", "promptolution OPRO"), "ga": ("evoprompt-ga", "promptolution EvoPromptGA"),

@@ -26,7 +26,7 @@ import pandas as pd
 
 from opro.config import build_config
 from opro.prompting.screen import calls_without_screening, kth_best, passes_stage, stage_positions
-from opro.run import start_run
+from opro.runner import start_run
 
 
 def replay(run_path: Path, top_k: int, fraction: float, margin: int, split_seed: int, stages: int = 3,

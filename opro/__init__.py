@@ -13,15 +13,11 @@ __version__ = "0.1.0"
 __all__ = ["Invalid", "OproError", "Problem", "ProblemBase", "Run", "RunGroup", "__version__", "load", "optimize",
            "resume", "run"]
 
-_API = {"resume", "load", "optimize", "Run", "RunGroup"}
+_API = {"run", "resume", "load", "optimize", "Run", "RunGroup"}
 _PROBLEMS = {"Problem", "ProblemBase", "Invalid"}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "run":  # the module opro/run.py, callable as opro.api.run (importing it makes it this attribute)
-        import opro.run
-
-        return opro.run
     if name in _API:
         from opro import api
 

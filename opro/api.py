@@ -18,18 +18,27 @@ import json
 from pathlib import Path
 from typing import Any
 
-from opro.config import keyword_overrides
+from opro.config import build_config, keyword_overrides
 from opro.errors import OproError
 from opro.readback import Run, RunGroup, load, load_run
-from opro.run import run_task as run
 
 __all__ = ["Run", "RunGroup", "load", "load_run", "optimize", "resume", "run"]
+
+
+def run(task: str = "tsp", *, run_id: str | None = None, api_key: str | None = None, **settings: Any) -> Run:
+    """Start a run of a preset (a name or a .toml path) with keyword `settings` over it (the flags' names, or
+    `section__name`; config.keyword_overrides) and return the finished run, read back."""
+    from opro.runner import start_run
+
+    config = build_config(str(task), keyword_overrides(settings))
+    run_dir, _ = start_run(config, run_id, api_key=api_key)
+    return load_run(run_dir.path)
 
 
 def resume(path: str | Path, *, api_key: str | None = None, **changes: Any) -> Run | RunGroup:
     """Continue a stopped run or group; `changes` may raise `steps` and the budgets (max_tokens_total,
     max_cost, max_evaluated, max_scorer_calls), as `opro run --resume` allows."""
-    from opro.run import RESUMABLE, resume_group, resume_run
+    from opro.runner import RESUMABLE, resume_group, resume_run
 
     unknown = sorted(set(changes) - set(RESUMABLE))
     if unknown:
@@ -53,7 +62,7 @@ def optimize(problem: Any, optimizer: Any = None, method: str = "opro", *, templ
     `opro run --resume` continue it where that module is importable."""
     from opro.config import LLMConfig, RunConfig, check_config, checked_config
     from opro.problems.check import check_instance
-    from opro.run import start_run
+    from opro.runner import start_run
 
     cls = type(getattr(problem, "inner", problem))
     if not dataclasses.is_dataclass(cls):

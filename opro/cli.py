@@ -113,7 +113,7 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         scorer_api_key: str | None = None) -> None:
     """Run the OPRO loop on a task and write a run directory under results/."""
     from opro.config import build_config, parse_override, read_preset
-    from opro.run import resume_group, resume_run, run_group, start_run
+    from opro.runner import resume_group, resume_run, run_group, start_run
     from opro.stats import parse_seeds
     from opro.tracking import Tracking, chain, track_settings
 
@@ -130,7 +130,7 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(parse_override(item) for item in settings)
     if scorer_api_key is not None:
-        api_key = (api_key, scorer_api_key)  # type: ignore[assignment]  # opro.run.role_key
+        api_key = (api_key, scorer_api_key)  # type: ignore[assignment]  # opro.runner.role_key
     if prices and not Path(prices).is_file():
         raise OproError(f"price table not found: {prices}")
     budgets = {"steps": steps, "max_tokens_total": max_tokens_total, "max_cost": max_cost,
@@ -177,7 +177,7 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
         base = [seed if seed is not None else build_config(task, overrides).seed]
         seeds = parse_seeds(seeds_text) if seeds_text is not None else base
         if dry_run:
-            from opro.run import plan_group
+            from opro.runner import plan_group
 
             _dry_run([build_config(task, {**overrides, **extra}) for _, extra in plan_group(seeds, instances)],
                      api_key, tracking)
@@ -216,7 +216,7 @@ def _dry_run(configs: list, api_key: str | None = None, tracking=None) -> None:
     """Build every problem instance (no optimum, no model) and print what would run: the plan (opro/plan.py)."""
     from opro.plan import plan_lines
     from opro.problems import PromptTask, build_problem, problem_class
-    from opro.run import task_label
+    from opro.runner import task_label
 
     lines: list[str] = []
     for config in configs:

@@ -44,7 +44,7 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
     from opro.problems import PromptTask
     from opro.prompting.evaluate import PAPER_BASELINES, evaluate_instructions, format_rows
     from opro.readback import run_best
-    from opro.run import build_run_problem, task_label
+    from opro.runner import build_run_problem, task_label
 
     overrides = dict(parse_override(item) for item in settings)
     server = {"threads": threads, "base_url": base_url, "concurrency": concurrency,
@@ -82,7 +82,7 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
         chosen += [("baseline", text) for text in PAPER_BASELINES]
     if dry_run:
         from opro.problems import build_problem
-        from opro.run import scorer_config
+        from opro.runner import scorer_config
 
         problem = build_problem(config.problem, dict(config.problem_settings), config.seed)
         if not isinstance(problem, PromptTask):

@@ -109,7 +109,7 @@ def scorer_usage(config: RunConfig, problem: Any) -> Usage | None:
 
 def plan_lines(config: RunConfig, problem: Any, runs: int, api_key: str | None = None) -> list[str]:
     """The plan of one configuration repeated `runs` times (a group's seeds); totals cover every run."""
-    from opro.run import role_key, scorer_config
+    from opro.runner import role_key, scorer_config
 
     prices = load_prices(config.optimizer.prices)
     lines = [role_line("optimizer", config.optimizer, role_key(api_key, "optimizer"))]

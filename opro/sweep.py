@@ -237,7 +237,7 @@ def run_cell(parent: str, cell: dict[str, Any], sweep_name: str, threads: int | 
 def _run_or_resume(parent: Path, cell: dict[str, Any], sweep_name: str, threads: int | None) -> dict | None:
     """The cell's summary, or None when it was already done. A tracked sweep (tracking.json in the parent,
     written by the driver) logs the cell as a child of the sweep's tracker run."""
-    from opro.run import resume_run, start_run
+    from opro.runner import resume_run, start_run
 
     path = parent / cell["id"]
     if (path / "summary.json").is_file():

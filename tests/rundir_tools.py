@@ -10,7 +10,7 @@ from pathlib import Path
 from opro.cli import main
 from opro.config import build_config
 from opro.results import LOCK_FILE
-from opro.run import start_run
+from opro.runner import start_run
 from tests.doubles import ScriptedLLM
 
 #: Linear-regression proposals: valid pairs, a duplicate and one that does not parse.

@@ -19,7 +19,7 @@ from opro.config import build_config
 from opro.errors import OproError
 from opro.llm import Completion, Request
 from opro.llm.cache import CachedLLM
-from opro.run import open_run, run_group, start_run
+from opro.runner import open_run, run_group, start_run
 from tests.rundir_tools import PROPOSALS, make_run, opro
 from tests.scripted_llm import ScriptedLLM
 

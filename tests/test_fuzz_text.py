@@ -26,7 +26,7 @@ from opro.analysis import load
 from opro.config import build_config
 from opro.plots import prompt_accuracy, save
 from opro.results import RunDir
-from opro.run import start_run
+from opro.runner import start_run
 from tests.fake_openai import FakeOpenAI
 from tests.scripted_llm import ScriptedLLM
 

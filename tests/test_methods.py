@@ -18,7 +18,7 @@ from opro.methods.ape import parse_completion
 from opro.methods.evoprompt import de_population, ids, parse_prompt_tag, roulette
 from opro.problems import Invalid
 from opro.results import CANDIDATE_COLUMNS, STEP_COLUMNS, RunDir, typed_row
-from opro.run import resume_run, start_run
+from opro.runner import resume_run, start_run
 from tests.doubles import TINY_METHOD_RUN as TINY
 from tests.doubles import LevelScorerLLM, SeededLLM
 
@@ -35,7 +35,7 @@ def llms(monkeypatch, shared_data):
     def build(options, api_key=None):
         return LevelScorerLLM(examples) if options.spec == "scorer" else SeededLLM(tagged=options_["tagged"])
 
-    monkeypatch.setattr("opro.run.build_llm_from", build)
+    monkeypatch.setattr("opro.runner.build_llm_from", build)
     return options_
 
 

@@ -17,7 +17,7 @@ from opro.methods.gepa import GEPA_MINIBATCH, feedback, gepa_state, minibatches
 from opro.problems import Invalid
 from opro.problems.prompt import MMLUInstructions
 from opro.results import CANDIDATE_COLUMNS, STEP_COLUMNS, RunDir
-from opro.run import resume_run, start_run
+from opro.runner import resume_run, start_run
 from tests.doubles import TINY_METHOD_RUN as METHOD_TINY
 from tests.doubles import LevelScorerLLM, ReflectingLLM
 from tests.tiers import require_extra
@@ -40,7 +40,7 @@ def llms(monkeypatch, shared_data):
     def build(options, api_key=None):
         return LevelScorerLLM(examples) if options.spec == "scorer" else ReflectingLLM()
 
-    monkeypatch.setattr("opro.run.build_llm_from", build)
+    monkeypatch.setattr("opro.runner.build_llm_from", build)
 
 
 def _run(tmp_path, shared_data, optimizer=None, run_id="r", **changes):

@@ -10,7 +10,7 @@ import pytest
 
 from opro.config import build_config
 from opro.results import CANDIDATE_COLUMNS, STEP_COLUMNS
-from opro.run import start_run
+from opro.runner import start_run
 
 pytestmark = pytest.mark.slow
 

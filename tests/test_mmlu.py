@@ -87,7 +87,7 @@ def scripted(monkeypatch, shared_data):
         built.append(LevelScorerLLM(examples) if not built else ScriptedLLM(["<INS>Think! Twice!</INS>"]))
         return built[-1]
 
-    monkeypatch.setattr("opro.run.build_llm_from", build)
+    monkeypatch.setattr("opro.runner.build_llm_from", build)
     return built
 
 

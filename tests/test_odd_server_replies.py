@@ -60,7 +60,7 @@ def test_odd_choice_indexes_keep_the_server_order(indexes, capsys):
 
 def test_a_run_records_estimated_usage_as_such(tmp_path, capsys):
     from opro.config import build_config
-    from opro.run import start_run
+    from opro.runner import start_run
 
     usage = {"prompt_tokens": "lots", "completion_tokens": -3}
     with FakeOpenAI(lambda body, headers: chat_body(["[16, 13]"], usage)) as server:

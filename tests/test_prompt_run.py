@@ -12,7 +12,7 @@ from opro.config import build_config
 from opro.llm import build_llm
 from opro.prompting.data import load_examples
 from opro.prompting.scoring import InstructionScorer, ScoreCache
-from opro.run import start_run
+from opro.runner import start_run
 from tests.doubles import CountingLLM
 
 pytestmark = pytest.mark.slow

@@ -50,12 +50,12 @@ def test_truncation_warning_above_five_percent():
 
 
 def test_opro_eval_warns_on_cut_answers(shared_data, tmp_path, monkeypatch, capsys):
-    import opro.run
+    import opro.runner
 
     def scripted(options, api_key=None):
         return ScriptedLLM([LONG], cut=True)
 
-    monkeypatch.setattr(opro.run, "build_llm_from", scripted)
+    monkeypatch.setattr(opro.runner, "build_llm_from", scripted)
     with pytest.raises(SystemExit) as done:
         main(["eval", "--task", "gsm8k", "--data", str(shared_data), "--instruction", "Think.", "--limit", "2",
               "--set", "problem.scorer_max_tokens=10", "--set", "problem.score_cache=false", "--out",
@@ -162,7 +162,7 @@ def test_scorer_completion_limit_is_the_references(task, shared_data, tmp_path):
 
 
 def test_opro_run_reports_and_warns_on_cut_answers(shared_data, tmp_path, monkeypatch, capsys):
-    import opro.run
+    import opro.runner
 
     built = []
 
@@ -170,7 +170,7 @@ def test_opro_run_reports_and_warns_on_cut_answers(shared_data, tmp_path, monkey
         built.append(ScriptedLLM([LONG], cut=True) if not built else ScriptedLLM(["<INS>Think twice.</INS>"]))
         return built[-1]
 
-    monkeypatch.setattr(opro.run, "build_llm_from", scripted)
+    monkeypatch.setattr(opro.runner, "build_llm_from", scripted)
     with pytest.raises(SystemExit) as done:
         main(["run", "--task", "gsm8k", "--data", str(shared_data), "--steps", "1", "--candidates", "1", "--quiet",
               "--results", str(tmp_path), "--run-id", "r", "--set", "problem.train_limit=2",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from opro.config import build_config
-from opro.run import resume_run, start_run
+from opro.runner import resume_run, start_run
 from tests.fake_openai import FakeOpenAI
 from tests.rundir_tools import snapshot
 

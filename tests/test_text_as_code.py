@@ -22,7 +22,7 @@ from opro.llm import Request
 from opro.llm.cache import CachedLLM, request_key
 from opro.llm.llamacpp import LlamaCppLLM
 from opro.results import RunDir, write_json_atomic
-from opro.run import start_run
+from opro.runner import start_run
 from tests.fake_openai import FakeOpenAI
 from tests.rundir_tools import opro
 from tests.scripted_llm import ScriptedLLM

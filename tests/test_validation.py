@@ -12,7 +12,7 @@ from opro.plots import validation_curve
 from opro.problems.prompt import PromptOptimization
 from opro.prompting.data import split_indices, split_with_validation
 from opro.results import RunDir
-from opro.run import resume_run, start_run
+from opro.runner import resume_run, start_run
 from tests.artifacts import assert_plot
 from tests.doubles import LevelScorerLLM, ScriptedLLM
 
@@ -30,7 +30,7 @@ def level_scorer(monkeypatch, shared_data):
     from opro.prompting.data import load_mmlu
 
     examples = load_mmlu("abstract_algebra", str(shared_data / "mmlu"))
-    monkeypatch.setattr("opro.run.build_llm_from", lambda options, api_key=None: LevelScorerLLM(examples))
+    monkeypatch.setattr("opro.runner.build_llm_from", lambda options, api_key=None: LevelScorerLLM(examples))
 
 
 def _run(tmp_path, shared_data, **changes):

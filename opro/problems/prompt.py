@@ -283,7 +283,7 @@ class PromptOptimization(ProblemBase):
     # ---- the scorer -----------------------------------------------------------------------------------------
 
     def use_scorer(self, llm: Any) -> None:
-        """Score with `llm` (built by opro.run from the run's scorer config)."""
+        """Score with `llm` (built by opro.runner from the run's scorer config)."""
         cache = None
         if self.score_cache:
             cache = ScoreCache(None if self.score_cache is True else Path(str(self.score_cache)))

@@ -102,7 +102,7 @@ def evaluate(plan: Plan, folder: Path, note: Callable[[str], None]) -> None:
     (a cell with eval.json is skipped, so a rerun resumes). --scale shrinks the test split too."""
     from opro.prompting.evaluate import evaluate_instructions
     from opro.readback import run_best
-    from opro.run import build_run_problem
+    from opro.runner import build_run_problem
 
     for group in plan.groups:
         for cell in group.cells:

@@ -130,7 +130,7 @@ def run_figures(spec: str, task: str, runs: int, steps: int, candidates: int, se
 
     from opro.config import build_config
     from opro.problems import problem_class
-    from opro.run import start_run
+    from opro.runner import start_run
 
     gaps, solved = [], []
     for r in range(runs):

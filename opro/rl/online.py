@@ -159,7 +159,7 @@ def run_online(config: RunConfig, rl: OnlineRLConfig, run_id: str | None = None,
                on_step: Any = None) -> tuple[RunDir, dict[str, Any]]:
     """`start_run` with an hf: optimizer that the hook updates between steps, saved to <run dir>/rl_model."""
     from opro.llm import build_llm
-    from opro.run import start_run
+    from opro.runner import start_run
 
     if not config.optimizer.spec.startswith("hf:"):
         raise OproError(f"--rl-every needs an hf:DIR optimizer (a model it can train), got {config.optimizer.spec}")

@@ -6,9 +6,7 @@ import contextlib
 import dataclasses
 import json
 import math
-import sys
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,6 @@ from opro.config import (
     build_config,
     checked_config,
     config_templates,
-    keyword_overrides,
 )
 from opro.errors import OproError
 from opro.llm import LLM, build_llm, price_of_llm
@@ -312,24 +309,3 @@ def _finish_group(parent, plan, configs, changes, on_start, on_step, api_key):
             remove_unstarted(path)
         done.append(start_run(with_changes(config, changes), run_id, on_start, on_step, api_key, parent=parent))
     return done
-
-
-def run_task(task: str = "tsp", *, run_id: str | None = None, api_key: str | None = None, **settings: Any) -> Any:
-    """`opro.run`: start a run of a preset (a name or a .toml path) with keyword `settings` over it (the flags'
-    names, or `section__name`; config.keyword_overrides); the finished run read back (opro.readback.Run)."""
-    from opro.readback import load_run
-
-    config = build_config(str(task), keyword_overrides(settings))
-    run_dir, _ = start_run(config, run_id, api_key=api_key)
-    return load_run(run_dir.path)
-
-
-class _CallableModule(types.ModuleType):
-    """This module is also `opro.run(task=..., **settings)` of the Python API (`run_task`), since the package
-    attribute `opro.run` is this module once it is imported."""
-
-    def __call__(self, task: str = "tsp", **settings: Any) -> Any:
-        return run_task(task, **settings)
-
-
-sys.modules[__name__].__class__ = _CallableModule
