@@ -74,13 +74,15 @@ def blocks(path: Path) -> list[Block]:
 PROMPT_TASKS = ("gsm8k", "bbh", "mmlu")
 #: Options set to a small value wherever a command gives them.
 SMALL = {"--steps": "1", "--candidates": "2", "--instances": "1", "--threads": "1", "--limit": "2",
-         "--time-limit": "30"}
+         "--time-limit": "5"}
 #: Options added where a command leaves them out.
 ADDED = {
     "run": {"--steps": "1", "--candidates": "2", "--threads": "1", "--max-tokens": "64"},
     "eval": {"--limit": "2", "--threads": "1"},
-    "baselines": {"--time-limit": "30"},
+    "baselines": {"--time-limit": "5"},  # a TSP option: not added for linreg (below)
 }
+#: Settings over every cell of a sweep that runs (not --dry-run or --status): one short step a cell.
+SWEEP_SETTINGS = ("loop.steps=1", "loop.candidates_per_step=2", "loop.max_tokens=64", "optimizer.threads=1")
 #: Settings added to prompt-task runs and evaluations: two questions, short answers, a population of two
 #: (EvoPrompt, APE, GEPA).
 PROMPT_SETTINGS = ("problem.train_limit=2", "problem.validation_limit=2", "problem.scorer_max_tokens=16",
@@ -103,9 +105,13 @@ def shrink(args: list[str]) -> list[str]:
             i += 1
     command = out[0] if out else ""
     resumed = "--resume" in out or "--run" in out
-    if command in ADDED and not (command == "run" and resumed):
-        out += [item for flag, value in ADDED[command].items() if flag not in out for item in (flag, value)]
     task = out[out.index("--task") + 1] if "--task" in out[:-1] else ""
+    if command == "sweep":
+        if not {"--dry-run", "--status"} & set(out):
+            out += [item for setting in SWEEP_SETTINGS for item in ("--set", setting)]
+    elif command in ADDED and not (command == "run" and resumed):
+        added = {f: v for f, v in ADDED[command].items() if not (command == "baselines" and task == "linreg")}
+        out += [item for flag, value in added.items() if flag not in out for item in (flag, value)]
     if command in ("run", "eval") and task in PROMPT_TASKS:
         out += [item for setting in PROMPT_SETTINGS for item in ("--set", setting)]
     return out

@@ -40,6 +40,9 @@ def test_shrink_keeps_the_command_and_makes_it_small():
     assert shrink(["baselines", "--seeds", "3-4"])[2] == "3"
     assert "problem.train_limit=2" in shrink(["eval", "--task", "gsm8k", "--limit", "100"])
     assert shrink(["tasks"]) == ["tasks"]
+    assert "--time-limit" not in shrink(["baselines", "--task", "linreg", "--steps", "500"])  # a TSP option
+    assert shrink(["sweep", "s.toml", "--dry-run"]) == ["sweep", "s.toml", "--dry-run"]
+    assert shrink(["sweep", "s.toml"])[2:6] == ["--set", "loop.steps=1", "--set", "loop.candidates_per_step=2"]
 
 
 @pytest.fixture(scope="module")

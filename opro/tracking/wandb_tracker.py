@@ -34,6 +34,8 @@ class WandbTracker:
         check_key(mode)
         folder = Path(options.get("dir") or ".").resolve()
         folder.mkdir(parents=True, exist_ok=True)
+        # W&B otherwise advertises its LLM-tracing product on stderr once it sees the openai package loaded
+        os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
         import wandb
 
         parent = run.parent or {}
