@@ -160,3 +160,18 @@ def warm(tmp_path_factory, tiny_model, tiny_linreg):
     out = Path(built_once(tmp_path_factory, "tiny-lm-sft", sft)[1])
     assert json.loads((out / "rl_train.json").read_text())["log"]
     return tmp_path_factory.mktemp("rl"), tiny_linreg, tiny_model, out
+
+
+@pytest.fixture
+def user_folder(tmp_path, monkeypatch) -> Callable[[str], Path]:
+    """`user_folder("knapsack")`: a user's folder holding a copy of examples/knapsack/, as the working
+    directory and on sys.path (where a `module:Class` preset finds its module)."""
+
+    def make(example: str) -> Path:
+        folder = tmp_path / "mine"
+        shutil.copytree(REPO / "examples" / example, folder)
+        monkeypatch.chdir(folder)
+        monkeypatch.syspath_prepend(str(folder))
+        return folder
+
+    return make

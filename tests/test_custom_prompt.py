@@ -3,7 +3,6 @@ function), its answer checks, and a metric's failures as bad input or as invalid
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -14,18 +13,13 @@ from opro.scores import Invalid
 from tests.cli_inprocess import invoke
 from tests.scripted_llm import ScriptedLLM
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "custom_prompt"
 FIELDS = {"question_field": "query", "answer_field": "expected", "score_cache": False, "num_exemplars": 0}
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "mine"
-    shutil.copytree(EXAMPLE, folder)
-    monkeypatch.chdir(folder)
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
+def project(user_folder) -> Path:
+    """A user's folder holding a copy of the example, as the working directory."""
+    return user_folder("custom_prompt")
 
 
 def _scored(settings: dict, answers: list[str]) -> float | Invalid:

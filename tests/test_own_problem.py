@@ -4,7 +4,6 @@ API with the embedded model (SmolLM2-135M): run, resume, compare, report, RL exp
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -16,19 +15,14 @@ from tests.cli_inprocess import invoke
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "knapsack"
 TINY = ["--candidates", "2", "--max-tokens", "30", "--threads", "1", "--quiet", "--optimizer", "llamacpp:smollm2",
         "--set", "problem.n_items=6", "--set", "loop.resample_rounds=0"]
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch) -> Path:
+def project(user_folder) -> Path:
     """A user's folder holding a copy of the example, as the working directory."""
-    folder = tmp_path / "mine"
-    shutil.copytree(EXAMPLE, folder)
-    monkeypatch.chdir(folder)
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
+    return user_folder("knapsack")
 
 
 def test_nothing_under_opro_names_the_examples():
