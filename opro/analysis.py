@@ -141,7 +141,10 @@ def load(paths: list[Path] | Path | str, candidates: bool = True, finished: bool
     _name_sweep_methods(runs, records)
     for column in ("seed", "n", "steps_to_optimum", "best_step", "steps_run"):
         if column in runs:
-            runs[column] = pd.to_numeric(runs[column]).astype("Int64")
+            try:
+                runs[column] = pd.to_numeric(runs[column]).astype("Int64")
+            except (OverflowError, TypeError, ValueError) as error:  # a damaged record: one line, not a traceback
+                raise OproError(f"a run's {column} is not a whole number in range: {error}") from None
     for column in ("optimum", "best_score", "gap_percent", "valid_rate", "cost_usd"):
         if column in runs:
             runs[column] = pd.to_numeric(runs[column]).astype(float)
