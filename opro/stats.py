@@ -62,3 +62,17 @@ def parse_seeds(text: str) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise OproError(f"seed list {text!r} repeats a seed")
     return seeds
+
+
+def mcnemar_exact(first: Iterable[bool], second: Iterable[bool]) -> tuple[int, int, float]:
+    """Exact McNemar test of two paired right/wrong lists (the same questions, in the same order):
+    (questions only the first got right, questions only the second got right, two-sided p-value). Under the
+    null the discordant questions split as a fair coin; p = min(1, 2 P[Binomial(b + c, 1/2) <= min(b, c)])."""
+    pairs = list(zip(first, second, strict=True))
+    only_first = sum(1 for a, b in pairs if a and not b)
+    only_second = sum(1 for a, b in pairs if b and not a)
+    n = only_first + only_second
+    if n == 0:
+        return 0, 0, 1.0
+    tail = sum(math.comb(n, k) for k in range(min(only_first, only_second) + 1)) / 2**n
+    return only_first, only_second, min(1.0, 2 * tail)
