@@ -40,13 +40,14 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
     """Accuracy of instructions on a split (default: the paper's baselines on the test split)."""
     import time
 
-    from opro.config import build_config, parse_override, with_problem_settings
+    from opro.config import build_config, check_run_ranges, parse_override, with_problem_settings
     from opro.problems import PromptTask
     from opro.prompting.evaluate import PAPER_BASELINES, evaluate_instructions, format_rows
     from opro.readback import run_best
-    from opro.runner import build_run_problem, task_label
+    from opro.runner import build_run_problem, scorer_config, task_label
 
     overrides = dict(parse_override(item) for item in settings)
+    given = dict(overrides)  # --set alone
     server = {"threads": threads, "base_url": base_url, "concurrency": concurrency,
               "cache": False if no_cache else None}
     server = {k: v for k, v in server.items() if v is not None}
@@ -56,8 +57,9 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
         overrides["problem.score_cache"] = False
     chosen = [("given", text) for text in instructions]
     if run_dir:
-        if task is not None or settings:
-            raise OproError("--run evaluates with the run's own settings; leave out --task and --set")
+        if task is not None:
+            raise OproError("--run evaluates with the run's own settings; leave out --task")
+        server.update(connection_changes(given))
         config, best = run_best(Path(run_dir))
         chosen.insert(0, (f"run:{run_dir}", best))
         if scorer or server:
@@ -66,6 +68,7 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
             base = config.scorer or config.optimizer
             changes = {"spec": scorer or base.spec, **server}
             config = dataclasses.replace(config, scorer=dataclasses.replace(base, **changes))
+            check_run_ranges(config)
         if no_cache:
             config = with_problem_settings(config, {"score_cache": False})
         target = Path(out) if out else Path(run_dir) / f"eval-{split}"
@@ -82,7 +85,6 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
         chosen += [("baseline", text) for text in PAPER_BASELINES]
     if dry_run:
         from opro.problems import build_problem
-        from opro.runner import scorer_config
 
         problem = build_problem(config.problem, dict(config.problem_settings), config.seed)
         if not isinstance(problem, PromptTask):
@@ -96,10 +98,25 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
     if not isinstance(problem, PromptTask):
         raise OproError(f"opro eval is for prompt tasks (gsm8k, bbh), not {config.problem}")
     try:
-        rows = evaluate_instructions(problem, chosen, split, limit, target)
+        rows = evaluate_instructions(problem, chosen, split, limit, target, scorer=scorer_config(config))
     finally:
         problem.close()
     click.echo(format_rows(rows))
     click.echo(f"results: {target}")
     warn_truncated(max((r.truncated_rate for r in rows), default=None), problem.scorer_max_tokens)
 
+
+#: What `opro eval --run` may change of the run's scorer: where and how it is reached, not which model it is.
+CONNECTION_SETTINGS = ("base_url", "concurrency", "timeout", "max_attempts", "threads", "parallel", "poll", "cache")
+
+
+def connection_changes(overrides: dict) -> dict:
+    """`--set scorer.KEY=V` (or `llm.KEY=V`) for `--run`: connection settings only (CONNECTION_SETTINGS)."""
+    changes = {}
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if section not in ("scorer", "llm") or name not in CONNECTION_SETTINGS:
+            raise OproError(f"--run keeps the run's settings; --set can change only the scorer's connection "
+                            f"({', '.join(f'scorer.{n}' for n in CONNECTION_SETTINGS)}), not {key}")
+        changes[name] = value
+    return changes

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.cli_inprocess import invoke
+from tests.fake_openai import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,3 +52,33 @@ def test_eval_takes_the_server_flags_of_run(project):
     assert outcome.code == 0, outcome
     assert "(2 examples), scorer openai:Qwen at http://127.0.0.1:8000/v1" in outcome.stdout
     assert "sk-test" not in outcome.stdout and not (project / "results").exists()
+
+
+def capital_or_instruction(body: dict, headers: dict) -> tuple[int, str]:
+    """The optimizer is asked for an instruction in brackets; the scorer for a capital city."""
+    prompt = body["messages"][-1]["content"]
+    return 200, "[Name the capital city.]" if "<INS>" in prompt or "[" in prompt[-400:] else "Paris"
+
+
+def test_eval_of_a_run_reaches_its_scorer_at_a_new_address(project):
+    """A run scored through a local server is evaluated after the server came back on another port: `--run`
+    takes the scorer's new connection settings (and only those), and the evaluation records them."""
+    with FakeOpenAI(capital_or_instruction) as before:
+        made = invoke(["run", "--task", "capitals.toml", "--scorer", "openai:Qwen", "--base-url", before.url,
+                       "--set", "optimizer.spec=openai:Qwen", "--set", "loop.steps=1", "--run-id", "r"], project)
+        assert made.code == 0, made
+    run = next((project / "results").glob("*/r"))
+
+    with FakeOpenAI(capital_or_instruction) as after:
+        outcome = invoke(["eval", "--run", str(run), "--set", f"scorer.base_url={after.url}",
+                          "--set", "scorer.concurrency=2", "--limit", "2"], project)
+        assert outcome.code == 0, outcome
+        assert len(after.requests) == 2  # the run's best instruction on two test questions, at the new address
+    recorded = json.loads((run / "eval-test" / "eval.json").read_text())["scorer"]
+    assert (recorded["spec"], recorded["base_url"], recorded["concurrency"]) == ("openai:Qwen", after.url, 2)
+
+
+@pytest.mark.parametrize("setting", ["loop.steps=2", "problem.scorer_max_tokens=8", "scorer.spec=openai:Other"])
+def test_eval_of_a_run_keeps_what_the_run_measured(project, setting):
+    outcome = invoke(["eval", "--run", str(project), "--set", setting, "--dry-run"], project)
+    assert outcome.refused_in_one_line and "--set can change only the scorer's connection" in outcome.stderr

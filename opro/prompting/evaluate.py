@@ -51,8 +51,9 @@ EVAL_COLUMNS = [f.name for f in fields(EvalRow)]
 
 
 def evaluate_instructions(problem: Any, instructions: list[tuple[str, str]], split: str, limit: int | None,
-                          out: Path) -> list[EvalRow]:
-    """Score each (source, instruction) on the first `limit` examples of `split`; write the result files."""
+                          out: Path, scorer: Any = None) -> list[EvalRow]:
+    """Score each (source, instruction) on the first `limit` examples of `split`; write the result files
+    (eval.json records `scorer`, the scorer's settings, when given)."""
     examples = problem.examples(split)
     if limit is not None:
         if limit < 1:
@@ -75,6 +76,7 @@ def evaluate_instructions(problem: Any, instructions: list[tuple[str, str]], spl
             writer.writerows(redact_data([getattr(r, c) for c in EVAL_COLUMNS]) for r in rows)
     (out / "eval.json").write_text(json.dumps(redact_data({
         "split": split, "limit": limit, "n_examples": len(examples), "problem": problem.describe(),
+        **({"scorer": asdict(scorer)} if scorer is not None else {}),
         "results": [asdict(r) for r in rows]}), indent=2, default=str))
     return rows
 
