@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -54,6 +56,8 @@ def sweep(sweep_file: str, backend: str, workers: int | None, address: str | Non
             raise OproError(f"sweep {plan.name} has not started ({plan.parent})")
         click.echo(sweeps.status_table(plan.parent))
         return
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, interrupt) if main_thread else None  # `kill` stops it as Ctrl-C does
     try:
         counts = sweeps.run_sweep(plan, backend, workers, address, retry_failed,
                                   None if quiet else sweeps.print_event())
@@ -61,6 +65,9 @@ def sweep(sweep_file: str, backend: str, workers: int | None, address: str | Non
         click.echo(f"opro: interrupted; completed steps are saved (run `opro sweep {sweep_file}` again to resume)",
                    err=True)
         sys.exit(130)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     click.echo(f"sweep {plan.name}: {counts['done']}/{len(plan.cells)} cells done, {counts['failed']} "
                f"failed; results: {plan.parent}  (compare with: opro compare {plan.parent})")
     if counts["failed"]:
@@ -68,3 +75,6 @@ def sweep(sweep_file: str, backend: str, workers: int | None, address: str | Non
                    "--retry-failed", err=True)
         sys.exit(1)
 
+
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

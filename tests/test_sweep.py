@@ -145,17 +145,22 @@ def _kill_midway(command: list[str], cwd: Path, parent: Path) -> None:
     assert cut, "the sweep never reached a finished and a half-finished cell:\n" + log.read_text()[-3000:]
 
 
+def _session_processes(sid: int) -> list[int]:
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
 def _kill_session(sid: int) -> None:
     """SIGKILL every process of session `sid` until none is left."""
     for _ in range(100):
-        alive = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":
-                alive.append(int(stat.parent.name))
+        alive = _session_processes(sid)
         if not alive:
             return
         for pid in alive:
@@ -232,3 +237,31 @@ def test_a_failed_cell_is_recorded_and_retried_with_retry_failed(tmp_path, defau
     summary = json.loads((tmp_path / "results" / "sweeps" / "flaky" / "problem.instance=five.tsp" /
                           "summary.json").read_text())
     assert summary["instance"]["n"] == 5
+
+
+@pytest.mark.slow
+def test_a_sweep_stopped_with_sigterm_takes_its_workers_with_it(tmp_path, default_model):
+    """`kill DRIVER` (a job scheduler's stop) ends the cells it was running too, so that no worker goes on
+    writing into a cell that the next `opro sweep` resumes; the cell resumes from its completed steps."""
+    path = write_sweep(tmp_path, '[axes]\ntask = ["linreg"]\nseed = "0-1"', steps=4, name="stopped")
+    parent = tmp_path / "results" / "sweeps" / "stopped"
+    command = [sys.executable, "-m", "opro.cli", "sweep", str(path), "--workers", "1"]
+    with open(tmp_path / "driver.log", "w") as output:
+        driver = subprocess.Popen(command, cwd=tmp_path, stdout=output, stderr=output, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not any(json.loads(p.read_text())["last_step"] >= 0
+                                             for p in parent.glob("*/state.json")):
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGTERM)  # the driver alone, not its process group
+    assert driver.wait(60) == 130, (tmp_path / "driver.log").read_text()[-2000:]
+    assert "interrupted; completed steps are saved" in (tmp_path / "driver.log").read_text()
+
+    for _ in range(100):  # the worker follows its driver
+        if not _session_processes(driver.pid):
+            break
+        time.sleep(0.1)
+    assert _session_processes(driver.pid) == []
+    resumed = opro(*command[3:], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    for cell in ("seed=0,task=linreg", "seed=1,task=linreg"):
+        assert list(pd.read_csv(parent / cell / "steps.csv")["step"]) == [0, 1, 2, 3, 4]
