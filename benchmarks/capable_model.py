@@ -192,6 +192,7 @@ def heldout_rows(cells: list[Path]) -> list[dict]:
                 "train_start": summary["initial_best"], "train_best": summary["best_score"],
                 "train_curve": [float(s["best_so_far"]) for s in steps],
                 "scorer_calls": sum(float(s["scorer_calls"]) for s in steps),
+                "screened_out": summary["instance"].get("n_screened_out", 0),
                 "found": found["instruction"], "instruction": other["instruction"],
                 "role": "found" if other is found else "compared",
                 "n": other["n"], "heldout": other["accuracy"], "truncated": other["truncated_rate"],
@@ -231,11 +232,11 @@ def heldout_table(rows: list[dict]) -> str:
 
 def screen_table(rows: list[dict]) -> str:
     """Study 4: the same seed without and with --screen."""
-    lines = ["| seed | --screen | scorer calls (questions asked) | best train acc % | held-out acc of its best % |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| seed | --screen | scorer calls | instructions screened out | best train acc % | "
+             "held-out acc of its best % |", "| --- | --- | --- | --- | --- | --- |"]
     for r in sorted((r for r in rows if r["role"] == "found"), key=lambda r: (r["seed"], r["screen"])):
         lines.append(f"| {r['seed']} | {'yes' if r['screen'] else 'no'} | {r['scorer_calls']:.0f} | "
-                     f"{r['train_best']:.0f} | {r['heldout']:.1f} |")
+                     f"{r['screened_out']} | {r['train_best']:.0f} | {r['heldout']:.1f} |")
     return "\n".join(lines)
 
 
@@ -246,14 +247,16 @@ def plot(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     plain = [r for r in rows if not r["screen"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for r in (r for r in plain if r["role"] == "found"):
         left.plot(range(len(r["train_curve"])), r["train_curve"], marker="o", label=f"seed {r['seed']}")
     left.set(xlabel="step", ylabel="best training accuracy %", title="OPRO on BBH navigate (20 training q.)")
+    left.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     left.legend()
-    labels = ["found"] + [shown(t, 26) for t in COMPARED]
+    labels = ["found", "none", "step by step", "solve the\nproblem (start)"]
     seeds = sorted({r["seed"] for r in plain})
     width = 0.8 / max(1, len(seeds))
     for k, seed in enumerate(seeds):
@@ -263,8 +266,9 @@ def plot(rows: list[dict], path: Path) -> None:
         right.bar([i + k * width for i in range(len(values))], values, width, label=f"seed {seed}")
     right.axhline(plain[0]["majority"], color="grey", linestyle="--", linewidth=1, label="majority answer")
     right.set_xticks([i + width * (len(seeds) - 1) / 2 for i in range(len(labels))], labels, fontsize=8)
-    right.set(ylabel="held-out accuracy %", title=f"{plain[0]['n']} held-out questions, the same for all")
-    right.legend(fontsize=8)
+    right.set(ylabel="held-out accuracy %", title=f"{plain[0]['n']} held-out questions, the same for all",
+              ylim=(0, 85))
+    right.legend(fontsize=8, loc="upper left", ncol=3)
     fig.suptitle("Qwen2.5-Coder-1.5B-Instruct as optimizer and scorer (2 CPU cores, answers capped at 256 tokens)",
                  fontsize=9)
     fig.tight_layout()

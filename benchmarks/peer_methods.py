@@ -80,14 +80,20 @@ class Result:
     test_acc: float = float("nan")
 
 
-def start_server(threads: int, parallel: int, n_ctx: int):
-    """xllamacpp's OpenAI-compatible llama.cpp server with the default model, on loopback (as the tests do)."""
+def start_server(threads: int, parallel: int, n_ctx: int, model: str = "smollm2"):
+    """xllamacpp's OpenAI-compatible llama.cpp server on loopback (as the tests do) with the default model, or
+    (`qwen`) the benchmark model of benchmarks/capable_model.py."""
     import xllamacpp
 
     from opro.llm.models import default_model_path
 
     params = xllamacpp.CommonParams()
-    params.model.path = str(default_model_path())
+    if model == "qwen":
+        from benchmarks.capable_model import verify
+
+        params.model.path = str(verify())
+    else:
+        params.model.path = str(default_model_path())
     params.n_parallel = parallel
     params.n_ctx = n_ctx * parallel
     params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads
@@ -331,6 +337,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1: robust on shared cores)")
     parser.add_argument("--parallel", type=int, default=4, help="llama.cpp decoding slots")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", choices=["smollm2", "qwen"], default="smollm2",
+                        help="the served model: the default GGUF, or Qwen2.5-Coder-1.5B (benchmarks/capable_model.py)")
     parser.add_argument("--sides", default="toolkit,peer", help="run the toolkit's side, the peers' or both")
     parser.add_argument("--keep", help="folder for the toolkit's run directories (default: a temporary one)")
     args = parser.parse_args(argv)
@@ -347,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="opro-peers-"))
-    server = start_server(args.threads, args.parallel, n_ctx=4096)
+    server = start_server(args.threads, args.parallel, n_ctx=4096, model=args.model)
     base_url = server.listening_address + "/v1"
     evaluator = Scorer(base_url, args.scorer_max_tokens, args.concurrency)
     print(f"server {base_url}; {args.train} train / {args.test} test questions, budget {args.budget} scorer "
