@@ -1,8 +1,12 @@
 """The default optimizer, base against tuned: `llamacpp:smollm2` and `llamacpp:smollm2-opro` on the default
-presets (`tsp`, 8 nodes, and `linreg`, 5 steps of 8 proposals each), over paired seeds.
+presets (`tsp`, 8 nodes, and `linreg`, 5 steps of 8 proposals each), over paired seeds; and the tuned one
+against an 11x larger frozen model, Qwen2.5-Coder-1.5B-Instruct (benchmarks/capable_model.py), served by a
+local llama.cpp server through the OpenAI API (`qwen`) or embedded from its GGUF (`qwen-embedded`).
 
     .venv/bin/python -m benchmarks.default_optimizer --out results/default-optimizer   # 10 seeds, ~1 h on 2 cores
     .venv/bin/python -m benchmarks.default_optimizer --seeds 0-1 --models tuned           # a smoke run
+    .venv/bin/python -m benchmarks.default_optimizer --out results/capable-optimizer --models tuned,qwen \
+        --tasks tsp,linreg,tsp10 --seeds 0-4 --parallel 4 --cache-prompt   # ~6 min a run of the 1.5B
 
 Seed k runs the preset's instance k (TSP: random instance k; linreg: the line (15, 14) with noise k) for
 both models, so every difference is paired. No instance is one the tuned model was trained on: training
@@ -22,10 +26,15 @@ from pathlib import Path
 
 from opro.rl.episodes import TRAINING_SEEDS
 from opro.runner import resume_group, run_group
-from opro.stats import parse_seeds
+from opro.stats import format_mean_se, parse_seeds
 
-MODELS = {"base": "llamacpp:smollm2", "tuned": "llamacpp:smollm2-opro"}
-TASKS = ("tsp", "linreg")
+MODELS = {"base": "llamacpp:smollm2", "tuned": "llamacpp:smollm2-opro",
+          # Qwen2.5-Coder-1.5B-Instruct Q4_K_M (benchmarks/capable_model.py): on a local llama.cpp server through
+          # the OpenAI API, or embedded as any GGUF path is
+          "qwen": "openai:qwen2.5-coder-1.5b-instruct",
+          "qwen-embedded": "llamacpp:qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"}
+#: name -> (preset, overrides); each under its own folder of --out.
+TASKS = {"tsp": ("tsp", {}), "tsp10": ("tsp", {"problem.n": 10}), "linreg": ("linreg", {})}
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:
@@ -37,17 +46,39 @@ def mean_se(values: list[float]) -> tuple[float, float]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
 
 
-def run_cell(out: Path, task: str, label: str, seeds: list[int], threads: int, parallel: int,
-             cache_prompt: bool) -> list[dict]:
+def optimizer_settings(label: str, threads: int, parallel: int, cache_prompt: bool,
+                       server_url: str | None) -> dict[str, object]:
+    """The `optimizer.*` overrides of a model label."""
+    if label == "qwen":  # the server decodes `parallel` requests at once
+        return {"optimizer.spec": MODELS[label], "optimizer.base_url": server_url, "optimizer.concurrency": parallel}
+    spec = MODELS[label]
+    if label == "qwen-embedded":
+        from benchmarks.capable_model import verify
+        spec = f"llamacpp:{verify()}"
+    return {"optimizer.spec": spec, "optimizer.threads": threads, "optimizer.parallel": parallel,
+            "optimizer.cache_prompt": cache_prompt}
+
+
+def run_cell(out: Path, task: str, label: str, seeds: list[int], settings: dict[str, object]) -> list[dict]:
     """The runs of one model on one task (resumed when the group exists); their summaries, by seed."""
-    parent = out / task / label
+    preset, overrides = TASKS[task]
+    parent = out / task / preset / label
     if parent.exists():
         resume_group(parent)
     else:
-        run_group(task, {"optimizer.spec": MODELS[label], "optimizer.threads": threads, "optimizer.parallel": parallel,
-                   "optimizer.cache_prompt": cache_prompt, "results_root": str(out)},
-                  seeds, None, group_id=label)
+        run_group(preset, {**overrides, **settings, "results_root": str(out / task)}, seeds, None, group_id=label)
     return [json.loads((parent / f"seed{s}" / "summary.json").read_text()) for s in seeds]
+
+
+def paired_differences(out: Path, task: str, other: str) -> list[float]:
+    """Per seed both models ran: the tuned model's final gap minus the other's (negative: tuned better)."""
+    preset = TASKS[task][0]
+    gaps = {}
+    for label in ("tuned", other):
+        for summary in (out / task / preset / label).glob("seed*/summary.json"):
+            gaps[label, summary.parent.name] = json.loads(summary.read_text())["gap_percent"]
+    seeds = sorted(seed for label, seed in gaps if label == "tuned" and (other, seed) in gaps)
+    return [gaps["tuned", seed] - gaps[other, seed] for seed in seeds]
 
 
 def figures(summaries: list[dict]) -> dict[str, object]:
@@ -82,8 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("results/default-optimizer"))
     parser.add_argument("--seeds", default="0-9")
-    parser.add_argument("--models", default="base,tuned", help="Comma-separated: base, tuned.")
-    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--models", default="base,tuned", help=f"Comma-separated: {', '.join(MODELS)}.")
+    parser.add_argument("--tasks", default="tsp,linreg", help=f"Comma-separated: {', '.join(TASKS)}.")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads per run.")
     parser.add_argument("--parallel", type=int, default=1,
                         help="llama.cpp slots: a step's proposals decoded together (faster, not bit-reproducible).")
@@ -92,18 +123,27 @@ def main() -> None:
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
     assert all(s < TRAINING_SEEDS[0] for s in seeds), "evaluation seeds must lie below the training seeds"
+    server = None
+    if "qwen" in args.models.split(","):  # one server for every cell, at a fixed port (a resume finds it)
+        from benchmarks.capable_model import start_server, verify
+        server = start_server(verify(), threads=args.threads, parallel=args.parallel)
     rows = {}
     for task in args.tasks.split(","):
         for label in args.models.split(","):
-            rows[task, label] = figures(run_cell(args.out, task, label, seeds, args.threads, args.parallel,
-                                                  args.cache_prompt))
+            settings = optimizer_settings(label, args.threads, args.parallel, args.cache_prompt,
+                                          server.listening_address + "/v1" if server else None)
+            rows[task, label] = figures(run_cell(args.out, task, label, seeds, settings))
     lines = table(rows)
     markdown = "\n".join("| " + " | ".join(line) + " |" for line in [lines[0], ["---"] * len(lines[0]), *lines[1:]])
     print(markdown)
     for task in args.tasks.split(","):
-        if (task, "base") in rows and (task, "tuned") in rows:
-            base, tuned = rows[task, "base"]["gap"][0], rows[task, "tuned"]["gap"][0]
-            print(f"{task}: tuned / base mean final gap = {tuned / base:.2f}" if base else f"{task}: base gap 0")
+        for other in ("base", "qwen", "qwen-embedded"):
+            if (task, other) in rows and (task, "tuned") in rows:
+                gap, tuned = rows[task, other]["gap"][0], rows[task, "tuned"]["gap"][0]
+                print(f"{task}: tuned / {other} mean final gap = {tuned / gap:.2f}" if gap else
+                      f"{task}: {other} gap 0")
+                print(f"{task}: tuned minus {other} final gap, paired by seed: "
+                      f"{format_mean_se(paired_differences(args.out, task, other), 2)} points")
     (args.out / "table.md").write_text(markdown + "\n")
     with (args.out / "table.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows(lines)
@@ -114,7 +154,7 @@ def plot_curves(out: Path, tasks: list[str]) -> None:
     """Best-so-far gap against step, mean ± SE over seeds, one panel per task, base and tuned side by side."""
     from opro import analysis, plots
 
-    results = analysis.load([out / t for t in tasks if (out / t).exists()], candidates=False)
+    results = analysis.load([out / t / TASKS[t][0] for t in tasks if (out / t).exists()], candidates=False)
     plots.optimization_curve(results, value="gap", scatter=False, path=out / "curves.png")
 
 
