@@ -164,9 +164,13 @@ def evaluate_cells(sweep: Path, limit: int) -> list[Path]:
     return cells
 
 
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def right_answers(eval_dir: Path, instruction_id: str) -> list[bool]:
-    with open(eval_dir / "instructions" / f"{instruction_id}.csv", newline="") as handle:
-        return [row["correct"] == "True" for row in csv.DictReader(handle)]
+    return [row["correct"] == "True" for row in csv_rows(eval_dir / "instructions" / f"{instruction_id}.csv")]
 
 
 def heldout_rows(cells: list[Path]) -> list[dict]:
@@ -181,10 +185,9 @@ def heldout_rows(cells: list[Path]) -> list[dict]:
         evaluated = json.loads((cell / "eval-test" / "eval.json").read_text())
         found, *others = evaluated["results"]
         found_right = right_answers(cell / "eval-test", found["instruction_id"])
-        gold = [row["gold"] for row in csv.DictReader(open(cell / "eval-test" / "instructions" /
-                                                          f"{found['instruction_id']}.csv", newline=""))]
+        gold = [row["gold"] for row in csv_rows(cell / "eval-test" / "instructions" / f"{found['instruction_id']}.csv")]
         majority = max(gold.count(g) for g in set(gold)) / len(gold)
-        steps = list(csv.DictReader(open(cell / "steps.csv", newline="")))
+        steps = csv_rows(cell / "steps.csv")
         for other in [found, *others]:
             b, c, p = mcnemar_exact(found_right, right_answers(cell / "eval-test", other["instruction_id"]))
             rows.append({
@@ -223,8 +226,8 @@ def heldout_table(rows: list[dict]) -> str:
     for text in COMPARED:
         diffs = [found["heldout"] - r["heldout"] for r in plain if r["instruction"] == text and r["role"] != "found"
                  for found in plain if found["cell"] == r["cell"] and found["role"] == "found"]
-        lines.append(f"- found minus {shown(text)}: {format_mean_se(diffs)} points (mean ± SE over "
-                     f"{len(diffs)} seeds)")
+        lines.append(f"- found minus {shown(text)}: {format_mean_se(diffs)} points (mean ± SE, n = {len(diffs)} "
+                     f"seeds)")
     majority = sorted({round(r["majority"], 1) for r in plain})
     lines.append(f"- the majority answer's share of the held-out questions: {', '.join(map(str, majority))} %")
     return "\n".join(lines)
