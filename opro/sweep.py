@@ -319,8 +319,17 @@ class LocalPool:
                 self.pool = self._start()
             return {"state": "failed", "error": "the worker process died (killed, or out of memory)"}
 
-    def close(self) -> None:
+    def close(self, interrupted: bool = False) -> None:
+        """Shut the pool down; `interrupted` (cells still running: Ctrl-C, kill): end those workers and wait for
+        them, so that the driver exits now and the cells' states read afterwards are final."""
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if interrupted:
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+            for process in processes:
+                process.join(timeout=30)
 
 
 class RayPool:
@@ -362,7 +371,7 @@ class RayPool:
         except self.ray.exceptions.RayError as error:  # the worker or its node died (after Ray's retries)
             return {"state": "failed", "error": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
 
-    def close(self) -> None:
+    def close(self, interrupted: bool = False) -> None:
         self.ray.shutdown()
 
 
@@ -459,7 +468,7 @@ class SweepDriver:
                     self.on_event(cell["state"], {"cell": cell["id"], **outcome, **self.counts()})
                 self.on_event("poll", {"running": self.running_steps(in_flight.values()), **self.counts()})
         finally:
-            pool.close()
+            pool.close(interrupted=bool(in_flight))
             for cell_id in in_flight.values():  # interrupted: the next run finds them on disk
                 cells[cell_id].update(_state_fields(cell_state(self.parent, cell_id)))
             self.save()
