@@ -81,27 +81,13 @@ class Result:
 
 
 def start_server(threads: int, parallel: int, n_ctx: int, model: str = "smollm2"):
-    """xllamacpp's OpenAI-compatible llama.cpp server on loopback (as the tests do) with the default model, or
+    """xllamacpp's OpenAI-compatible llama.cpp server on loopback (any free port) with the default model, or
     (`qwen`) the benchmark model of benchmarks/capable_model.py."""
-    import xllamacpp
-
+    from benchmarks import capable_model
     from opro.llm.models import default_model_path
 
-    params = xllamacpp.CommonParams()
-    if model == "qwen":
-        from benchmarks.capable_model import verify
-
-        params.model.path = str(verify())
-    else:
-        params.model.path = str(default_model_path())
-    params.n_parallel = parallel
-    params.n_ctx = n_ctx * parallel
-    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads
-    params.cpuparams.poll = params.cpuparams_batch.poll = 0  # sleep, not busy-wait: shared cores
-    params.warmup = False
-    params.verbosity = -1
-    return xllamacpp.Server(params)
-
+    path = capable_model.verify() if model == "qwen" else default_model_path()
+    return capable_model.start_server(path, threads=threads, parallel=parallel, n_ctx=n_ctx, port=0)
 
 class Scorer:
     """The toolkit's scorer prompt and answer check over the plain `openai` client, for the peers and the final
