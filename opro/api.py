@@ -37,12 +37,12 @@ def run(task: str = "tsp", *, run_id: str | None = None, api_key: str | None = N
 
 def resume(path: str | Path, *, api_key: str | None = None, **changes: Any) -> Run | RunGroup:
     """Continue a stopped run or group; `changes` may raise `steps` and the budgets (max_tokens_total,
-    max_cost, max_evaluated, max_scorer_calls), as `opro run --resume` allows."""
-    from opro.runner import RESUMABLE, resume_group, resume_run
+    max_cost, max_evaluated, max_scorer_calls) and change the LLMs' connection (`optimizer__base_url`,
+    `scorer__base_url`, `llm__concurrency`, ...: opro.runner.CONNECTION_SETTINGS), as `opro run --resume`
+    allows; anything else is refused before the run is touched."""
+    from opro.runner import resume_group, resume_run
 
-    unknown = sorted(set(changes) - set(RESUMABLE))
-    if unknown:
-        raise OproError(f"resume can only change {', '.join(RESUMABLE)}, not {unknown[0]}")
+    changes = {key.replace("__", "."): value for key, value in changes.items()}
     path = Path(path)
     if (path / "group.json").is_file():
         resume_group(path, changes, api_key=api_key)

@@ -86,7 +86,8 @@ for _command in (sweep, reproduce, baselines, compare, eval_command, report, rl)
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Any preset setting, e.g. --set problem.w_true=3 --set loop.resample_rounds=0.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
-              help="Continue a stopped run (or group of runs); only --steps and the budgets may change.")
+              help="Continue a stopped run (or group of runs); only --steps, the budgets and the LLMs' connection "
+                   "(--base-url, --concurrency, --set scorer.base_url=...) may change.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--dry-run", is_flag=True,
               help="Check the settings, templates, instance and data, print the plan and exit (no model, no files).")
@@ -148,13 +149,20 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     if rl_every is not None and (resume_dir or seeds_text is not None or instances is not None):
         raise OproError("--rl-every trains during one new run (not with --resume, --seeds or --instances)")
     if resume_dir:
-        given = list(overrides) + [name for name, v in (("--seeds", seeds_text), ("--instances", instances)) if v]
+        from opro.runner import CONNECTION_SETTINGS
+
+        connection = {key: value for key, value in overrides.items()
+                      if key.partition(".")[0] in ("optimizer", "scorer", "llm")
+                      and key.partition(".")[2] in CONNECTION_SETTINGS}
+        budgets.update(connection)  # a server that moved: --base-url, --set scorer.base_url=...
+        given = [key for key in overrides if key not in connection]
+        given += [name for name, v in (("--seeds", seeds_text), ("--instances", instances)) if v]
         if option_given("task"):  # the run's own task, as stored (a --task that differs would be ignored)
             given.insert(0, "--task")
         if given or run_id:
             named = given[0] if given else "run-id"
-            raise OproError(f"--resume continues a run as configured; only --steps and the budgets may change "
-                            f"(got {named})")
+            raise OproError(f"--resume continues a run as configured; only --steps, the budgets and the LLMs' "
+                            f"connection (--base-url, --set scorer.base_url=...) may change (got {named})")
         path = Path(resume_dir)
         with progress, tracking:
             if (path / "group.json").is_file():
@@ -169,6 +177,10 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
 
         overrides["problem.instance"] = str(resolve_instance(instance))
     overrides.update({f"loop.{k}": v for k, v in budgets.items() if v is not None})
+    from opro.plan import screen_note
+
+    if note := screen_note(build_config(task, overrides)):
+        _warn(note)
     if seeds_text is not None or instances is not None:
         if instances is not None and (instances < 1 or instance is not None):
             raise OproError("--instances needs K >= 1 random instances (not with --instance FILE)")

@@ -106,12 +106,10 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
     warn_truncated(max((r.truncated_rate for r in rows), default=None), problem.scorer_max_tokens)
 
 
-#: What `opro eval --run` may change of the run's scorer: where and how it is reached, not which model it is.
-CONNECTION_SETTINGS = ("base_url", "concurrency", "timeout", "max_attempts", "threads", "parallel", "poll", "cache")
-
-
 def connection_changes(overrides: dict) -> dict:
     """`--set scorer.KEY=V` (or `llm.KEY=V`) for `--run`: connection settings only (CONNECTION_SETTINGS)."""
+    from opro.runner import CONNECTION_SETTINGS
+
     changes = {}
     for key, value in overrides.items():
         section, _, name = key.partition(".")

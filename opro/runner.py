@@ -88,6 +88,9 @@ def start_run(
 
 #: The loop settings `--resume` may change: how long the run goes on, nothing about how it samples.
 RESUMABLE = ("steps", "max_tokens_total", "max_cost", "max_evaluated", "max_scorer_calls")
+#: What a resume (`optimizer.KEY`, `scorer.KEY` or `llm.KEY` for both) and `opro eval --run` may change of an
+#: LLM: where and how it is reached (a server that moved to another port), not which model it is.
+CONNECTION_SETTINGS = ("base_url", "concurrency", "timeout", "max_attempts", "threads", "parallel", "poll", "cache")
 
 
 def resume_run(
@@ -157,15 +160,28 @@ def open_run(path: Path) -> tuple[RunDir, dict[str, Any], RunConfig]:
 
 
 def with_changes(config: RunConfig, changes: dict[str, Any] | None) -> RunConfig:
-    """`config` with the loop settings a resume may change (`RESUMABLE`; None values are left out), checked."""
+    """`config` with what a resume may change, checked: the loop settings of `RESUMABLE` (bare names) and the
+    LLMs' connection settings (`CONNECTION_SETTINGS`, as `optimizer.KEY`, `scorer.KEY` or `llm.KEY` for every
+    LLM of the run). None values are left out. A `scorer.KEY` for a run whose scorer is its optimizer's model
+    gives the scorer a section of its own: the optimizer's, with the change."""
     changes = {k: v for k, v in (changes or {}).items() if v is not None}
     if not changes:
         return config
-    unknown = sorted(set(changes) - set(RESUMABLE))
-    if unknown:
-        raise OproError(f"--resume can only change {', '.join(RESUMABLE)}, not {unknown[0]}")
     data = config.to_dict()
-    return checked_config({**data, "loop": {**data["loop"], **changes}})
+    loop = {}
+    for key, value in changes.items():
+        role, _, name = key.partition(".")
+        if key in RESUMABLE:
+            loop[key] = value
+        elif role in ("optimizer", "scorer", "llm") and name in CONNECTION_SETTINGS:
+            roles = ["optimizer", "scorer"] if role == "llm" else [role]
+            for each in roles:
+                if data.get(each) is not None or role == "scorer":
+                    data[each] = {**(data.get(each) or data["optimizer"]), name: value}
+        else:
+            raise OproError(f"a resume can only change {', '.join(RESUMABLE)} and the LLMs' connection "
+                            f"(optimizer.KEY or scorer.KEY, KEY one of {', '.join(CONNECTION_SETTINGS)}), not {key}")
+    return checked_config({**data, "loop": {**data["loop"], **loop}})
 
 
 def _check_instance(stored: Any, instance: dict[str, Any], path: Path) -> None:

@@ -31,7 +31,7 @@ def opro(*args: str, cwd=None) -> subprocess.CompletedProcess:
         (["run", "--optimizer", "nosuch:model"], "unknown LLM backend 'nosuch'"),
         (["run", "--optimizer", "llamacpp:/no/model.gguf"], "GGUF model not found"),
         (["run", "--resume", "/no/run"], "no run directory"),
-        (["run", "--resume", ".", "--seed", "3"], "only --steps and the budgets may change"),
+        (["run", "--resume", ".", "--seed", "3"], "only --steps, the budgets and the LLMs' connection"),
         (["run", "--bogus"], "No such option"),
         (["nosuchcommand"], "No such command"),
     ],

@@ -20,7 +20,7 @@ def test_resume_refuses_a_task_option(tmp_path):
     before = snapshot(run)
     outcome = invoke(["run", "--resume", str(run), "--task", "tsp", "--steps", "3"], tmp_path)
     assert outcome.refused_in_one_line, outcome.escaped or outcome.stderr
-    assert "only --steps and the budgets may change (got --task)" in outcome.stderr
+    assert "connection (--base-url, --set scorer.base_url=...) may change (got --task)" in outcome.stderr
     assert snapshot(run) == before
 
 

@@ -1,5 +1,6 @@
 """Each role's server from the command line: --base-url serves the optimizer and the scorer unless
---scorer-base-url is given, and a dry run names the server each would reach; `opro eval` takes run's flags."""
+--scorer-base-url is given, and a dry run names the server each would reach; `opro eval` takes run's flags;
+a run or its evaluation reaches a server that moved to another address."""
 
 from __future__ import annotations
 
@@ -82,3 +83,51 @@ def test_eval_of_a_run_reaches_its_scorer_at_a_new_address(project):
 def test_eval_of_a_run_keeps_what_the_run_measured(project, setting):
     outcome = invoke(["eval", "--run", str(project), "--set", setting, "--dry-run"], project)
     assert outcome.refused_in_one_line and "--set can change only the scorer's connection" in outcome.stderr
+
+
+def run_config(run: Path) -> dict:
+    return json.loads((run / "config.json").read_text())["config"]
+
+
+@pytest.fixture
+def stopped_run(project) -> Path:
+    """A one-step run of capitals.toml whose optimizer and scorer were reached through a server now gone."""
+    with FakeOpenAI(capital_or_instruction) as before:
+        made = invoke(["run", "--task", "capitals.toml", "--scorer", "openai:Qwen", "--base-url", before.url,
+                       "--set", "optimizer.spec=openai:Qwen", "--set", "loop.steps=1", "--run-id", "r"], project)
+        assert made.code == 0, made
+    return next((project / "results").glob("*/r"))
+
+
+def test_a_resumed_run_reaches_its_server_at_a_new_address(project, stopped_run):
+    """The run is resumed after its server came back on another port: --base-url (and `--set scorer.KEY=...`)
+    may change where the LLMs are reached, and config.json records the new address."""
+    with FakeOpenAI(capital_or_instruction) as after:
+        outcome = invoke(["run", "--resume", str(stopped_run), "--steps", "2", "--base-url", after.url,
+                          "--set", "scorer.concurrency=2"], project)
+        assert outcome.code == 0, outcome
+        assert after.requests  # step 2's proposals and their scores, at the new address
+    config = run_config(stopped_run)
+    assert config["optimizer"]["base_url"] == config["scorer"]["base_url"] == after.url
+    assert (config["loop"]["steps"], config["scorer"]["concurrency"]) == (2, 2)
+    assert config["optimizer"]["spec"] == config["scorer"]["spec"] == "openai:Qwen"
+    assert json.loads((stopped_run / "state.json").read_text())["last_step"] == 2
+
+
+def test_the_python_api_resumes_at_a_new_address_too(project, stopped_run, monkeypatch):
+    import opro
+
+    monkeypatch.chdir(project)  # the task's data path is relative to it, as for the command line
+    with FakeOpenAI(capital_or_instruction) as after:
+        resumed = opro.resume(stopped_run, steps=2, llm__base_url=after.url)
+    assert resumed.steps["step"].max() == 2 and run_config(stopped_run)["scorer"]["base_url"] == after.url
+
+
+@pytest.mark.parametrize("setting", ["scorer.spec=openai:Other", "optimizer.n_ctx=512",
+                                     "problem.scorer_max_tokens=8"])
+def test_a_resume_keeps_which_model_and_task_the_run_measured(project, stopped_run, setting):
+    """Anything but the connection is refused in one line, and the run is left as it was."""
+    config_before = (stopped_run / "config.json").read_bytes()
+    outcome = invoke(["run", "--resume", str(stopped_run), "--steps", "2", "--set", setting], project)
+    assert outcome.refused_in_one_line and "the LLMs' connection" in outcome.stderr
+    assert (stopped_run / "config.json").read_bytes() == config_before
