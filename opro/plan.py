@@ -107,6 +107,23 @@ def scorer_usage(config: RunConfig, problem: Any) -> Usage | None:
     return Usage(calls, calls, calls * prompt, calls * problem.scorer_max_tokens)
 
 
+def screen_note(config: RunConfig) -> str | None:
+    """Why `--screen` would screen nothing in this run, or None. Screening starts once `screen_top_k`
+    instructions (default: loop.top_k) are fully scored, and a short run may never fully score that many: a
+    proposal is screened only against the k-th best of the instructions scored before it."""
+    settings, loop = dict(config.problem_settings), config.loop
+    if not settings.get("screen"):
+        return None
+    k = settings.get("screen_top_k", loop.top_k)
+    per_step = loop.candidates_per_step if loop.method == "opro" else loop.population
+    most = loop.num_initial + per_step * loop.steps
+    if most > k:
+        return None
+    return (f"--screen screens nothing here: it starts once {k} instructions are fully scored "
+            f"(problem.screen_top_k, default loop.top_k) and this run scores at most {most}; "
+            f"set problem.screen_top_k below {most} to screen")
+
+
 def plan_lines(config: RunConfig, problem: Any, runs: int, api_key: str | None = None) -> list[str]:
     """The plan of one configuration repeated `runs` times (a group's seeds); totals cover every run."""
     from opro.runner import role_key, scorer_config

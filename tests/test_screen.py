@@ -10,6 +10,7 @@ from benchmarks.simulated_scorer import SimulatedScorer, SimulatedWorld
 from opro.config import build_config
 from opro.errors import OproError
 from opro.prompting.screen import STAGE_GROWTH, kth_best, passes_screen, passes_stage, screen_positions, stage_positions
+from tests.cli_inprocess import invoke
 from tests.doubles import rule_scored_problem
 
 
@@ -111,3 +112,20 @@ def test_the_replay_of_a_real_run_makes_the_calls_the_problem_makes(shared_data,
     # "bad b" ties the 2nd best ("bad a", 0%) and goes on; "bad c" and "bad d" meet "GOOD b" and are cut
     assert result["calls_screen"] == llm.requests == 5 * 20 + 2 * 2
     assert result["screened_out"] == screened.n_screened_out == 2 and result["best_screen"] == 100.0
+
+
+@pytest.mark.parametrize(("settings", "warned"), [
+    ([], True),  # 1 initial + 3 steps x 4 = at most 13 instructions, below the default k (loop.top_k, 20)
+    (["--set", "problem.screen_top_k=4"], False),
+    (["--steps", "5"], False),  # 21 instructions: the last ones are screened against the 20th best
+])
+def test_a_run_too_short_to_screen_says_so(shared_data, tmp_path, settings, warned):
+    """Screening starts once screen_top_k instructions are fully scored; a run that never scores that many
+    is told so (a warning, before anything runs) instead of screening nothing in silence."""
+    outcome = invoke(["run", "--task", "bbh", "--data", str(shared_data / "bbh"), "--set", "problem.bbh_task=navigate",
+                      "--screen", "--steps", "3", "--set", "loop.candidates_per_step=4", *settings, "--dry-run"],
+                     tmp_path)
+    assert outcome.code == 0, outcome.stderr
+    assert ("--screen screens nothing here" in outcome.stderr) is warned
+    if warned:
+        assert "this run scores at most 13; set problem.screen_top_k below 13" in outcome.stderr
