@@ -1,14 +1,17 @@
-"""This toolkit's OPRO and EvoPrompt side by side with their peers' own implementations (and gepa's optimizer).
+"""This toolkit's OPRO, EvoPrompt, GEPA and APE side by side with their peers' own implementations.
 
 Peers: the `promptolution` package's OPRO and EvoPromptGA (and EvoPromptDE with --methods ...,de), and
-`gepa.optimize`. Everything talks to one llama.cpp server (xllamacpp, the default GGUF, 127.0.0.1) through its
-OpenAI-compatible API, as optimizer and as scorer. One data split for all, loaded by the toolkit (BBH
-`navigate` or GSM8K from --data), the same scorer prompt (opro.prompting.scoring.scorer_prompt: Q_begin, QA
-format), greedy scorer answers of the same length, the same answer check (opro.prompting.extract), the same
-initial instructions and the same scorer-call budget (one call = one instruction on one question).
+`gepa.optimize` beside the toolkit's GEPA; APE has no peer here. Everything talks to one llama.cpp server
+(xllamacpp, 127.0.0.1: the default GGUF, or with --model qwen the 1.5B of benchmarks/capable_model.py)
+through its OpenAI-compatible API, as optimizer and as scorer. One data split for all, loaded by the toolkit
+(BBH `navigate` or GSM8K from --data), the same scorer prompt (opro.prompting.scoring.scorer_prompt: Q_begin,
+QA format), greedy scorer answers of the same length, the same answer check (opro.prompting.extract), the
+same initial instructions and the same scorer-call budget (one call = one instruction on one question).
 
 Each implementation's final best instruction is then scored by one evaluator (the same scorer code, outside
-the timed part) on the training questions and the held-out test questions.
+the timed part) on the training questions and the held-out test questions (the same questions for all;
+with their truncation rate, and the exact McNemar test of each toolkit/peer pair on the test questions).
+Every result is written to KEEP/<task>-results.json as soon as it is judged.
 
     python -m benchmarks.peer_methods --data ../shared/data          # both tasks, the measured settings
     python -m benchmarks.peer_methods --data ../shared/data --tasks bbh --methods opro --budget 50
@@ -20,13 +23,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +44,13 @@ from opro.prompting.data import Example
 from opro.prompting.extract import extract_answer, is_correct
 from opro.prompting.scoring import scorer_prompt
 from opro.runner import start_run
+from opro.stats import mcnemar_exact
 
 #: The toolkit's method for each peer method, and the peer's label.
+#: None where one side has no implementation (APE: no peer here).
 PAIRS = {"opro": ("opro", "promptolution OPRO"), "ga": ("evoprompt-ga", "promptolution EvoPromptGA"),
-         "de": ("evoprompt-de", "promptolution EvoPromptDE"), "gepa": (None, "gepa.optimize")}
+         "de": ("evoprompt-de", "promptolution EvoPromptDE"), "gepa": ("gepa", "gepa.optimize"),
+         "ape": ("ape", None)}
 MODEL = "smollm2"  # the name sent to the server; llama.cpp serves its one model whatever the name
 POSITION, QA_FORMAT = "Q_begin", True  # the toolkit's defaults for an instruction-tuned scorer (paper §5.1)
 
@@ -78,6 +85,8 @@ class Result:
     seconds: float
     train_acc: float = float("nan")
     test_acc: float = float("nan")
+    test_truncated: float = float("nan")  # % of the held-out answers cut at --scorer-max-tokens
+    test_right: list[bool] = field(default_factory=list)  # per held-out question, for the paired test
 
 
 def start_server(threads: int, parallel: int, n_ctx: int, model: str = "smollm2"):
@@ -99,20 +108,34 @@ class Scorer:
         self.client = OpenAI(base_url=base_url, api_key="none", timeout=600)
         self.max_tokens, self.pool = max_tokens, ThreadPoolExecutor(concurrency)
         self.usage = Usage()
+        self.judged: dict[tuple[str, tuple[str, ...]], tuple[list[bool], float]] = {}
 
-    def answer(self, prompt: str) -> str:
+    def reply(self, prompt: str) -> tuple[str, bool]:
+        """The answer and whether it was cut at max_tokens."""
         reply = self.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": prompt}],
                                                     temperature=0.0, max_tokens=self.max_tokens, seed=0)
         self.usage.add(reply.usage)
-        return reply.choices[0].message.content or ""
+        return reply.choices[0].message.content or "", reply.choices[0].finish_reason == "length"
 
     def answers(self, instruction: str, questions: list[str]) -> list[str]:
+        return [text for text, _ in self.replies(instruction, questions)]
+
+    def replies(self, instruction: str, questions: list[str]) -> list[tuple[str, bool]]:
         prompts = [scorer_prompt(q, instruction, POSITION, QA_FORMAT) for q in questions]
-        return list(self.pool.map(self.answer, prompts))
+        return list(self.pool.map(self.reply, prompts))
+
+    def judge(self, instruction: str, examples: list[Example]) -> tuple[list[bool], float]:
+        """Right or wrong per example, and the % of answers truncated; an instruction that two implementations
+        both found is judged once (greedy answers: the same)."""
+        key = (instruction, tuple(e.question for e in examples))
+        if key not in self.judged:
+            replies = self.replies(instruction, list(key[1]))
+            self.judged[key] = ([right(t, e) for (t, _), e in zip(replies, examples, strict=True)],
+                                100.0 * np.mean([cut for _, cut in replies]))
+        return self.judged[key]
 
     def accuracy(self, instruction: str, examples: list[Example]) -> float:
-        texts = self.answers(instruction, [e.question for e in examples])
-        return 100.0 * np.mean([right(t, e) for t, e in zip(texts, examples, strict=True)])
+        return 100.0 * float(np.mean(self.judge(instruction, examples)[0]))
 
 
 def right(text: str, example: Example) -> bool:
@@ -282,25 +305,43 @@ def run_gepa(train: list[Example], args: argparse.Namespace, base_url: str) -> R
                   reflection_usage.tokens, seconds)
 
 
+def judged(r: Result, evaluator: Scorer, split: dict[str, list[Example]], results: list[Result],
+           path: Path) -> Result:
+    """The final best instruction judged on train and test; every result so far saved at once to `path` (a
+    stopped study keeps what it finished)."""
+    r.train_acc = evaluator.accuracy(r.best, split["train"])
+    r.test_right, r.test_truncated = evaluator.judge(r.best, split["test"])
+    r.test_acc = 100.0 * float(np.mean(r.test_right))
+    results.append(r)
+    path.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+    task = path.stem.removesuffix("-results")
+    print(f"  {task} {r.implementation}: train {r.train_acc:.1f}%, test {r.test_acc:.1f}% "
+          f"({r.test_truncated:.0f}% truncated), {r.scorer_calls} scorer calls, {r.optimizer_tokens} tokens, "
+          f"{r.seconds:.0f} s", flush=True)
+    return r
+
+
 # ---- the table ------------------------------------------------------------------------------------------
 
 
 def table(task: str, results: list[Result]) -> str:
-    lines = [f"### {task}", "", "| implementation | train acc % | test acc % | scorer calls | optimizer tokens | "
-             "wall s | best instruction |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [f"### {task}", "", "| implementation | train acc % | test acc % | test truncated % | scorer calls | "
+             "optimizer tokens | wall s | best instruction |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         best = r.best.replace("|", "\\|").replace("\n", " ")[:80]
-        lines.append(f"| {r.implementation} | {r.train_acc:.1f} | {r.test_acc:.1f} | {r.scorer_calls} | "
-                     f"{r.optimizer_tokens} | {r.seconds:.0f} | {best} |")
+        lines.append(f"| {r.implementation} | {r.train_acc:.1f} | {r.test_acc:.1f} | {r.test_truncated:.1f} | "
+                     f"{r.scorer_calls} | {r.optimizer_tokens} | {r.seconds:.0f} | {best} |")
     return "\n".join(lines)
 
 
 def ratios(pairs: list[tuple[Result, Result]]) -> str:
-    lines = ["", "", "| toolkit / peer | train acc (pp) | test acc (pp) | scorer calls | optimizer tokens | "
-             "wall time |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["", "", "| toolkit / peer | train acc (pp) | test acc (pp) | test McNemar p | scorer calls | "
+             "optimizer tokens | wall time |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for ours, peer in pairs:
+        p = mcnemar_exact(ours.test_right, peer.test_right)[2]
         lines.append(f"| {ours.implementation} / {peer.implementation} | {ours.train_acc - peer.train_acc:+.1f} | "
-                     f"{ours.test_acc - peer.test_acc:+.1f} | {ours.scorer_calls / max(1, peer.scorer_calls):.2f} | "
+                     f"{ours.test_acc - peer.test_acc:+.1f} | {p:.2f} | "
+                     f"{ours.scorer_calls / max(1, peer.scorer_calls):.2f} | "
                      f"{ours.optimizer_tokens / max(1, peer.optimizer_tokens):.2f} | "
                      f"{ours.seconds / max(1e-9, peer.seconds):.2f} |")
     return "\n".join(lines)
@@ -310,7 +351,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="Local data folder (../shared/data)")
     parser.add_argument("--tasks", default="bbh,gsm8k", help="bbh (navigate) and/or gsm8k")
-    parser.add_argument("--methods", default="opro,ga,gepa", help="of opro, ga, de, gepa")
+    parser.add_argument("--methods", default="opro,ga,gepa", help="of opro, ga, de, gepa, ape (the toolkit's only)")
     parser.add_argument("--train", type=int, default=6, help="training questions")
     parser.add_argument("--test", type=int, default=12, help="test questions")
     parser.add_argument("--budget", type=int, default=30, help="scorer calls per implementation")
@@ -348,21 +389,18 @@ def main(argv: list[str] | None = None) -> None:
           f"calls, seed {args.seed}; run directories under {folder}", flush=True)
     for task in args.tasks:
         train, test = load_split(task, args.data, args.train, args.test)
+        split = {"train": train, "test": test}
         results, pairs = [], []
+
         for method in args.methods:
-            ours = None
+            ours = peer = None
             if PAIRS[method][0] is not None and "toolkit" in args.sides:
-                ours = run_toolkit(PAIRS[method][0], task, args, base_url, folder)
-                results.append(ours)
-            peer = None
-            if "peer" in args.sides:
-                peer = run_gepa(train, args, base_url) if method == "gepa" else \
-                    run_promptolution(method, train, args, base_url)
-                results.append(peer)
-            for r in [r for r in (ours, peer) if r is not None]:
-                r.train_acc, r.test_acc = evaluator.accuracy(r.best, train), evaluator.accuracy(r.best, test)
-                print(f"  {task} {r.implementation}: train {r.train_acc:.1f}%, test {r.test_acc:.1f}%, "
-                      f"{r.scorer_calls} scorer calls, {r.optimizer_tokens} tokens, {r.seconds:.0f} s", flush=True)
+                ours = judged(run_toolkit(PAIRS[method][0], task, args, base_url, folder), evaluator, split, results,
+                               folder / f"{task}-results.json")
+            if PAIRS[method][1] is not None and "peer" in args.sides:
+                peer = judged(run_gepa(train, args, base_url) if method == "gepa" else
+                              run_promptolution(method, train, args, base_url), evaluator, split, results,
+                              folder / f"{task}-results.json")
             if ours and peer:
                 pairs.append((ours, peer))
         print(table(task, results) + (ratios(pairs) if pairs else "") + "\n", flush=True)
