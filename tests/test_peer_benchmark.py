@@ -35,7 +35,14 @@ def test_every_implementation_gets_the_toolkits_split(shared_data):
 
 
 def test_the_tables_pair_each_toolkit_method_with_its_peer():
-    ours = bench.Result("opro toolkit opro", "Think.", 30, 1000, 10.0, 50.0, 40.0)
-    peer = bench.Result("promptolution OPRO", "Solve | it.", 30, 2000, 40.0, 50.0, 45.0)
+    ours = bench.Result("opro toolkit opro", "Think.", 30, 1000, 10.0, 50.0, 40.0, 0.0, [True] * 4 + [False] * 6)
+    peer = bench.Result("promptolution OPRO", "Solve | it.", 30, 2000, 40.0, 50.0, 45.0, 10.0, [False] * 10)
     text = bench.table("bbh", [ours, peer]) + bench.ratios([(ours, peer)])
-    assert "Solve \\| it." in text and "| +0.0 | -5.0 | 1.00 | 0.50 | 0.25 |" in text
+    assert "Solve \\| it." in text and "| 45.0 | 10.0 | 30 |" in text  # test accuracy, then its truncation rate
+    # train and test differences, the exact McNemar p of 4 questions only ours got right, then the ratios
+    assert "| +0.0 | -5.0 | 0.12 | 1.00 | 0.50 | 0.25 |" in text
+
+
+def test_ape_runs_on_the_toolkits_side_alone():
+    assert bench.parse_args(["--data", "d", "--methods", "opro,ape"]).methods == ["opro", "ape"]
+    assert bench.PAIRS["ape"] == ("ape", None) and bench.PAIRS["gepa"] == ("gepa", "gepa.optimize")
