@@ -305,16 +305,15 @@ def run_gepa(train: list[Example], args: argparse.Namespace, base_url: str) -> R
                   reflection_usage.tokens, seconds)
 
 
-def judged(r: Result, evaluator: Scorer, split: dict[str, list[Example]], results: list[Result],
-           path: Path) -> Result:
-    """The final best instruction judged on train and test; every result so far saved at once to `path` (a
-    stopped study keeps what it finished)."""
+def judged(r: Result, evaluator: Scorer, split: dict[str, list[Example]], results: list[Result], task: str,
+           folder: Path) -> Result:
+    """The final best instruction judged on train and test; every result so far saved at once to
+    FOLDER/<task>-results.json (a stopped study keeps what it finished)."""
     r.train_acc = evaluator.accuracy(r.best, split["train"])
     r.test_right, r.test_truncated = evaluator.judge(r.best, split["test"])
     r.test_acc = 100.0 * float(np.mean(r.test_right))
     results.append(r)
-    path.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
-    task = path.stem.removesuffix("-results")
+    (folder / f"{task}-results.json").write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
     print(f"  {task} {r.implementation}: train {r.train_acc:.1f}%, test {r.test_acc:.1f}% "
           f"({r.test_truncated:.0f}% truncated), {r.scorer_calls} scorer calls, {r.optimizer_tokens} tokens, "
           f"{r.seconds:.0f} s", flush=True)
@@ -396,11 +395,11 @@ def main(argv: list[str] | None = None) -> None:
             ours = peer = None
             if PAIRS[method][0] is not None and "toolkit" in args.sides:
                 ours = judged(run_toolkit(PAIRS[method][0], task, args, base_url, folder), evaluator, split, results,
-                               folder / f"{task}-results.json")
+                               task, folder)
             if PAIRS[method][1] is not None and "peer" in args.sides:
                 peer = judged(run_gepa(train, args, base_url) if method == "gepa" else
                               run_promptolution(method, train, args, base_url), evaluator, split, results,
-                              folder / f"{task}-results.json")
+                              task, folder)
             if ours and peer:
                 pairs.append((ours, peer))
         print(table(task, results) + (ratios(pairs) if pairs else "") + "\n", flush=True)

@@ -149,11 +149,9 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     if rl_every is not None and (resume_dir or seeds_text is not None or instances is not None):
         raise OproError("--rl-every trains during one new run (not with --resume, --seeds or --instances)")
     if resume_dir:
-        from opro.runner import CONNECTION_SETTINGS
+        from opro.runner import is_connection_key
 
-        connection = {key: value for key, value in overrides.items()
-                      if key.partition(".")[0] in ("optimizer", "scorer", "llm")
-                      and key.partition(".")[2] in CONNECTION_SETTINGS}
+        connection = {key: value for key, value in overrides.items() if is_connection_key(key)}
         budgets.update(connection)  # a server that moved: --base-url, --set scorer.base_url=...
         given = [key for key in overrides if key not in connection]
         given += [name for name, v in (("--seeds", seeds_text), ("--instances", instances)) if v]
@@ -179,14 +177,15 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
     overrides.update({f"loop.{k}": v for k, v in budgets.items() if v is not None})
     from opro.plan import screen_note
 
-    if note := screen_note(build_config(task, overrides)):
+    config = build_config(task, overrides)  # a group's runs differ from it only in seed and instance
+    if note := screen_note(config):
         _warn(note)
     if seeds_text is not None or instances is not None:
         if instances is not None and (instances < 1 or instance is not None):
             raise OproError("--instances needs K >= 1 random instances (not with --instance FILE)")
         if seed is not None and seeds_text is not None:
             raise OproError("give --seed or --seeds, not both")
-        base = [seed if seed is not None else build_config(task, overrides).seed]
+        base = [seed if seed is not None else config.seed]
         seeds = parse_seeds(seeds_text) if seeds_text is not None else base
         if dry_run:
             from opro.runner import plan_group
@@ -198,7 +197,6 @@ def run(task: str, seed: int | None, seeds_text: str | None, instances: int | No
             parent, runs = run_group(task, overrides, seeds, instances, run_id, on_start, on_step, api_key)
         _echo_group(parent, runs)
         return
-    config = build_config(task, overrides)
     if dry_run:
         _dry_run([config], api_key, tracking)
         return

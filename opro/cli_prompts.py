@@ -108,13 +108,12 @@ def eval_command(task: str | None, instructions: tuple[str, ...], with_baselines
 
 def connection_changes(overrides: dict) -> dict:
     """`--set scorer.KEY=V` (or `llm.KEY=V`) for `--run`: connection settings only (CONNECTION_SETTINGS)."""
-    from opro.runner import CONNECTION_SETTINGS
+    from opro.runner import CONNECTION_SETTINGS, is_connection_key
 
     changes = {}
     for key, value in overrides.items():
-        section, _, name = key.partition(".")
-        if section not in ("scorer", "llm") or name not in CONNECTION_SETTINGS:
+        if not is_connection_key(key, ("scorer", "llm")):
             raise OproError(f"--run keeps the run's settings; --set can change only the scorer's connection "
                             f"({', '.join(f'scorer.{n}' for n in CONNECTION_SETTINGS)}), not {key}")
-        changes[name] = value
+        changes[key.partition(".")[2]] = value
     return changes

@@ -93,6 +93,12 @@ RESUMABLE = ("steps", "max_tokens_total", "max_cost", "max_evaluated", "max_scor
 CONNECTION_SETTINGS = ("base_url", "concurrency", "timeout", "max_attempts", "threads", "parallel", "poll", "cache")
 
 
+def is_connection_key(key: str, roles: tuple[str, ...] = ("optimizer", "scorer", "llm")) -> bool:
+    """`ROLE.KEY` names a connection setting (CONNECTION_SETTINGS) of one of `roles` (`llm`: every LLM)."""
+    role, _, name = key.partition(".")
+    return role in roles and name in CONNECTION_SETTINGS
+
+
 def resume_run(
     path: Path, changes: dict[str, Any] | None = None, on_start: Callable[[RunDir, RunConfig], None] | None = None,
     on_step: Callable[[StepRow], None] | None = None, api_key: str | None = None,
@@ -173,7 +179,7 @@ def with_changes(config: RunConfig, changes: dict[str, Any] | None) -> RunConfig
         role, _, name = key.partition(".")
         if key in RESUMABLE:
             loop[key] = value
-        elif role in ("optimizer", "scorer", "llm") and name in CONNECTION_SETTINGS:
+        elif is_connection_key(key):
             roles = ["optimizer", "scorer"] if role == "llm" else [role]
             for each in roles:
                 if data.get(each) is not None or role == "scorer":
