@@ -143,6 +143,20 @@ def start_server(path: Path, threads: int = 2, parallel: int = 4, n_ctx: int = 4
 
 # ---- study 2 and 4: a found instruction judged on held-out questions --------------------------------------
 
+def gsm8k_data(source: Path, out: Path, train: int = 100, seed: int = 0) -> Path:
+    """GSM8K in the reference's layout from its test file alone (../shared has no gsm_train.tsv): a seeded
+    `train` of the test file's lines become `out/gsm_train.tsv`, the rest `out/gsm_test.tsv`, so the questions
+    that choose an instruction and those that judge it are disjoint. Lines are copied byte for byte."""
+    import random
+
+    lines = source.read_bytes().splitlines(keepends=True)
+    chosen = set(random.Random(seed).sample(range(len(lines)), train))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gsm_train.tsv").write_bytes(b"".join(line for i, line in enumerate(lines) if i in chosen))
+    (out / "gsm_test.tsv").write_bytes(b"".join(line for i, line in enumerate(lines) if i not in chosen))
+    return out
+
+
 #: The instructions a found one is judged against: none, the paper's zero-shot CoT, the run's starting one.
 COMPARED = ("", "Let's think step by step.", "Let's solve the problem.")
 
@@ -191,7 +205,9 @@ def heldout_rows(cells: list[Path]) -> list[dict]:
         for other in [found, *others]:
             b, c, p = mcnemar_exact(found_right, right_answers(cell / "eval-test", other["instruction_id"]))
             rows.append({
-                "cell": cell.name, "seed": config["seed"], "screen": config["problem_settings"].get("screen", False),
+                "task": config["problem_settings"].get("bbh_task") or config["problem"],
+                "train_n": config["problem_settings"].get("train_limit"), "cell": cell.name, "seed": config["seed"],
+                "screen": config["problem_settings"].get("screen", False),
                 "train_start": summary["initial_best"], "train_best": summary["best_score"],
                 "train_curve": [float(s["best_so_far"]) for s in steps],
                 "scorer_calls": sum(float(s["scorer_calls"]) for s in steps),
@@ -256,7 +272,10 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for r in (r for r in plain if r["role"] == "found"):
         left.plot(range(len(r["train_curve"])), r["train_curve"], marker="o", label=f"seed {r['seed']}")
-    left.set(xlabel="step", ylabel="best training accuracy %", title="OPRO on BBH navigate (20 training q.)")
+    task = plain[0]["task"]
+    name = "GSM8K" if task == "gsm8k" else f"BBH {task}"
+    left.set(xlabel="step", ylabel="best training accuracy %",
+             title=f"OPRO on {name} ({plain[0]['train_n']} training q.)")
     left.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     left.legend()
     labels = ["found", "none", "step by step", "solve the\nproblem (start)"]
@@ -280,13 +299,17 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["fetch", "verify", "path", "serve", "heldout"])
+    parser.add_argument("command", choices=["fetch", "verify", "path", "serve", "heldout", "gsm8k-data"])
     parser.add_argument("--sweep", type=Path, default=Path("results/capable/sweeps/capable-navigate"),
                         help="heldout: the sweep of benchmarks/sweeps/capable-navigate.toml")
     parser.add_argument("--limit", type=int, default=60, help="heldout: test questions")
     parser.add_argument("--figure", type=Path, help="heldout: also draw the figure here (PNG)")
     parser.add_argument("--threads", type=int, default=2, help="serve: llama.cpp threads")
     parser.add_argument("--parallel", type=int, default=4, help="serve: decoding slots")
+    parser.add_argument("--gsm8k", type=Path, default=Path("../shared/data/gsm8k/gsm_test.tsv"),
+                        help="gsm8k-data: the GSM8K test file to split")
+    parser.add_argument("--out", type=Path, default=Path("results/capable/gsm8k-data"),
+                        help="gsm8k-data: the folder to write gsm_train.tsv and gsm_test.tsv into")
     parser.add_argument("--pip-arg", action="append", default=[], help="passed to pip download (repeatable)")
     args = parser.parse_args(argv)
     try:
@@ -303,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
                 writer.writerows(rows)
             if args.figure:
                 plot(rows, args.figure)
+        elif args.command == "gsm8k-data":
+            print(gsm8k_data(args.gsm8k, args.out))
         elif args.command == "serve":
             import time
 

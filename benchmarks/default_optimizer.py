@@ -13,7 +13,8 @@ both models, so every difference is paired. No instance is one the tuned model w
 draws its instance seeds from `TRAINING_SEEDS` (>= 2**30) and never the preset's line. Rerunning the same
 command resumes (finished runs are kept). Prints, per model and task: the valid-proposal rate, the runs
 whose best improves on their initial best, the mean ± SE final gap, the runs solved to the optimum, and
-tokens and wall time per run; writes the table (table.md, table.csv) and the curves (curves.png) to --out.
+tokens and wall time per run; writes the table (table.md, table.csv), one row per run (seeds.csv) and the
+curves (curves.png) to --out.
 """
 
 from __future__ import annotations
@@ -81,6 +82,20 @@ def paired_differences(out: Path, task: str, other: str) -> list[float]:
     return [gaps["tuned", seed] - gaps[other, seed] for seed in seeds]
 
 
+PER_SEED = ("task", "model", "seed", "n_candidates", "n_valid", "initial_gap_percent", "gap_percent", "solved",
+            "prompt_tokens", "completion_tokens", "seconds")
+
+
+def per_seed_rows(out: Path, task: str, label: str, seeds: list[int]) -> list[dict]:
+    """One row per run: what the table aggregates, kept so that later seeds can be pooled with these."""
+    parent = out / task / TASKS[task][0] / label
+    rows = []
+    for seed in seeds:
+        summary = json.loads((parent / f"seed{seed}" / "summary.json").read_text())
+        rows.append({"task": task, "model": label, "seed": seed, **{k: summary[k] for k in PER_SEED[3:]}})
+    return rows
+
+
 def figures(summaries: list[dict]) -> dict[str, object]:
     gaps = [s["gap_percent"] for s in summaries]
     proposals = sum(s["n_candidates"] for s in summaries)
@@ -127,12 +142,13 @@ def main() -> None:
     if "qwen" in args.models.split(","):  # one server for every cell, at a fixed port (a resume finds it)
         from benchmarks.capable_model import start_server, verify
         server = start_server(verify(), threads=args.threads, parallel=args.parallel)
-    rows = {}
+    rows, runs = {}, []
     for task in args.tasks.split(","):
         for label in args.models.split(","):
             settings = optimizer_settings(label, args.threads, args.parallel, args.cache_prompt,
                                           server.listening_address + "/v1" if server else None)
             rows[task, label] = figures(run_cell(args.out, task, label, seeds, settings))
+            runs += per_seed_rows(args.out, task, label, seeds)
     lines = table(rows)
     markdown = "\n".join("| " + " | ".join(line) + " |" for line in [lines[0], ["---"] * len(lines[0]), *lines[1:]])
     print(markdown)
@@ -147,6 +163,10 @@ def main() -> None:
     (args.out / "table.md").write_text(markdown + "\n")
     with (args.out / "table.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows(lines)
+    with (args.out / "seeds.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=PER_SEED)
+        writer.writeheader()
+        writer.writerows(runs)
     plot_curves(args.out, args.tasks.split(","))
 
 

