@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,12 @@ __all__ = ["Run", "RunGroup", "load", "load_run", "optimize", "resume", "run"]
 def run(task: str = "tsp", *, run_id: str | None = None, api_key: str | None = None, **settings: Any) -> Run:
     """Start a run of a preset (a name or a .toml path) with keyword `settings` over it (the flags' names, or
     `section__name`; config.keyword_overrides) and return the finished run, read back."""
+    from opro.plan import screen_note
     from opro.runner import start_run
 
     config = build_config(str(task), keyword_overrides(settings))
+    if note := screen_note(config):
+        warnings.warn(note, UserWarning, stacklevel=2)
     run_dir, _ = start_run(config, run_id, api_key=api_key)
     return load_run(run_dir.path)
 

@@ -12,6 +12,18 @@ import click
 from opro.errors import OproError
 
 
+def screen_notes(cells: list) -> dict[str, list[str]]:
+    """The cells whose --screen can screen nothing (opro.plan.screen_note), by reason."""
+    from opro.config import build_config
+    from opro.plan import screen_note
+
+    notes: dict[str, list[str]] = {}
+    for cell in cells:
+        if note := screen_note(build_config(cell.task, cell.overrides)):
+            notes.setdefault(note, []).append(cell.id)
+    return notes
+
+
 @click.command()
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -46,6 +58,8 @@ def sweep(sweep_file: str, backend: str, workers: int | None, address: str | Non
         from opro.tracking import track_settings
 
         plan = replace(plan, track={**track_settings(None, track), **plan.track})
+    for note, cells in screen_notes(plan.cells).items():
+        click.echo(f"opro: warning: {len(cells)} cell(s) ({', '.join(cells)}): {note}", err=True)
     if dry_run:
         for cell in plan.cells:
             click.echo(f"{cell.id}  ({cell.task}, {cell.steps} steps)")

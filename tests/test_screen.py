@@ -129,3 +129,31 @@ def test_a_run_too_short_to_screen_says_so(shared_data, tmp_path, settings, warn
     assert ("--screen screens nothing here" in outcome.stderr) is warned
     if warned:
         assert "this run scores at most 13; set problem.screen_top_k below 13" in outcome.stderr
+
+
+def test_a_sweep_names_its_cells_too_short_to_screen(shared_data, tmp_path):
+    """`opro sweep` gives the same warning once per reason, naming the cells it concerns."""
+    sweep = tmp_path / "short.toml"
+    sweep.write_text(f"""task = "bbh"
+[set]
+"problem.data" = "{shared_data / 'bbh'}"
+"problem.bbh_task" = "navigate"
+"problem.screen" = true
+"loop.steps" = 3
+"loop.candidates_per_step" = 4
+[axes]
+"problem.screen_top_k" = [4, 20]
+""")
+    outcome = invoke(["sweep", str(sweep), "--dry-run", "--results", str(tmp_path / "results")], tmp_path)
+    assert outcome.code == 0, outcome.stderr
+    assert outcome.stderr.count("--screen screens nothing here") == 1
+    assert "1 cell(s) (problem.screen_top_k=20)" in outcome.stderr
+
+
+def test_the_python_api_warns_before_it_starts(tmp_path):
+    """`opro.run` gives the warning as a UserWarning before the run starts (here it then fails on its data)."""
+    import opro
+
+    with pytest.warns(UserWarning, match="this run scores at most 13"), pytest.raises(OproError):
+        opro.run("bbh", steps=3, problem__screen=True, data=str(tmp_path / "missing"),
+                 problem__bbh_task="navigate", loop__candidates_per_step=4, results=str(tmp_path))
