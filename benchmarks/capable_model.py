@@ -275,7 +275,7 @@ def plot(rows: list[dict], path: Path) -> None:
     task = plain[0]["task"]
     name = "GSM8K" if task == "gsm8k" else f"BBH {task}"
     left.set(xlabel="step", ylabel="best training accuracy %",
-             title=f"OPRO on {name} ({plain[0]['train_n']} training q.)")
+             title=f"OPRO on {name} ({plain[0]['train_n']} training q.)", ylim=(0, 100))
     left.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     left.legend()
     labels = ["found", "none", "step by step", "solve the\nproblem (start)"]
