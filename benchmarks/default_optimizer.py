@@ -13,8 +13,9 @@ both models, so every difference is paired. No instance is one the tuned model w
 draws its instance seeds from `TRAINING_SEEDS` (>= 2**30) and never the preset's line. Rerunning the same
 command resumes (finished runs are kept). Prints, per model and task: the valid-proposal rate, the runs
 whose best improves on their initial best, the mean ± SE final gap, the runs solved to the optimum, and
-tokens and wall time per run; writes the table (table.md, table.csv), one row per run (seeds.csv) and the
-curves (curves.png) to --out.
+tokens and wall time per run; writes the table (table.md, table.csv), one row per run (seeds.csv, which
+keeps the rows of earlier calls) and the curves (curves.png) to --out. A later call with other seeds adds
+them to the same groups.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ import json
 import math
 from pathlib import Path
 
+from opro.results import write_json_atomic
 from opro.rl.episodes import TRAINING_SEEDS
-from opro.runner import resume_group, run_group
+from opro.runner import plan_group, resume_group, run_group
 from opro.stats import format_mean_se, parse_seeds
 
 MODELS = {"base": "llamacpp:smollm2", "tuned": "llamacpp:smollm2-opro",
@@ -61,14 +63,27 @@ def optimizer_settings(label: str, threads: int, parallel: int, cache_prompt: bo
 
 
 def run_cell(out: Path, task: str, label: str, seeds: list[int], settings: dict[str, object]) -> list[dict]:
-    """The runs of one model on one task (resumed when the group exists); their summaries, by seed."""
+    """The runs of one model on one task (resumed when the group exists, with the seeds it lacks added);
+    their summaries, by seed."""
     preset, overrides = TASKS[task]
     parent = out / task / preset / label
     if parent.exists():
+        add_seeds(parent, seeds)
         resume_group(parent)
     else:
         run_group(preset, {**overrides, **settings, "results_root": str(out / task)}, seeds, None, group_id=label)
     return [json.loads((parent / f"seed{s}" / "summary.json").read_text()) for s in seeds]
+
+
+def add_seeds(parent: Path, seeds: list[int]) -> None:
+    """Plan the seeds a group lacks (`--seeds 5-9` after `--seeds 0-4`), so that resuming it starts them; the
+    group keeps its own settings."""
+    group = json.loads((parent / "group.json").read_text())
+    missing = [s for s in seeds if s not in group["seeds"]]
+    if missing:
+        group["seeds"] = sorted(group["seeds"] + missing)
+        group["runs"] = [run_id for run_id, _ in plan_group(group["seeds"], group["instances"])]
+        write_json_atomic(parent / "group.json", group)
 
 
 def paired_differences(out: Path, task: str, other: str) -> list[float]:
@@ -94,6 +109,21 @@ def per_seed_rows(out: Path, task: str, label: str, seeds: list[int]) -> list[di
         summary = json.loads((parent / f"seed{seed}" / "summary.json").read_text())
         rows.append({"task": task, "model": label, "seed": seed, **{k: summary[k] for k in PER_SEED[3:]}})
     return rows
+
+
+def write_seeds(path: Path, runs: list[dict]) -> None:
+    """seeds.csv: these runs' rows, replacing earlier rows of the same task, model and seed and keeping the
+    others, so that `--seeds 5-9` after `--seeds 0-4` leaves all ten."""
+    key = ("task", "model", "seed")
+    rows = {}
+    if path.exists():
+        with path.open(newline="") as handle:
+            rows = {tuple(row[k] for k in key): row for row in csv.DictReader(handle)}
+    rows.update({tuple(str(run[k]) for k in key): run for run in runs})
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=PER_SEED)
+        writer.writeheader()
+        writer.writerows(rows[k] for k in sorted(rows, key=lambda k: (k[0], k[1], int(k[2]))))
 
 
 def figures(summaries: list[dict]) -> dict[str, object]:
@@ -163,10 +193,7 @@ def main() -> None:
     (args.out / "table.md").write_text(markdown + "\n")
     with (args.out / "table.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows(lines)
-    with (args.out / "seeds.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=PER_SEED)
-        writer.writeheader()
-        writer.writerows(runs)
+    write_seeds(args.out / "seeds.csv", runs)
     plot_curves(args.out, args.tasks.split(","))
 
 
