@@ -86,15 +86,14 @@ def add_seeds(parent: Path, seeds: list[int]) -> None:
         write_json_atomic(parent / "group.json", group)
 
 
-def paired_differences(out: Path, task: str, other: str) -> list[float]:
-    """Per seed both models ran: the tuned model's final gap minus the other's (negative: tuned better)."""
-    preset = TASKS[task][0]
-    gaps = {}
-    for label in ("tuned", other):
-        for summary in (out / task / preset / label).glob("seed*/summary.json"):
-            gaps[label, summary.parent.name] = json.loads(summary.read_text())["gap_percent"]
-    seeds = sorted(seed for label, seed in gaps if label == "tuned" and (other, seed) in gaps)
-    return [gaps["tuned", seed] - gaps[other, seed] for seed in seeds]
+def paired_differences(out: Path, task: str, other: str, seeds: list[int]) -> list[float]:
+    """Per seed of this call: the tuned model's final gap minus the other's (negative: tuned better)."""
+    parent = out / task / TASKS[task][0]
+
+    def gap(label: str, seed: int) -> float:
+        return json.loads((parent / label / f"seed{seed}" / "summary.json").read_text())["gap_percent"]
+
+    return [gap("tuned", seed) - gap(other, seed) for seed in seeds]
 
 
 PER_SEED = ("task", "model", "seed", "n_candidates", "n_valid", "initial_gap_percent", "gap_percent", "solved",
@@ -189,7 +188,7 @@ def main() -> None:
                 print(f"{task}: tuned / {other} mean final gap = {tuned / gap:.2f}" if gap else
                       f"{task}: {other} gap 0")
                 print(f"{task}: tuned minus {other} final gap, paired by seed: "
-                      f"{format_mean_se(paired_differences(args.out, task, other), 2)} points")
+                      f"{format_mean_se(paired_differences(args.out, task, other, seeds), 2)} points")
     (args.out / "table.md").write_text(markdown + "\n")
     with (args.out / "table.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows(lines)
