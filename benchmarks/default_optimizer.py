@@ -24,6 +24,7 @@ import argparse
 import csv
 import json
 import math
+import os
 from pathlib import Path
 
 from opro.results import write_json_atomic
@@ -119,10 +120,12 @@ def write_seeds(path: Path, runs: list[dict]) -> None:
         with path.open(newline="") as handle:
             rows = {tuple(row[k] for k in key): row for row in csv.DictReader(handle)}
     rows.update({tuple(str(run[k]) for k in key): run for run in runs})
-    with path.open("w", newline="") as handle:
+    tmp = path.with_name(path.name + ".tmp")  # renamed over seeds.csv: a failed write keeps the earlier rows
+    with tmp.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=PER_SEED)
         writer.writeheader()
         writer.writerows(rows[k] for k in sorted(rows, key=lambda k: (k[0], k[1], int(k[2]))))
+    os.replace(tmp, path)
 
 
 def figures(summaries: list[dict]) -> dict[str, object]:
